@@ -1,0 +1,125 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { Limiter } from "./cache/rate-limit.js";
+import { MemoryBus, RedisBus, type RevocationBus } from "./cache/revocation-bus.js";
+import { SessionCache } from "./cache/session-cache.js";
+import { VerifiedTokenCache } from "./cache/verified-tokens.js";
+import type { Config } from "./config/load.js";
+import { type Clock, systemClock } from "./domain/clock.js";
+import { PasswordHasher } from "./domain/password.js";
+import { RefreshTokenCodec } from "./domain/refresh-token.js";
+import { SecretBox } from "./domain/secret-box.js";
+import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
+import { purgeEnded } from "./flows/purge.js";
+import { SessionState } from "./flows/session-state.js";
+import { buildHttp } from "./http/app.js";
+import type { Services } from "./services.js";
+import { migrateToLatest, openDb } from "./store/db.js";
+import { Store } from "./store/index.js";
+
+export interface AppOptions {
+  clock?: Clock;
+  /** Apply pending migrations first (the CLI's `serve` does; serverless runs `migrate` apart). */
+  migrate?: boolean;
+  logger?: pino.Logger;
+}
+
+export interface Latchkey {
+  http: FastifyInstance;
+  svc: Services;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a complete server from a config: database, caches, keys and HTTP.
+ * Nothing happens at import time; the CLI, tests and benchmarks all come here.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<Latchkey> {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? pino({ level: config.logLevel });
+  const db = openDb(config.databaseUrl);
+  const store = Store.of(db);
+  if (options.migrate ?? true) await migrateToLatest(db);
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true }) : undefined;
+  await redis?.connect();
+  const bus: RevocationBus = redis ? await RedisBus.connect(redis, randomUUID()) : new MemoryBus();
+
+  const box = new SecretBox(config.masterKey);
+  const refreshKey = await store.secrets.getOrCreate(
+    "refresh_token_key",
+    () => box.seal(randomBytes(32).toString("base64url")),
+    clock.now(),
+  );
+  const keys = new KeyService(
+    store,
+    box,
+    {
+      jwtSecret: config.jwtSecret,
+      accessTtlSeconds: config.tokens.accessTtlSeconds,
+      clockToleranceSeconds: config.tokens.clockToleranceSeconds,
+    },
+    clock,
+  );
+  await keys.load();
+  bus.subscribe((event) => {
+    if (event.type === "keys")
+      keys.load().catch((err: unknown) => log.error({ err }, "key reload failed"));
+  });
+
+  const rl = config.rateLimit;
+  const svc: Services = {
+    config,
+    clock,
+    store,
+    hasher: new PasswordHasher(config.password),
+    keys,
+    refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),
+    verifiedTokens: new VerifiedTokenCache(),
+    sessions: new SessionState(store, new SessionCache(config.sessionCacheMs), bus, clock, (err) =>
+      log.error({ err }, "background session write failed"),
+    ),
+    bus,
+    limits: {
+      loginPerIp: new Limiter("login-ip", rl.loginFailuresPerIp, rl.loginWindowSeconds, redis),
+      loginPerIdentifier: new Limiter(
+        "login-id",
+        rl.loginFailuresPerIdentifier,
+        rl.loginWindowSeconds,
+        redis,
+      ),
+      publicPerIp: new Limiter("public-ip", rl.publicPerIp, rl.publicWindowSeconds, redis),
+    },
+    log,
+  };
+
+  const http = await buildHttp(svc, [
+    { name: "database", check: () => store.ping() },
+    ...(redis ? [{ name: "redis", check: async () => void (await redis.ping()) }] : []),
+  ]);
+
+  const timers = [
+    setInterval(
+      () => purgeEnded(svc).catch((err: unknown) => log.error({ err }, "purge failed")),
+      config.purgeIntervalSeconds * 1000,
+    ),
+    setInterval(
+      () => keys.load().catch((err: unknown) => log.error({ err }, "key reload failed")),
+      KEY_RELOAD_INTERVAL_MS,
+    ),
+  ];
+  for (const t of timers) t.unref();
+
+  return {
+    http,
+    svc,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await http.close();
+      await bus.close();
+      await redis?.quit();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { Redis } from "ioredis";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from "rate-limiter-flexible";
+
+/**
+ * A counter per key over a fixed window: memory on one node, Redis when several
+ * share the limit. Answers are "seconds until allowed again", 0 meaning allowed.
+ */
+export class Limiter {
+  private readonly limiter: RateLimiterAbstract;
+
+  constructor(
+    name: string,
+    private readonly points: number,
+    windowSeconds: number,
+    redis?: Redis,
+  ) {
+    const options = { keyPrefix: `lk:${name}`, points, duration: windowSeconds };
+    this.limiter = redis
+      ? new RateLimiterRedis({ ...options, storeClient: redis })
+      : new RateLimiterMemory(options);
+  }
+
+  /** Seconds the key is still blocked for, without counting anything. */
+  async blockedFor(key: string): Promise<number> {
+    const res = await this.limiter.get(key);
+    if (!res || res.consumedPoints < this.points) return 0;
+    return retryAfter(res);
+  }
+
+  /** Counts one event; returns the seconds to wait when this one went over the limit. */
+  async hit(key: string): Promise<number> {
+    try {
+      await this.limiter.consume(key);
+      return 0;
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return retryAfter(err);
+      throw err;
+    }
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.limiter.delete(key);
+  }
+}
+
+const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));

@@ -1,0 +1,70 @@
+import type { Redis } from "ioredis";
+
+/** What one node tells the others so their caches stay true. */
+export type CacheEvent =
+  | { type: "session"; sessionId: string }
+  | { type: "user"; userId: string }
+  | { type: "keys" };
+
+/** Fan-out of revocations (DESIGN.md step 4): the memory bus serves one node, Redis many. */
+export interface RevocationBus {
+  publish(event: CacheEvent): void;
+  subscribe(listener: (event: CacheEvent) => void): void;
+  close(): Promise<void>;
+}
+
+export class MemoryBus implements RevocationBus {
+  private readonly listeners: Array<(event: CacheEvent) => void> = [];
+
+  publish(event: CacheEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  subscribe(listener: (event: CacheEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {}
+}
+
+const CHANNEL = "latchkey:cache-events";
+
+/**
+ * Redis pub/sub. The publishing node applies the event locally at once and does
+ * not wait for Redis, so its own revocations never lag.
+ */
+export class RedisBus implements RevocationBus {
+  private readonly local = new MemoryBus();
+
+  private constructor(
+    private readonly pub: Redis,
+    private readonly sub: Redis,
+    private readonly nodeId: string,
+  ) {}
+
+  static async connect(redis: Redis, nodeId: string): Promise<RedisBus> {
+    const sub = redis.duplicate();
+    const bus = new RedisBus(redis, sub, nodeId);
+    await sub.subscribe(CHANNEL);
+    sub.on("message", (_channel, message) => {
+      const { from, event } = JSON.parse(message) as { from: string; event: CacheEvent };
+      if (from !== nodeId) bus.local.publish(event);
+    });
+    return bus;
+  }
+
+  publish(event: CacheEvent): void {
+    this.local.publish(event);
+    this.pub.publish(CHANNEL, JSON.stringify({ from: this.nodeId, event })).catch(() => {
+      // The cache TTL bounds how long another node can miss this; see SessionCache.
+    });
+  }
+
+  subscribe(listener: (event: CacheEvent) => void): void {
+    this.local.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.sub.quit();
+  }
+}

@@ -1,0 +1,45 @@
+import type { SessionContext } from "../store/sessions.js";
+import { BoundedMap } from "./bounded-map.js";
+
+const MAX_ENTRIES = 50_000;
+
+interface Entry {
+  context: SessionContext;
+  loadedAt: number;
+}
+
+/**
+ * Session state by id for the hot auth path (DESIGN.md step 4). Entries live at
+ * most `ttlMs`, so even a node that misses a revocation message refuses the
+ * session within that time; a revocation seen by this node evicts at once.
+ */
+export class SessionCache {
+  private readonly entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(sessionId: string, now: number): SessionContext | undefined {
+    const entry = this.entries.get(sessionId);
+    if (!entry) return undefined;
+    if (now - entry.loadedAt >= this.ttlMs) {
+      this.entries.delete(sessionId);
+      return undefined;
+    }
+    return entry.context;
+  }
+
+  set(context: SessionContext, now: number): void {
+    if (this.ttlMs > 0) this.entries.set(context.session.id, { context, loadedAt: now });
+  }
+
+  evict(sessionId: string): void {
+    this.entries.delete(sessionId);
+  }
+
+  /** A change to the user (policy, profile) invalidates every cached session of theirs. */
+  evictUser(userId: string): void {
+    for (const [sid, entry] of this.entries) {
+      if (entry.context.user.id === userId) this.entries.delete(sid);
+    }
+  }
+}

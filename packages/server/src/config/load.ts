@@ -1,0 +1,156 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Value } from "@sinclair/typebox/value";
+import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
+
+export type Config = Readonly<
+  Omit<ConfigInput, "publicUrl" | "databaseUrl"> & {
+    publicUrl: string;
+    databaseUrl: string;
+    /** `iss` of every token we sign. */
+    issuer: string;
+  }
+>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Source = Record<string, unknown>;
+
+/**
+ * Reads the optional JSON file named by LATCHKEY_CONFIG, lays the environment over
+ * it, applies defaults and validates once. Errors name the key the user set.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<ConfigInput> = {},
+): Config {
+  const fromFile = env.LATCHKEY_CONFIG ? readConfigFile(env.LATCHKEY_CONFIG) : {};
+  const merged: Source = structuredClone(fromFile);
+  const origin = new Map<string, string>(); // config path -> env name, for messages
+  for (const [name, path] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    setPath(merged, path, parseEnvValue(path, raw));
+    origin.set(path, name);
+  }
+  deepMerge(merged, overrides as Source);
+  return resolve(validate(merged, origin));
+}
+
+function readConfigFile(file: string): Source {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`LATCHKEY_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error("the top level must be an object");
+    }
+    return parsed as Source;
+  } catch (err) {
+    throw new ConfigError(`LATCHKEY_CONFIG: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const LIST_KEYS = new Set(["allowedOrigins", "trustProxy"]);
+
+function parseEnvValue(path: string, raw: string): unknown {
+  if (LIST_KEYS.has(path)) {
+    return raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+  return raw; // numbers and booleans are converted against the schema below
+}
+
+function validate(input: Source, origin: Map<string, string>): ConfigInput {
+  const unknown = unknownKeys(input);
+  if (unknown.length > 0) {
+    throw new ConfigError(`Unknown configuration key: ${unknown.join(", ")}`);
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input));
+  const first = Value.Errors(ConfigSchema, withDefaults).First();
+  if (first) {
+    const path = first.path.replace(/^\//, "").replaceAll("/", ".");
+    const key = origin.get(path) ?? path;
+    throw new ConfigError(`Invalid configuration ${key}: ${first.message}`);
+  }
+  return withDefaults as ConfigInput;
+}
+
+function resolve(c: ConfigInput): Config {
+  const publicUrl = (c.publicUrl ?? `http://${c.host}:${c.port}`).replace(/\/+$/, "");
+  if (!URL.canParse(publicUrl))
+    throw new ConfigError(`Invalid configuration publicUrl: ${publicUrl}`);
+  if (c.password.minLength > c.password.maxLength) {
+    throw new ConfigError("Invalid configuration password.minLength: exceeds password.maxLength");
+  }
+  const allowedOrigins =
+    c.allowedOrigins.length > 0 ? c.allowedOrigins : defaultOrigins(publicUrl, c.mode);
+  return deepFreeze({
+    ...c,
+    publicUrl,
+    issuer: publicUrl,
+    databaseUrl: c.databaseUrl ?? `sqlite:${join(c.dataDir, "latchkey.db")}`,
+    allowedOrigins,
+  });
+}
+
+/** The server's own origin; in development also its loopback twin (localhost <-> 127.0.0.1). */
+function defaultOrigins(publicUrl: string, mode: ConfigInput["mode"]): string[] {
+  const url = new URL(publicUrl);
+  const origins = [url.origin];
+  if (mode === "development") {
+    const twin = { localhost: "127.0.0.1", "127.0.0.1": "localhost" }[url.hostname];
+    if (twin) origins.push(`${url.protocol}//${twin}${url.port ? `:${url.port}` : ""}`);
+  }
+  return origins;
+}
+
+function unknownKeys(input: Source, schema = ConfigSchema as unknown, prefix = ""): string[] {
+  const props = (schema as { properties?: Record<string, unknown> }).properties;
+  if (!props) return [];
+  return Object.entries(input).flatMap(([k, v]) => {
+    const path = prefix + k;
+    if (!(k in props)) return [path];
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return unknownKeys(v as Source, props[k], `${path}.`);
+    }
+    return [];
+  });
+}
+
+function setPath(target: Source, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    node = node[key] as Source;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+function deepMerge(target: Source, source: Source): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      if (typeof target[key] !== "object" || target[key] === null) target[key] = {};
+      deepMerge(target[key] as Source, value as Source);
+    } else if (value !== undefined) {
+      target[key] = value;
+    }
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

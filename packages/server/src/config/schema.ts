@@ -1,0 +1,125 @@
+import { type Static, Type } from "@sinclair/typebox";
+
+const Seconds = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, default: def, description });
+
+/**
+ * The whole configuration, one schema: defaults, validation and the documented
+ * option list come from here. Keys are what a config file uses; `ENV` maps
+ * environment variables onto them.
+ */
+export const ConfigSchema = Type.Object({
+  mode: Type.Union([Type.Literal("development"), Type.Literal("production")], {
+    default: "development",
+  }),
+  host: Type.String({ default: "127.0.0.1" }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  publicUrl: Type.Optional(
+    Type.String({ pattern: "^https?://", description: "External base URL; the token issuer" }),
+  ),
+  dataDir: Type.String({ default: "./data" }),
+  databaseUrl: Type.Optional(
+    Type.String({ description: "postgres://… or sqlite:<file>; default sqlite in dataDir" }),
+  ),
+  redisUrl: Type.Optional(Type.String()),
+  masterKey: Type.Optional(
+    Type.String({ minLength: 32, description: "Encrypts private keys at rest (>= 32 chars)" }),
+  ),
+  jwtSecret: Type.Optional(
+    Type.String({ minLength: 32, description: "Sign access tokens with HS256 instead of EdDSA" }),
+  ),
+  audience: Type.String({ default: "latchkey" }),
+  logLevel: Type.Union(
+    ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+    { default: "info" },
+  ),
+  bodyLimitBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 }),
+  trustProxy: Type.Array(Type.String(), { default: [] }),
+  tokens: Type.Object(
+    {
+      accessTtlSeconds: Seconds(15 * 60, "Access-token lifetime"),
+      refreshTtlSeconds: Seconds(7 * 86400, "Session lifetime"),
+      rememberMeTtlSeconds: Seconds(90 * 86400, "Session lifetime with rememberMe"),
+      refreshGraceSeconds: Type.Integer({ minimum: 0, maximum: 120, default: 10 }),
+      delivery: Type.Union([Type.Literal("both"), Type.Literal("cookie"), Type.Literal("body")], {
+        default: "both",
+      }),
+      clockToleranceSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),
+    },
+    { default: {} },
+  ),
+  password: Type.Object(
+    {
+      minLength: Type.Integer({ minimum: 8, maximum: 128, default: 8 }),
+      maxLength: Type.Integer({ minimum: 8, maximum: 1024, default: 128 }),
+      argon2MemoryKiB: Type.Integer({ minimum: 8192, default: 19456 }),
+      argon2Iterations: Type.Integer({ minimum: 1, default: 2 }),
+      argon2Parallelism: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+    },
+    { default: {} },
+  ),
+  rateLimit: Type.Object(
+    {
+      loginFailuresPerIp: Type.Integer({ minimum: 1, default: 10 }),
+      loginFailuresPerIdentifier: Type.Integer({ minimum: 1, default: 5 }),
+      loginWindowSeconds: Seconds(15 * 60, "Window for failed-login counts"),
+      publicPerIp: Type.Integer({ minimum: 1, default: 60 }),
+      publicWindowSeconds: Seconds(60, "Window for the per-IP limit on public endpoints"),
+    },
+    { default: {} },
+  ),
+  cookies: Type.Object(
+    {
+      secure: Type.Boolean({ default: true }),
+      domain: Type.Optional(Type.String()),
+    },
+    { default: {} },
+  ),
+  allowedOrigins: Type.Array(Type.String(), { default: [] }),
+  tiers: Type.Record(Type.String(), Type.Record(Type.String(), Type.Number()), {
+    default: { guest: {}, free: {}, pro: {} },
+    description: "Your product's limits per tier, returned in GET /users/me as `limits`",
+  }),
+  sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
+  purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),
+});
+
+export type ConfigInput = Static<typeof ConfigSchema>;
+
+/** Environment variable -> config key (dotted path). Nothing else reads process.env. */
+export const ENV: Record<string, string> = {
+  LATCHKEY_MODE: "mode",
+  LATCHKEY_HOST: "host",
+  LATCHKEY_PORT: "port",
+  LATCHKEY_PUBLIC_URL: "publicUrl",
+  LATCHKEY_DATA_DIR: "dataDir",
+  DATABASE_URL: "databaseUrl",
+  REDIS_URL: "redisUrl",
+  LATCHKEY_MASTER_KEY: "masterKey",
+  LATCHKEY_JWT_SECRET: "jwtSecret",
+  LATCHKEY_AUDIENCE: "audience",
+  LATCHKEY_LOG_LEVEL: "logLevel",
+  LATCHKEY_BODY_LIMIT_BYTES: "bodyLimitBytes",
+  LATCHKEY_TRUST_PROXY: "trustProxy",
+  LATCHKEY_ACCESS_TTL_SECONDS: "tokens.accessTtlSeconds",
+  LATCHKEY_REFRESH_TTL_SECONDS: "tokens.refreshTtlSeconds",
+  LATCHKEY_REMEMBER_ME_TTL_SECONDS: "tokens.rememberMeTtlSeconds",
+  LATCHKEY_REFRESH_GRACE_SECONDS: "tokens.refreshGraceSeconds",
+  LATCHKEY_TOKEN_DELIVERY: "tokens.delivery",
+  LATCHKEY_CLOCK_TOLERANCE_SECONDS: "tokens.clockToleranceSeconds",
+  LATCHKEY_PASSWORD_MIN_LENGTH: "password.minLength",
+  LATCHKEY_PASSWORD_MAX_LENGTH: "password.maxLength",
+  LATCHKEY_ARGON2_MEMORY_KIB: "password.argon2MemoryKiB",
+  LATCHKEY_ARGON2_ITERATIONS: "password.argon2Iterations",
+  LATCHKEY_ARGON2_PARALLELISM: "password.argon2Parallelism",
+  LATCHKEY_LOGIN_FAILURES_PER_IP: "rateLimit.loginFailuresPerIp",
+  LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "rateLimit.loginFailuresPerIdentifier",
+  LATCHKEY_LOGIN_WINDOW_SECONDS: "rateLimit.loginWindowSeconds",
+  LATCHKEY_PUBLIC_RATE_LIMIT: "rateLimit.publicPerIp",
+  LATCHKEY_PUBLIC_RATE_WINDOW_SECONDS: "rateLimit.publicWindowSeconds",
+  LATCHKEY_COOKIE_SECURE: "cookies.secure",
+  LATCHKEY_COOKIE_DOMAIN: "cookies.domain",
+  LATCHKEY_ALLOWED_ORIGINS: "allowedOrigins",
+  LATCHKEY_SESSION_CACHE_MS: "sessionCacheMs",
+  LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
+};

@@ -1,0 +1,56 @@
+/** Stable error codes from the HTTP contract, with the status each one answers. */
+export const ERROR_STATUS = {
+  validation_failed: 400,
+  invalid_code: 400,
+  invalid_or_expired_token: 400,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  token_expired: 401,
+  invalid_token: 401,
+  session_revoked: 401,
+  refresh_token_reused: 401,
+  user_not_found: 401,
+  mfa_required: 401,
+  forbidden: 403,
+  ip_not_allowed: 403,
+  step_up_required: 403,
+  email_not_verified: 403,
+  csrf_rejected: 403,
+  account_disabled: 403,
+  not_found: 404,
+  conflict: 409,
+  already_set_up: 409,
+  payload_too_large: 413,
+  screen_locked: 423,
+  rate_limited: 429,
+  internal_error: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * The one error type domain code throws. The HTTP layer turns it into
+ * application/problem+json; `detail` is shown to the client, so it never holds
+ * secrets or internals.
+ */
+export class AuthError extends Error {
+  override name = "AuthError";
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+  ) {
+    super(detail);
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export const validationFailed = (path: string, message: string) =>
+  new AuthError("validation_failed", message, { errors: [{ path, message }] });

@@ -1,0 +1,28 @@
+/** A Latchkey account as the domain sees it. Times are epoch milliseconds. */
+export interface User {
+  id: string;
+  email: string | null;
+  emailVerified: boolean;
+  username: string | null;
+  passwordHash: string | null;
+  role: string;
+  tier: string;
+  subscriptionStatus: string;
+  guest: boolean;
+  disabled: boolean;
+  allowedIps: string[];
+  sessionDurationMinutes: number | null;
+  singleSession: boolean;
+  screenLockMinutes: number | null;
+  mfaEnabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Emails are compared case-folded (RFC 5321 allows case-sensitive local parts; no provider uses them). */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export const usernameKey = (username: string) => username.toLowerCase();
+
+/** `identifier` in login: an `@` means an email, anything else a username. */
+export const isEmailIdentifier = (identifier: string) => identifier.includes("@");

@@ -1,0 +1,36 @@
+import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
+import { AuthError } from "../domain/errors.js";
+import type { Services } from "../services.js";
+import type { SessionContext } from "../store/sessions.js";
+import { tokenSettings } from "./issue-tokens.js";
+
+export interface Authenticated extends SessionContext {
+  claims: AccessClaims;
+}
+
+/**
+ * The hot path (DESIGN.md "The authenticated request path"): verified-token cache,
+ * then the session by `sid` (cached briefly, evicted on revocation), then policies.
+ */
+export async function authenticate(svc: Services, token: string): Promise<Authenticated> {
+  const now = svc.clock.now();
+  const tolerance = svc.config.tokens.clockToleranceSeconds;
+  let claims = svc.verifiedTokens.get(token, now, tolerance);
+  if (!claims) {
+    claims = await verifyAccessToken(token, svc.keys.findKey, tokenSettings(svc), now);
+    svc.verifiedTokens.set(token, claims);
+  }
+  const context = await svc.sessions.context(claims.sid);
+  if (!context || context.session.userId !== claims.sub) {
+    throw new AuthError("session_revoked", "The session no longer exists");
+  }
+  if (context.session.revokedAt !== null) {
+    throw new AuthError("session_revoked", "The session has been revoked");
+  }
+  if (context.session.absoluteExpiresAt <= now) {
+    throw new AuthError("session_revoked", "The session has ended");
+  }
+  if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  svc.sessions.touch(context);
+  return { ...context, claims };
+}

@@ -1,0 +1,91 @@
+import { type AccessSubject, signAccessToken } from "../domain/access-token.js";
+import { sha256 } from "../domain/crypto.js";
+import { uuidv7 } from "../domain/ids.js";
+import { type Session, sessionLifetimeMs } from "../domain/session.js";
+import type { User } from "../domain/user.js";
+import { describeDevice } from "../domain/user-agent.js";
+import type { ClientInfo, Services } from "../services.js";
+import type { Store } from "../store/index.js";
+
+export interface IssuedTokens {
+  user: User;
+  sessionId: string;
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds the access token lives. */
+  expiresIn: number;
+  /** Seconds until the session's absolute end. */
+  sessionExpiresIn: number;
+}
+
+export interface SessionStart {
+  amr: string[];
+  rememberMe: boolean;
+}
+
+/** A new session (one login) and its first token pair. Pass `tx` to join a transaction. */
+export async function startSession(
+  svc: Services,
+  user: User,
+  client: ClientInfo,
+  start: SessionStart,
+  tx: Store = svc.store,
+): Promise<IssuedTokens> {
+  const now = svc.clock.now();
+  const id = uuidv7(now);
+  const refreshToken = svc.refreshTokens.issue(id, 0);
+  const session = await tx.sessions.create(
+    {
+      id,
+      userId: user.id,
+      refreshHash: sha256(refreshToken),
+      absoluteExpiresAt: now + sessionLifetimeMs(svc.config.tokens, user, start.rememberMe),
+      ip: client.ip,
+      userAgent: client.userAgent,
+      ...describeDevice(client.userAgent),
+      amr: start.amr,
+      rememberMe: start.rememberMe,
+    },
+    now,
+  );
+  return issueForSession(svc, user, session, refreshToken);
+}
+
+/** An access token for an existing session, paired with the given refresh token. */
+export async function issueForSession(
+  svc: Services,
+  user: User,
+  session: Session,
+  refreshToken: string,
+): Promise<IssuedTokens> {
+  const now = svc.clock.now();
+  const sessionExpiresIn = Math.max(0, Math.round((session.absoluteExpiresAt - now) / 1000));
+  // An access token never outlives its session.
+  const expiresIn = Math.min(svc.config.tokens.accessTtlSeconds, sessionExpiresIn);
+  const accessToken = await signAccessToken(
+    accessSubject(user, session),
+    svc.keys.keyring,
+    { ...tokenSettings(svc), ttlSeconds: expiresIn },
+    now,
+  );
+  return { user, sessionId: session.id, accessToken, refreshToken, expiresIn, sessionExpiresIn };
+}
+
+export const accessSubject = (user: User, session: Session): AccessSubject => ({
+  sub: user.id,
+  sid: session.id,
+  role: user.role,
+  tier: user.tier,
+  subscriptionStatus: user.subscriptionStatus,
+  username: user.username,
+  emailVerified: user.emailVerified,
+  guest: user.guest,
+  amr: session.amr,
+});
+
+export const tokenSettings = (svc: Services) => ({
+  issuer: svc.config.issuer,
+  audience: svc.config.audience,
+  ttlSeconds: svc.config.tokens.accessTtlSeconds,
+  clockToleranceSeconds: svc.config.tokens.clockToleranceSeconds,
+});

@@ -1,0 +1,68 @@
+import { AuthError } from "../domain/errors.js";
+import { isEmailIdentifier, normalizeEmail, usernameKey } from "../domain/user.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+import { type IssuedTokens, startSession } from "./issue-tokens.js";
+
+export interface LoginInput {
+  identifier: string;
+  password: string;
+  rememberMe?: boolean;
+}
+
+const INVALID = "The identifier or password is incorrect";
+
+/**
+ * Password login. Unknown identifiers cost the same Argon2 work as wrong passwords
+ * (ASVS 2.2.x), and only failures count towards the per-IP and per-identifier limits;
+ * while either is exceeded even the right password is refused.
+ */
+export async function login(
+  svc: Services,
+  input: LoginInput,
+  client: ClientInfo,
+): Promise<IssuedTokens> {
+  const identifier = input.identifier.trim();
+  const idKey = identifier.toLowerCase();
+  const { loginPerIp, loginPerIdentifier } = svc.limits;
+  const wait = Math.max(
+    await loginPerIp.blockedFor(client.ip),
+    await loginPerIdentifier.blockedFor(idKey),
+  );
+  if (wait > 0) {
+    audit(svc, { type: "login_rate_limited", detail: { identifier: idKey } }, client);
+    throw new AuthError("rate_limited", "Too many failed logins; try again later", {
+      retryAfterSeconds: wait,
+    });
+  }
+
+  const user = isEmailIdentifier(identifier)
+    ? await svc.store.users.findByEmail(normalizeEmail(identifier))
+    : await svc.store.users.findByUsernameKey(usernameKey(identifier));
+  const ok = user?.passwordHash
+    ? await svc.hasher.verify(user.passwordHash, input.password)
+    : await svc.hasher.verifyDummy(input.password);
+  if (!user?.passwordHash || !ok) {
+    await Promise.all([loginPerIp.hit(client.ip), loginPerIdentifier.hit(idKey)]);
+    audit(svc, { type: "login_failed", userId: user?.id, detail: { identifier: idKey } }, client);
+    throw new AuthError("invalid_credentials", INVALID);
+  }
+  await loginPerIdentifier.reset(idKey);
+  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+
+  if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
+  const tokens = await startSession(svc, user, client, {
+    amr: ["pwd"],
+    rememberMe: input.rememberMe ?? false,
+  });
+  audit(svc, { type: "login_succeeded", userId: user.id, sessionId: tokens.sessionId }, client);
+  return tokens;
+}
+
+/** Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login). */
+function rehashInBackground(svc: Services, userId: string, password: string): void {
+  svc.hasher
+    .hash(password)
+    .then((hash) => svc.store.users.setPasswordHash(userId, hash, svc.clock.now()))
+    .catch((err: unknown) => svc.log.error({ err, userId }, "password rehash failed"));
+}

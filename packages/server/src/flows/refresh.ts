@@ -1,0 +1,72 @@
+import { sha256 } from "../domain/crypto.js";
+import { AuthError } from "../domain/errors.js";
+import type { Session } from "../domain/session.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
+
+/**
+ * Rotation per DESIGN.md: one compare-and-set; a loser inside the grace window
+ * gets the winner's successor; an older token is reuse and ends the session.
+ */
+export async function refresh(
+  svc: Services,
+  presented: string,
+  client: ClientInfo,
+): Promise<IssuedTokens> {
+  const parsed = svc.refreshTokens.parse(presented);
+  if (!parsed) throw new AuthError("invalid_token", "The refresh token is not valid");
+  const { sessionId, generation } = parsed;
+  const now = svc.clock.now();
+  const successor = svc.refreshTokens.issue(sessionId, generation + 1);
+  const rotated = await svc.store.sessions.rotate(
+    sessionId,
+    sha256(presented),
+    sha256(successor),
+    now,
+  );
+  if (rotated.ok) return issueFor(svc, rotated.session, successor);
+
+  const session = rotated.session;
+  if (!session) throw new AuthError("invalid_token", "The refresh token is not valid");
+  if (session.revokedAt !== null)
+    throw new AuthError("session_revoked", "The session has been revoked");
+  if (session.absoluteExpiresAt <= now)
+    throw new AuthError("token_expired", "The session has ended");
+  if (inGraceWindow(svc, session, generation, now)) {
+    return issueFor(svc, session, svc.refreshTokens.issue(sessionId, session.generation));
+  }
+  if (generation < session.generation) {
+    await svc.sessions.revoke(sessionId, "refresh_token_reused");
+    audit(
+      svc,
+      { type: "refresh_token_reused", userId: session.userId, sessionId, detail: { generation } },
+      client,
+    );
+    throw new AuthError(
+      "refresh_token_reused",
+      "This refresh token was already used; the session is revoked",
+    );
+  }
+  throw new AuthError("invalid_token", "The refresh token is not valid");
+}
+
+/** Two tabs refreshing the same token at once: the one that lost the race is not a thief. */
+function inGraceWindow(svc: Services, session: Session, generation: number, now: number): boolean {
+  return (
+    generation === session.generation - 1 &&
+    session.rotatedAt !== null &&
+    now - session.rotatedAt < svc.config.tokens.refreshGraceSeconds * 1000
+  );
+}
+
+async function issueFor(
+  svc: Services,
+  session: Session,
+  refreshToken: string,
+): Promise<IssuedTokens> {
+  const user = await svc.store.users.findById(session.userId);
+  if (!user) throw new AuthError("invalid_token", "The refresh token is not valid");
+  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  return issueForSession(svc, user, session, refreshToken);
+}

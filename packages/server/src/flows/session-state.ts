@@ -1,0 +1,64 @@
+import type { RevocationBus } from "../cache/revocation-bus.js";
+import type { SessionCache } from "../cache/session-cache.js";
+import type { Clock } from "../domain/clock.js";
+import { LAST_SEEN_WRITE_INTERVAL_MS, type RevokeReason } from "../domain/session.js";
+import type { Store } from "../store/index.js";
+import type { SessionContext } from "../store/sessions.js";
+
+/**
+ * Session reads for the hot path and every revocation, so that no revocation can
+ * forget to evict the cache or tell the other nodes.
+ */
+export class SessionState {
+  constructor(
+    private readonly store: Store,
+    private readonly cache: SessionCache,
+    private readonly bus: RevocationBus,
+    private readonly clock: Clock,
+    private readonly onBackgroundError: (err: unknown) => void,
+  ) {
+    bus.subscribe((event) => {
+      if (event.type === "session") cache.evict(event.sessionId);
+      else if (event.type === "user") cache.evictUser(event.userId);
+    });
+  }
+
+  async context(sessionId: string): Promise<SessionContext | undefined> {
+    const now = this.clock.now();
+    const cached = this.cache.get(sessionId, now);
+    if (cached) return cached;
+    const loaded = await this.store.sessions.findContext(sessionId);
+    if (loaded) this.cache.set(loaded, now);
+    return loaded;
+  }
+
+  /** Records activity at most once a minute per session, off the response path. */
+  touch(context: SessionContext): void {
+    const now = this.clock.now();
+    if (now - context.session.lastSeenAt < LAST_SEEN_WRITE_INTERVAL_MS) return;
+    context.session.lastSeenAt = now;
+    this.store.sessions.touch(context.session.id, now).catch(this.onBackgroundError);
+  }
+
+  async revoke(sessionId: string, reason: RevokeReason, store = this.store): Promise<boolean> {
+    const revoked = await store.sessions.revoke(sessionId, reason, this.clock.now());
+    this.bus.publish({ type: "session", sessionId });
+    return revoked;
+  }
+
+  async revokeAllForUser(
+    userId: string,
+    reason: RevokeReason,
+    keep?: string,
+    store = this.store,
+  ): Promise<string[]> {
+    const ids = await store.sessions.revokeAllForUser(userId, reason, this.clock.now(), keep);
+    for (const sessionId of ids) this.bus.publish({ type: "session", sessionId });
+    return ids;
+  }
+
+  /** The user's profile or policy changed: cached contexts must be re-read. */
+  userChanged(userId: string): void {
+    this.bus.publish({ type: "user", userId });
+  }
+}

@@ -1,0 +1,99 @@
+import cookie from "@fastify/cookie";
+import cors from "@fastify/cors";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
+import type { Services } from "../services.js";
+import { errorHandler, sendProblem } from "./problem.js";
+import { authRoutes } from "./routes/auth.js";
+import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
+import { sessionRoutes } from "./routes/sessions.js";
+import { userRoutes } from "./routes/users.js";
+import { wellKnownRoutes } from "./routes/well-known.js";
+import { Problem, TokenResponse, UserView } from "./schemas.js";
+
+/** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
+export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promise<FastifyInstance> {
+  const { config } = svc;
+  const app = Fastify({
+    loggerInstance: svc.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
+    return503OnClosing: true,
+    ajv: {
+      // A string where a boolean belongs is a client bug to report, not to paper over.
+      // allErrors lists every bad field; bodies are bounded by bodyLimit, so its cost is too.
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest("auth", null);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      404,
+      "not_found",
+      `No route for ${request.method} ${request.url.split("?")[0]}`,
+    ),
+  );
+  // One structured line per request; the path only, since queries may carry one-time codes.
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        path: request.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ip: request.ip,
+      },
+      "request",
+    );
+  });
+
+  await app.register(cookie);
+  await app.register(cors, {
+    origin: [...config.allowedOrigins],
+    credentials: true,
+    methods: ["GET", "POST", "PATCH", "DELETE"],
+    allowedHeaders: ["Authorization", "Content-Type", "X-MFA-Token", "X-Step-Up-Token"],
+    exposedHeaders: ["Retry-After"],
+  });
+  await registerOpenApi(app, svc);
+
+  for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);
+  await app.register(healthRoutes, { svc, checks });
+  await app.register(wellKnownRoutes, { svc });
+  await app.register(authRoutes, { svc });
+  await app.register(userRoutes, { svc });
+  await app.register(sessionRoutes, { svc });
+  return app;
+}
+
+async function registerOpenApi(app: FastifyInstance, svc: Services): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Latchkey",
+        version: "0.1.0",
+        description:
+          "Self-hosted authentication server. Errors are application/problem+json with a stable `code`.",
+      },
+      servers: [{ url: svc.config.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          cookie: { type: "apiKey", in: "cookie", name: "lk_access" },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) ?? `def-${i}`,
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,74 @@
+import type { FastifyRequest } from "fastify";
+import type { Config } from "../config/load.js";
+import { AuthError } from "../domain/errors.js";
+import type { ClientInfo } from "../services.js";
+import { ACCESS_COOKIE, REFRESH_COOKIE } from "./cookies.js";
+
+export interface Credential {
+  token: string;
+  via: "bearer" | "cookie" | "body";
+}
+
+const BEARER = /^Bearer +([\x21-\x7e]+)$/i;
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** `Authorization: Bearer …` first, then the given cookie (DESIGN.md hot path, step 1). */
+export function bearerOrCookie(
+  request: FastifyRequest,
+  config: Config,
+  cookie: string,
+): Credential | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const match = BEARER.exec(header);
+    if (!match) throw new AuthError("invalid_token", "Authorization must be `Bearer <token>`");
+    return { token: match[1] as string, via: "bearer" };
+  }
+  const value = request.cookies[cookie];
+  if (!value) return undefined;
+  assertAllowedOrigin(request, config);
+  return { token: value, via: "cookie" };
+}
+
+export const accessCredential = (request: FastifyRequest, config: Config) =>
+  bearerOrCookie(request, config, ACCESS_COOKIE);
+
+/** A refresh token from the JSON body, else Bearer, else the lk_refresh cookie. */
+export function refreshCredential(
+  request: FastifyRequest,
+  config: Config,
+  body: { refreshToken?: string } | undefined,
+): Credential | undefined {
+  if (body?.refreshToken) return { token: body.refreshToken, via: "body" };
+  return bearerOrCookie(request, config, REFRESH_COOKIE);
+}
+
+/**
+ * CSRF defence for cookie-authenticated state changes (OWASP CSRF cheat sheet,
+ * "Verifying Origin with standard headers"): Origin, else Referer, must be allowed.
+ */
+export function assertAllowedOrigin(request: FastifyRequest, config: Config): void {
+  if (SAFE_METHODS.has(request.method)) return;
+  const origin = request.headers.origin ?? refererOrigin(request.headers.referer);
+  if (origin && config.allowedOrigins.includes(origin)) return;
+  throw new AuthError(
+    "csrf_rejected",
+    origin
+      ? `Origin ${origin} is not allowed for cookie-authenticated requests`
+      : "A cookie-authenticated request must carry an allowed Origin or Referer",
+  );
+}
+
+function refererOrigin(referer: string | undefined): string | undefined {
+  if (!referer) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+export const clientInfo = (request: FastifyRequest): ClientInfo => ({
+  ip: request.ip,
+  userAgent: request.headers["user-agent"]?.slice(0, 512) ?? null,
+});

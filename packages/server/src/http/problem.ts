@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Payload Too Large",
+  415: "Unsupported Media Type",
+  423: "Locked",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+};
+
+/** Fastify's own client errors, by the contract code they mean. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "payload_too_large",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "validation_failed",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "validation_failed",
+  FST_ERR_CTP_INVALID_JSON_BODY: "validation_failed",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "validation_failed",
+  FST_ERR_BAD_URL: "validation_failed",
+};
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  detail: string,
+  errors?: FieldError[],
+): FastifyReply {
+  return reply
+    .code(status)
+    .type("application/problem+json")
+    .send({
+      type: `urn:latchkey:error:${code}`,
+      title: TITLES[status] ?? "Error",
+      status,
+      detail,
+      code,
+      ...(errors ? { errors } : {}),
+    });
+}
+
+/** The one error handler: contract errors as they are, schema failures listed, the rest a bare 500. */
+export function errorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (error instanceof AuthError) {
+    if (error.extra.retryAfterSeconds) reply.header("retry-after", error.extra.retryAfterSeconds);
+    return sendProblem(reply, error.status, error.code, error.detail, error.extra.errors);
+  }
+  if (error.validation) {
+    const errors = error.validation.map((v) => ({
+      path: fieldPath(v.instancePath, v.params),
+      message: fieldMessage(v.keyword, v.message),
+    }));
+    const detail = `Invalid ${error.validationContext ?? "request"}: ${errors
+      .map((e) => `${e.path || "(root)"} ${e.message}`)
+      .join("; ")}`;
+    return sendProblem(reply, 400, "validation_failed", detail, errors);
+  }
+  const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
+  if (mapped || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
+    const status =
+      error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? 415 : (error.statusCode ?? 400);
+    const code = mapped ?? codeForStatus(status);
+    return sendProblem(reply, status, code, clientMessage(error));
+  }
+  request.log.error({ err: error }, "unhandled error");
+  return sendProblem(reply, 500, "internal_error", "An unexpected error occurred");
+}
+
+function fieldPath(instancePath: string, params: Record<string, unknown>): string {
+  const base = instancePath.replace(/^\//, "").replaceAll("/", ".");
+  const missing = params.missingProperty ?? params.additionalProperty;
+  if (typeof missing === "string") return base ? `${base}.${missing}` : missing;
+  return base;
+}
+
+function fieldMessage(keyword: string, message: string | undefined): string {
+  if (keyword === "required") return "is required";
+  if (keyword === "additionalProperties") return "is not allowed";
+  return message ?? "is invalid";
+}
+
+function codeForStatus(status: number): string {
+  const match = Object.entries(ERROR_STATUS).find(([, s]) => s === status);
+  return match ? match[0] : "validation_failed";
+}
+
+/** Fastify's messages for client errors are safe to show; they never hold internals. */
+function clientMessage(error: FastifyError): string {
+  if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+    return "Content-Type must be application/json";
+  if (error instanceof SyntaxError || error.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
+    return "The body is not valid JSON";
+  }
+  return error.message;
+}

@@ -1,0 +1,79 @@
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { AuthError } from "../../domain/errors.js";
+import type { Services } from "../../services.js";
+import { authOf, requireAuth } from "../guards.js";
+import { authSecurity, problemResponses } from "../schemas.js";
+
+const SessionView = Type.Object({
+  id: Type.String(),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  browser: Type.Union([Type.String(), Type.Null()]),
+  os: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: "date-time" }),
+  lastSeenAt: Type.String({ format: "date-time" }),
+  expiresAt: Type.String({ format: "date-time" }),
+  current: Type.Boolean(),
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
+  const tags = ["sessions"];
+  app.addHook("preHandler", requireAuth(svc));
+
+  app.get(
+    "/sessions",
+    {
+      schema: {
+        tags,
+        security: authSecurity,
+        summary: "The user's live sessions, newest first",
+        response: {
+          200: Type.Object({ sessions: Type.Array(SessionView) }),
+          ...problemResponses(401),
+        },
+      },
+    },
+    async (request) => {
+      const { user, session: current } = authOf(request);
+      const sessions = await svc.store.sessions.listActive(user.id, svc.clock.now());
+      return {
+        sessions: sessions.map((s) => ({
+          id: s.id,
+          ip: s.ip,
+          userAgent: s.userAgent,
+          browser: s.browser,
+          os: s.os,
+          createdAt: iso(s.createdAt),
+          lastSeenAt: iso(s.lastSeenAt),
+          expiresAt: iso(s.absoluteExpiresAt),
+          current: s.id === current.id,
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    "/sessions/:id",
+    {
+      schema: {
+        tags,
+        security: authSecurity,
+        summary: "Revoke one of the user's sessions",
+        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        response: { 204: Type.Null(), ...problemResponses(401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { user } = authOf(request);
+      const target = await svc.store.sessions.findById(request.params.id);
+      // Another user's session answers exactly like a missing one.
+      if (!target || target.userId !== user.id || target.revokedAt !== null) {
+        throw new AuthError("not_found", "No such session");
+      }
+      await svc.sessions.revoke(target.id, "revoked_by_user");
+      return reply.code(204).send(null);
+    },
+  );
+};

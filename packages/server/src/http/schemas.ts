@@ -1,0 +1,73 @@
+import { type Static, Type } from "@sinclair/typebox";
+
+/** Shared shapes of the contract (../shared/API.md "Shapes"). Routes keep their own bodies. */
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: "Problem", description: "RFC 9457 problem details with a stable `code`" },
+);
+
+export const UserView = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.Union([Type.String(), Type.Null()]),
+    emailVerified: Type.Boolean(),
+    username: Type.Union([Type.String(), Type.Null()]),
+    role: Type.String(),
+    tier: Type.String(),
+    subscriptionStatus: Type.String(),
+    guest: Type.Boolean(),
+    mfaEnabled: Type.Boolean(),
+    identities: Type.Array(
+      Type.Object({
+        provider: Type.String(),
+        subject: Type.String(),
+        email: Type.Union([Type.String(), Type.Null()]),
+        linkedAt: Type.String(),
+      }),
+    ),
+    allowedIps: Type.Array(Type.String()),
+    sessionDurationMinutes: Type.Union([Type.Integer(), Type.Null()]),
+    singleSession: Type.Boolean(),
+    screenLockMinutes: Type.Union([Type.Integer(), Type.Null()]),
+    limits: Type.Record(Type.String(), Type.Number()),
+    createdAt: Type.String({ format: "date-time" }),
+  },
+  { $id: "User" },
+);
+export type UserView = Static<typeof UserView>;
+
+export const TokenResponse = Type.Object(
+  {
+    user: Type.Ref(UserView),
+    accessToken: Type.Optional(Type.String({ description: "Omitted in cookie delivery mode" })),
+    refreshToken: Type.Optional(Type.String({ description: "Omitted in cookie delivery mode" })),
+    expiresIn: Type.Integer({ description: "Seconds the access token lives" }),
+    sessionExpiresIn: Type.Integer({ description: "Seconds until the session's absolute end" }),
+    tokenType: Type.Literal("Bearer"),
+  },
+  { $id: "TokenResponse" },
+);
+
+export const Email = Type.String({ format: "email", maxLength: 254 });
+export const Username = Type.String({
+  minLength: 2,
+  maxLength: 50,
+  pattern: "^[A-Za-z0-9_-]+$",
+  description: "2-50 letters, digits, `_` or `-`; unique, case-insensitive",
+});
+/** Length rules are checked after NFKC normalisation, in code points (see PasswordHasher). */
+export const Password = Type.String({ minLength: 1, maxLength: 4096 });
+
+export const problemResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, Type.Ref(Problem)]));
+
+/** OpenAPI security for "acc" routes: a Bearer access token or the lk_access cookie. */
+export const authSecurity: Array<Record<string, string[]>> = [{ bearer: [] }, { cookie: [] }];

@@ -1,0 +1,54 @@
+import type { Kysely } from "kysely";
+import { uuidv7 } from "../domain/ids.js";
+import type { Database } from "./schema.js";
+
+export type AuditType =
+  | "setup"
+  | "register"
+  | "login_succeeded"
+  | "login_failed"
+  | "login_rate_limited"
+  | "logout"
+  | "logout_all"
+  | "session_revoked"
+  | "refresh_token_reused"
+  | "password_rehashed"
+  | "keys_rotated";
+
+export interface AuditEvent {
+  type: AuditType;
+  userId?: string | null;
+  sessionId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+export class AuditStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async record(event: AuditEvent, now: number): Promise<void> {
+    await this.db
+      .insertInto("audit_events")
+      .values({
+        id: uuidv7(now),
+        type: event.type,
+        user_id: event.userId ?? null,
+        session_id: event.sessionId ?? null,
+        ip: event.ip ?? null,
+        user_agent: event.userAgent ?? null,
+        detail: JSON.stringify(event.detail ?? {}),
+        created_at: now,
+      })
+      .execute();
+  }
+
+  listForUser(userId: string) {
+    return this.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .orderBy("id", "desc")
+      .execute();
+  }
+}

@@ -1,0 +1,44 @@
+import { type Kysely, sql } from "kysely";
+import { AuditStore } from "./audit.js";
+import type { Db, Dialect } from "./db.js";
+import { MetaStore } from "./meta.js";
+import type { Database } from "./schema.js";
+import { ServerSecretStore } from "./server-secrets.js";
+import { SessionStore } from "./sessions.js";
+import { SigningKeyStore } from "./signing-keys.js";
+import { UserStore } from "./users.js";
+
+/** Every repository over one connection (or one transaction). */
+export class Store {
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly signingKeys: SigningKeyStore;
+  readonly secrets: ServerSecretStore;
+  readonly audit: AuditStore;
+  readonly meta: MetaStore;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {
+    this.users = new UserStore(db);
+    this.sessions = new SessionStore(db);
+    this.signingKeys = new SigningKeyStore(db);
+    this.secrets = new ServerSecretStore(db);
+    this.audit = new AuditStore(db);
+    this.meta = new MetaStore(db);
+  }
+
+  static of(db: Db): Store {
+    return new Store(db.kysely, db.dialect);
+  }
+
+  /** Runs `fn` in one transaction: all of its writes land, or none. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(new Store(trx, this.dialect)));
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+}

@@ -1,0 +1,95 @@
+import type { Generated } from "kysely";
+
+/**
+ * Row types. Columns with a database default are `Generated`. Times are epoch milliseconds and flags are 0/1 integers on both
+ * databases, so one set of queries and one clock serve SQLite and PostgreSQL alike.
+ */
+export interface UsersTable {
+  id: string;
+  email: string | null;
+  email_verified: Generated<number>;
+  username: string | null;
+  /** Lower-cased username: the unique, case-insensitive lookup key. */
+  username_key: string | null;
+  password_hash: string | null;
+  role: Generated<string>;
+  tier: Generated<string>;
+  subscription_status: Generated<string>;
+  guest: Generated<number>;
+  disabled: Generated<number>;
+  /** JSON array of IPs and CIDRs. */
+  allowed_ips: Generated<string>;
+  session_duration_minutes: number | null;
+  single_session: Generated<number>;
+  screen_lock_minutes: number | null;
+  totp_secret: string | null;
+  mfa_enabled: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  refresh_hash: string;
+  previous_refresh_hash: string | null;
+  rotated_at: number | null;
+  generation: Generated<number>;
+  absolute_expires_at: number;
+  created_at: number;
+  last_seen_at: number;
+  ip: string | null;
+  user_agent: string | null;
+  browser: string | null;
+  os: string | null;
+  /** JSON array, RFC 8176 method references. */
+  amr: Generated<string>;
+  remember_me: Generated<number>;
+  locked_at: number | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  /** Sealed with the master key when one is configured. */
+  private_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+  expires_at: number | null;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  /** Sealed with the master key when one is configured. */
+  value: string;
+  created_at: number;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  type: string;
+  user_id: string | null;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON object with event-specific fields. */
+  detail: Generated<string>;
+  created_at: number;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  signing_keys: SigningKeysTable;
+  server_secrets: ServerSecretsTable;
+  audit_events: AuditEventsTable;
+  meta: MetaTable;
+}

@@ -1,0 +1,217 @@
+import type { Kysely, Selectable } from "kysely";
+import type { RevokeReason, Session } from "../domain/session.js";
+import type { User } from "../domain/user.js";
+import type { Database, SessionsTable } from "./schema.js";
+import { toUser } from "./users.js";
+
+export type NewSession = Pick<
+  Session,
+  | "id"
+  | "userId"
+  | "absoluteExpiresAt"
+  | "ip"
+  | "userAgent"
+  | "browser"
+  | "os"
+  | "amr"
+  | "rememberMe"
+> & { refreshHash: string };
+
+/** What the auth guard needs per request: the session and its user, in one read. */
+export interface SessionContext {
+  session: Session;
+  user: User;
+}
+
+export type RotateResult =
+  | { ok: true; session: Session }
+  | { ok: false; session: Session | undefined };
+
+export class SessionStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(s: NewSession, now: number): Promise<Session> {
+    const row = await this.db
+      .insertInto("sessions")
+      .values({
+        id: s.id,
+        user_id: s.userId,
+        refresh_hash: s.refreshHash,
+        generation: 0,
+        absolute_expires_at: s.absoluteExpiresAt,
+        created_at: now,
+        last_seen_at: now,
+        ip: s.ip,
+        user_agent: s.userAgent,
+        browser: s.browser,
+        os: s.os,
+        amr: JSON.stringify(s.amr),
+        remember_me: s.rememberMe ? 1 : 0,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toSession(row);
+  }
+
+  async findById(id: string): Promise<Session | undefined> {
+    const row = await this.db
+      .selectFrom("sessions")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return row && toSession(row);
+  }
+
+  async findContext(id: string): Promise<SessionContext | undefined> {
+    const row = await this.db
+      .selectFrom("sessions as s")
+      .innerJoin("users as u", "u.id", "s.user_id")
+      .selectAll("u")
+      .select([
+        "s.id as s_id",
+        "s.user_id as s_user_id",
+        "s.refresh_hash as s_refresh_hash",
+        "s.previous_refresh_hash as s_previous_refresh_hash",
+        "s.rotated_at as s_rotated_at",
+        "s.generation as s_generation",
+        "s.absolute_expires_at as s_absolute_expires_at",
+        "s.created_at as s_created_at",
+        "s.last_seen_at as s_last_seen_at",
+        "s.ip as s_ip",
+        "s.user_agent as s_user_agent",
+        "s.browser as s_browser",
+        "s.os as s_os",
+        "s.amr as s_amr",
+        "s.remember_me as s_remember_me",
+        "s.locked_at as s_locked_at",
+        "s.revoked_at as s_revoked_at",
+        "s.revoked_reason as s_revoked_reason",
+      ])
+      .where("s.id", "=", id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const session: Selectable<SessionsTable> = {
+      id: row.s_id,
+      user_id: row.s_user_id,
+      refresh_hash: row.s_refresh_hash,
+      previous_refresh_hash: row.s_previous_refresh_hash,
+      rotated_at: row.s_rotated_at,
+      generation: row.s_generation,
+      absolute_expires_at: row.s_absolute_expires_at,
+      created_at: row.s_created_at,
+      last_seen_at: row.s_last_seen_at,
+      ip: row.s_ip,
+      user_agent: row.s_user_agent,
+      browser: row.s_browser,
+      os: row.s_os,
+      amr: row.s_amr,
+      remember_me: row.s_remember_me,
+      locked_at: row.s_locked_at,
+      revoked_at: row.s_revoked_at,
+      revoked_reason: row.s_revoked_reason,
+    };
+    return { session: toSession(session), user: toUser(row) };
+  }
+
+  /**
+   * The race-free rotation of DESIGN.md: one compare-and-set. Exactly one of any
+   * number of concurrent callers presenting the same token wins.
+   */
+  async rotate(
+    id: string,
+    presentedHash: string,
+    successorHash: string,
+    now: number,
+  ): Promise<RotateResult> {
+    const row = await this.db
+      .updateTable("sessions")
+      .set((eb) => ({
+        previous_refresh_hash: eb.ref("refresh_hash"),
+        refresh_hash: successorHash,
+        rotated_at: now,
+        generation: eb("generation", "+", 1),
+      }))
+      .where("id", "=", id)
+      .where("refresh_hash", "=", presentedHash)
+      .where("revoked_at", "is", null)
+      .where("absolute_expires_at", ">", now)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return { ok: true, session: toSession(row) };
+    return { ok: false, session: await this.findById(id) };
+  }
+
+  /** Returns true when this call revoked it (false: unknown or already revoked). */
+  async revoke(id: string, reason: RevokeReason, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("sessions")
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Revokes every live session of a user (but `keep`); returns the revoked ids. */
+  async revokeAllForUser(
+    userId: string,
+    reason: RevokeReason,
+    now: number,
+    keep?: string,
+  ): Promise<string[]> {
+    let query = this.db
+      .updateTable("sessions")
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null);
+    if (keep) query = query.where("id", "!=", keep);
+    const rows = await query.returning("id").execute();
+    return rows.map((r) => r.id);
+  }
+
+  async listActive(userId: string, now: number): Promise<Session[]> {
+    const rows = await this.db
+      .selectFrom("sessions")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("absolute_expires_at", ">", now)
+      .orderBy("created_at", "desc")
+      .execute();
+    return rows.map(toSession);
+  }
+
+  async touch(id: string, now: number): Promise<void> {
+    await this.db.updateTable("sessions").set({ last_seen_at: now }).where("id", "=", id).execute();
+  }
+
+  /** Deletes sessions that ended (expired or revoked) before `before`. */
+  async purgeEndedBefore(before: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("sessions")
+      .where((eb) => eb.or([eb("absolute_expires_at", "<", before), eb("revoked_at", "<", before)]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+export function toSession(row: Selectable<SessionsTable>): Session {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    generation: row.generation,
+    rotatedAt: row.rotated_at,
+    absoluteExpiresAt: row.absolute_expires_at,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    browser: row.browser,
+    os: row.os,
+    amr: JSON.parse(row.amr) as string[],
+    rememberMe: row.remember_me === 1,
+    lockedAt: row.locked_at,
+    revokedAt: row.revoked_at,
+    revokedReason: row.revoked_reason,
+  };
+}

@@ -1,0 +1,33 @@
+import type { Kysely, Selectable } from "kysely";
+import type { Database, SigningKeysTable } from "./schema.js";
+
+export type SigningKeyRow = Selectable<SigningKeysTable>;
+
+export class SigningKeyStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Keys still valid for verification at `now`, newest first. */
+  listLive(now: number): Promise<SigningKeyRow[]> {
+    return this.db
+      .selectFrom("signing_keys")
+      .selectAll()
+      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+      .orderBy("created_at", "desc")
+      .execute();
+  }
+
+  async insert(key: SigningKeyRow): Promise<void> {
+    await this.db.insertInto("signing_keys").values(key).execute();
+  }
+
+  /** Stops every other active key from signing; it stays published until `expiresAt`. */
+  async retireAllBut(kid: string, now: number, expiresAt: number): Promise<number> {
+    const result = await this.db
+      .updateTable("signing_keys")
+      .set({ retired_at: now, expires_at: expiresAt })
+      .where("kid", "!=", kid)
+      .where("retired_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import pino from "pino";
+import { createApp, type Latchkey } from "../src/app.js";
+import { loadConfig } from "../src/config/load.js";
+import type { ConfigInput } from "../src/config/schema.js";
+import { ManualClock } from "../src/domain/clock.js";
+
+/** Which database the suite runs on: `LATCHKEY_TEST_DB=postgres` (CI runs both). */
+export const TEST_DB = process.env.LATCHKEY_TEST_DB === "postgres" ? "postgres" : "sqlite";
+const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export interface TestApp extends Latchkey {
+  clock: ManualClock;
+  /** Base URL once `listen()` was called. */
+  url: string;
+  listen(): Promise<string>;
+}
+
+type Overrides = Omit<Partial<ConfigInput>, "tokens" | "password" | "rateLimit" | "cookies"> & {
+  tokens?: Partial<ConfigInput["tokens"]>;
+  password?: Partial<ConfigInput["password"]>;
+  rateLimit?: Partial<ConfigInput["rateLimit"]>;
+  cookies?: Partial<ConfigInput["cookies"]>;
+};
+
+/**
+ * A whole server on a fresh database of its own: a temporary SQLite file, or a
+ * fresh schema in the PostgreSQL `test` database. Argon2 runs at its cheapest
+ * allowed parameters so the suite stays fast; the code path is the real one.
+ */
+export async function startTestApp(overrides: Overrides = {}): Promise<TestApp> {
+  const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
+  const database = await freshDatabase();
+  const config = loadConfig({}, {
+    publicUrl: "http://latchkey.test",
+    databaseUrl: database.url,
+    ...overrides,
+    password: { argon2MemoryKiB: 8192, argon2Iterations: 1, ...overrides.password },
+  } as Partial<ConfigInput>);
+  const latchkey = await createApp(config, { clock, logger: pino({ level: "silent" }) });
+  const app: TestApp = {
+    ...latchkey,
+    clock,
+    url: "",
+    async listen() {
+      app.url = await latchkey.http.listen({ host: "127.0.0.1", port: 0 });
+      return app.url;
+    },
+    async close() {
+      await latchkey.close();
+      await database.drop();
+    },
+  };
+  return app;
+}
+
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (TEST_DB === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "latchkey-test-"));
+    return {
+      url: `sqlite:${join(dir, "test.db")}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `t_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect(); // fails the test (never skips) when PostgreSQL is unreachable
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.searchParams.set("options", `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema ${schema} cascade`);
+      await c.end();
+    },
+  };
+}
+
+export const json = (body: unknown) => ({
+  payload: JSON.stringify(body),
+  headers: { "content-type": "application/json" },
+});
+
+/** Registers a user over HTTP and returns the token response body. */
+export async function registerUser(
+  app: TestApp,
+  body: { email?: string; password?: string; username?: string } = {},
+): Promise<{ accessToken: string; refreshToken: string; user: { id: string } }> {
+  const n = randomBytes(4).toString("hex");
+  const res = await app.http.inject({
+    method: "POST",
+    url: "/auth/register",
+    ...json({ email: `user-${n}@example.com`, password: "correct horse battery", ...body }),
+  });
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
