@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { Redis } from "ioredis";
 import pino from "pino";
 import { Limiter } from "./cache/rate-limit.js";
 import { MemoryBus, RedisBus, type RevocationBus } from "./cache/revocation-bus.js";
@@ -39,12 +38,13 @@ export interface Latchkey {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<Latchkey> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
-  const db = openDb(config.databaseUrl);
+  const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
   const store = Store.of(db);
   if (options.migrate ?? true) await migrateToLatest(db);
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true }) : undefined;
-  await redis?.connect();
-  const bus: RevocationBus = redis ? await RedisBus.connect(redis, randomUUID()) : new MemoryBus();
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+  const bus: RevocationBus = redis
+    ? await RedisBus.connect(redis, randomUUID(), config.redisKeyPrefix)
+    : new MemoryBus();
 
   const box = new SecretBox(config.masterKey);
   const refreshKey = await store.secrets.getOrCreate(
@@ -69,6 +69,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   const rl = config.rateLimit;
+  const ns = config.redisKeyPrefix;
   const svc: Services = {
     config,
     clock,
@@ -82,14 +83,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ),
     bus,
     limits: {
-      loginPerIp: new Limiter("login-ip", rl.loginFailuresPerIp, rl.loginWindowSeconds, redis),
+      loginPerIp: new Limiter(
+        `${ns}:login-ip`,
+        rl.loginFailuresPerIp,
+        rl.loginWindowSeconds,
+        redis,
+      ),
       loginPerIdentifier: new Limiter(
-        "login-id",
+        `${ns}:login-id`,
         rl.loginFailuresPerIdentifier,
         rl.loginWindowSeconds,
         redis,
       ),
-      publicPerIp: new Limiter("public-ip", rl.publicPerIp, rl.publicWindowSeconds, redis),
+      publicPerIp: new Limiter(`${ns}:public-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis),
     },
     log,
   };
@@ -122,4 +128,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await db.close();
     },
   };
+}
+
+/** Loaded only when configured, like pg: a single node without Redis never pays for it. */
+async function connectRedis(url: string) {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(url, { lazyConnect: true });
+  await redis.connect();
+  return redis;
 }

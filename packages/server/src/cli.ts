@@ -39,7 +39,7 @@ program
   .description("Apply pending database migrations and exit")
   .action(async () => {
     const config = loadConfig();
-    const db = openDb(config.databaseUrl);
+    const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       console.log(`Migrating ${describeDb(config)}`);
       await migrateToLatest(db, (name) => console.log(`  applied ${name}`));
@@ -79,7 +79,7 @@ program
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
     const hasher = new PasswordHasher(config.password);
     hasher.check(password);
-    const db = openDb(config.databaseUrl);
+    const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       await migrateToLatest(db);
       const now = Date.now();

@@ -8,10 +8,15 @@ import { createApp, type Latchkey } from "../src/app.js";
 import { loadConfig } from "../src/config/load.js";
 import type { ConfigInput } from "../src/config/schema.js";
 import { ManualClock } from "../src/domain/clock.js";
+import { openDb } from "../src/store/db.js";
 
-/** Which database the suite runs on: `LATCHKEY_TEST_DB=postgres` (CI runs both). */
+/**
+ * Which stack the suite runs on: SQLite with in-memory limits and fan-out (`npm test`),
+ * or PostgreSQL with Redis (`LATCHKEY_TEST_DB=postgres`, `npm run test:pg`). CI runs both.
+ */
 export const TEST_DB = process.env.LATCHKEY_TEST_DB === "postgres" ? "postgres" : "sqlite";
 const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 export interface TestApp extends Latchkey {
   clock: ManualClock;
@@ -29,15 +34,30 @@ type Overrides = Omit<Partial<ConfigInput>, "tokens" | "password" | "rateLimit" 
 
 /**
  * A whole server on a fresh database of its own: a temporary SQLite file, or a
- * fresh schema in the PostgreSQL `test` database. Argon2 runs at its cheapest
+ * fresh schema in the PostgreSQL `test` database (the app creates it; an
+ * unreachable server fails the test, never skips it). Argon2 runs at its cheapest
  * allowed parameters so the suite stays fast; the code path is the real one.
  */
-export async function startTestApp(overrides: Overrides = {}): Promise<TestApp> {
+export async function startTestApp(
+  overrides: Overrides = {},
+  options: { shareWith?: TestApp } = {},
+): Promise<TestApp> {
   const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
-  const database = await freshDatabase();
+  const shared = options.shareWith?.svc.config;
+  // A second node of the same deployment: same database and Redis namespace; the first one drops them.
+  const database = shared
+    ? { url: shared.databaseUrl, schema: shared.databaseSchema, drop: async () => {} }
+    : await freshDatabase();
   const config = loadConfig({}, {
     publicUrl: "http://latchkey.test",
     databaseUrl: database.url,
+    databaseSchema: database.schema,
+    ...(TEST_DB === "postgres"
+      ? {
+          redisUrl: REDIS_URL,
+          redisKeyPrefix: shared?.redisKeyPrefix ?? `test-${randomBytes(6).toString("hex")}`,
+        }
+      : {}),
     ...overrides,
     password: { argon2MemoryKiB: 8192, argon2Iterations: 1, ...overrides.password },
   } as Partial<ConfigInput>);
@@ -58,7 +78,7 @@ export async function startTestApp(overrides: Overrides = {}): Promise<TestApp> 
   return app;
 }
 
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+async function freshDatabase(): Promise<{ url: string; schema?: string; drop(): Promise<void> }> {
   if (TEST_DB === "sqlite") {
     const dir = mkdtempSync(join(tmpdir(), "latchkey-test-"));
     return {
@@ -67,18 +87,13 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
     };
   }
   const schema = `t_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect(); // fails the test (never skips) when PostgreSQL is unreachable
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const url = new URL(PG_URL);
-  url.searchParams.set("options", `-c search_path=${schema}`);
   return {
-    url: url.toString(),
+    url: PG_URL,
+    schema,
     drop: async () => {
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
-      await c.query(`drop schema ${schema} cascade`);
+      await c.query(`drop schema if exists ${schema} cascade`);
       await c.end();
     },
   };
@@ -105,3 +120,7 @@ export async function registerUser(
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** A direct connection to `app`'s database, for reading and arranging rows; close it after. */
+export const openAppDb = async (app: TestApp) =>
+  openDb(app.svc.config.databaseUrl, { schema: app.svc.config.databaseSchema });

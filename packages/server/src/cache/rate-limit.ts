@@ -13,13 +13,14 @@ import {
 export class Limiter {
   private readonly limiter: RateLimiterAbstract;
 
+  /** `name` prefixes the keys: give each limit its own, and each deployment its own namespace. */
   constructor(
     name: string,
     private readonly points: number,
     windowSeconds: number,
     redis?: Redis,
   ) {
-    const options = { keyPrefix: `lk:${name}`, points, duration: windowSeconds };
+    const options = { keyPrefix: name, points, duration: windowSeconds };
     this.limiter = redis
       ? new RateLimiterRedis({ ...options, storeClient: redis })
       : new RateLimiterMemory(options);
@@ -41,6 +42,11 @@ export class Limiter {
       if (err instanceof RateLimiterRes) return retryAfter(err);
       throw err;
     }
+  }
+
+  /** Gives back one event counted by `hit` (an attempt that turned out not to count). */
+  async refund(key: string): Promise<void> {
+    await this.limiter.reward(key, 1);
   }
 
   async reset(key: string): Promise<void> {

@@ -27,8 +27,6 @@ export class MemoryBus implements RevocationBus {
   async close(): Promise<void> {}
 }
 
-const CHANNEL = "latchkey:cache-events";
-
 /**
  * Redis pub/sub. The publishing node applies the event locally at once and does
  * not wait for Redis, so its own revocations never lag.
@@ -40,12 +38,14 @@ export class RedisBus implements RevocationBus {
     private readonly pub: Redis,
     private readonly sub: Redis,
     private readonly nodeId: string,
+    private readonly channel: string,
   ) {}
 
-  static async connect(redis: Redis, nodeId: string): Promise<RedisBus> {
+  static async connect(redis: Redis, nodeId: string, prefix: string): Promise<RedisBus> {
     const sub = redis.duplicate();
-    const bus = new RedisBus(redis, sub, nodeId);
-    await sub.subscribe(CHANNEL);
+    const channel = `${prefix}:cache-events`;
+    const bus = new RedisBus(redis, sub, nodeId, channel);
+    await sub.subscribe(channel);
     sub.on("message", (_channel, message) => {
       const { from, event } = JSON.parse(message) as { from: string; event: CacheEvent };
       if (from !== nodeId) bus.local.publish(event);
@@ -55,7 +55,7 @@ export class RedisBus implements RevocationBus {
 
   publish(event: CacheEvent): void {
     this.local.publish(event);
-    this.pub.publish(CHANNEL, JSON.stringify({ from: this.nodeId, event })).catch(() => {
+    this.pub.publish(this.channel, JSON.stringify({ from: this.nodeId, event })).catch(() => {
       // The cache TTL bounds how long another node can miss this; see SessionCache.
     });
   }

@@ -32,7 +32,7 @@ export function loadConfig(
   for (const [name, path] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
-    setPath(merged, path, parseEnvValue(path, raw));
+    setPath(merged, path, parseEnvValue(name, path, raw));
     origin.set(path, name);
   }
   deepMerge(merged, overrides as Source);
@@ -59,14 +59,41 @@ function readConfigFile(file: string): Source {
 
 const LIST_KEYS = new Set(["allowedOrigins", "trustProxy"]);
 
-function parseEnvValue(path: string, raw: string): unknown {
+/**
+ * Environment strings become the schema's type here, strictly: a lenient conversion
+ * (TypeBox Value.Convert) would turn "80.5" into port 80, "1e3" into 1 and "true" into 1.
+ */
+function parseEnvValue(name: string, path: string, raw: string): unknown {
   if (LIST_KEYS.has(path)) {
     return raw
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean);
   }
-  return raw; // numbers and booleans are converted against the schema below
+  const type = schemaAt(path)?.type;
+  const text = raw.trim();
+  if (type === "integer") {
+    if (!/^-?\d+$/.test(text))
+      throw new ConfigError(`Invalid configuration ${name}: Expected integer`);
+    return Number(text);
+  }
+  if (type === "boolean") {
+    const flag = { true: true, "1": true, false: false, "0": false }[text.toLowerCase()];
+    if (flag === undefined) {
+      throw new ConfigError(`Invalid configuration ${name}: Expected boolean (true or false)`);
+    }
+    return flag;
+  }
+  return raw;
+}
+
+function schemaAt(path: string): { type?: unknown } | undefined {
+  let node: unknown = ConfigSchema;
+  for (const key of path.split(".")) {
+    node = (node as { properties?: Record<string, unknown> }).properties?.[key];
+    if (!node) return undefined;
+  }
+  return node as { type?: unknown };
 }
 
 function validate(input: Source, origin: Map<string, string>): ConfigInput {
@@ -74,7 +101,9 @@ function validate(input: Source, origin: Map<string, string>): ConfigInput {
   if (unknown.length > 0) {
     throw new ConfigError(`Unknown configuration key: ${unknown.join(", ")}`);
   }
-  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input));
+  // No Value.Convert: environment values are already typed, and file values must be.
+  // Cloned so that freezing the result never freezes the caller's overrides.
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(input));
   const first = Value.Errors(ConfigSchema, withDefaults).First();
   if (first) {
     const path = first.path.replace(/^\//, "").replaceAll("/", ".");

@@ -21,7 +21,18 @@ export const ConfigSchema = Type.Object({
   databaseUrl: Type.Optional(
     Type.String({ description: "postgres://… or sqlite:<file>; default sqlite in dataDir" }),
   ),
+  databaseSchema: Type.Optional(
+    Type.String({
+      pattern: "^[a-z_][a-z0-9_]{0,62}$",
+      description: "PostgreSQL only: keep Latchkey's tables in this schema (created if missing)",
+    }),
+  ),
   redisUrl: Type.Optional(Type.String()),
+  redisKeyPrefix: Type.String({
+    default: "latchkey",
+    pattern: "^[A-Za-z0-9_.-]+$",
+    description: "Namespace for keys and channels, so deployments can share one Redis",
+  }),
   masterKey: Type.Optional(
     Type.String({ minLength: 32, description: "Encrypts private keys at rest (>= 32 chars)" }),
   ),
@@ -94,7 +105,9 @@ export const ENV: Record<string, string> = {
   LATCHKEY_PUBLIC_URL: "publicUrl",
   LATCHKEY_DATA_DIR: "dataDir",
   DATABASE_URL: "databaseUrl",
+  LATCHKEY_DATABASE_SCHEMA: "databaseSchema",
   REDIS_URL: "redisUrl",
+  LATCHKEY_REDIS_KEY_PREFIX: "redisKeyPrefix",
   LATCHKEY_MASTER_KEY: "masterKey",
   LATCHKEY_JWT_SECRET: "jwtSecret",
   LATCHKEY_AUDIENCE: "audience",

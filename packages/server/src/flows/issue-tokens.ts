@@ -23,14 +23,25 @@ export interface SessionStart {
   rememberMe: boolean;
 }
 
-/** A new session (one login) and its first token pair. Pass `tx` to join a transaction. */
+/** A new session (one login) and its first token pair. */
 export async function startSession(
   svc: Services,
   user: User,
   client: ClientInfo,
   start: SessionStart,
-  tx: Store = svc.store,
 ): Promise<IssuedTokens> {
+  const { session, refreshToken } = await createSession(svc, svc.store, user, client, start);
+  return issueForSession(svc, user, session, refreshToken);
+}
+
+/** The session row and its first refresh token; `tx` lets a caller make it part of a transaction. */
+export async function createSession(
+  svc: Services,
+  tx: Store,
+  user: User,
+  client: ClientInfo,
+  start: SessionStart,
+): Promise<{ session: Session; refreshToken: string }> {
   const now = svc.clock.now();
   const id = uuidv7(now);
   const refreshToken = svc.refreshTokens.issue(id, 0);
@@ -48,7 +59,7 @@ export async function startSession(
     },
     now,
   );
-  return issueForSession(svc, user, session, refreshToken);
+  return { session, refreshToken };
 }
 
 /** An access token for an existing session, paired with the given refresh token. */

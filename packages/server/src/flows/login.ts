@@ -25,11 +25,16 @@ export async function login(
   const identifier = input.identifier.trim();
   const idKey = identifier.toLowerCase();
   const { loginPerIp, loginPerIdentifier } = svc.limits;
-  const wait = Math.max(
-    await loginPerIp.blockedFor(client.ip),
-    await loginPerIdentifier.blockedFor(idKey),
-  );
+  // Every attempt takes its point before the slow password check, so concurrent guesses
+  // cannot all pass the limit before the first failure is counted. Refused and
+  // successful attempts give theirs back: only failures stay counted.
+  const [ipWait, idWait] = await Promise.all([
+    loginPerIp.hit(client.ip),
+    loginPerIdentifier.hit(idKey),
+  ]);
+  const wait = Math.max(ipWait, idWait);
   if (wait > 0) {
+    await Promise.all([loginPerIp.refund(client.ip), loginPerIdentifier.refund(idKey)]);
     audit(svc, { type: "login_rate_limited", detail: { identifier: idKey } }, client);
     throw new AuthError("rate_limited", "Too many failed logins; try again later", {
       retryAfterSeconds: wait,
@@ -43,11 +48,10 @@ export async function login(
     ? await svc.hasher.verify(user.passwordHash, input.password)
     : await svc.hasher.verifyDummy(input.password);
   if (!user?.passwordHash || !ok) {
-    await Promise.all([loginPerIp.hit(client.ip), loginPerIdentifier.hit(idKey)]);
     audit(svc, { type: "login_failed", userId: user?.id, detail: { identifier: idKey } }, client);
     throw new AuthError("invalid_credentials", INVALID);
   }
-  await loginPerIdentifier.reset(idKey);
+  await Promise.all([loginPerIdentifier.reset(idKey), loginPerIp.refund(client.ip)]);
   if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
 
   if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);

@@ -5,7 +5,9 @@ import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { NewUser } from "../store/users.js";
 import { audit } from "./audit.js";
-import { type IssuedTokens, startSession } from "./issue-tokens.js";
+import { createSession, type IssuedTokens, issueForSession } from "./issue-tokens.js";
+
+const PASSWORD_SESSION = { amr: ["pwd"], rememberMe: false };
 
 export interface RegisterInput {
   email: string;
@@ -43,11 +45,13 @@ export async function createUserWithSession(
   guard?: (tx: Services["store"]) => Promise<void>,
 ): Promise<IssuedTokens> {
   try {
-    return await svc.store.transaction(async (tx) => {
+    const { created, session, refreshToken } = await svc.store.transaction(async (tx) => {
       await guard?.(tx);
       const created = await tx.users.create(user, svc.clock.now());
-      return startSession(svc, created, client, { amr: ["pwd"], rememberMe: false }, tx);
+      return { created, ...(await createSession(svc, tx, created, client, PASSWORD_SESSION)) };
     });
+    // Signing happens after commit: the transaction (on SQLite, the only connection) stays short.
+    return issueForSession(svc, created, session, refreshToken);
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new AuthError("conflict", "An account with this email or username already exists");

@@ -22,6 +22,8 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     return503OnClosing: true,
+    // A malformed URL is refused before routing, so the error handler would not see it.
+    frameworkErrors: errorHandler,
     ajv: {
       // A string where a boolean belongs is a client bug to report, not to paper over.
       // allErrors lists every bad field; bodies are bounded by bodyLimit, so its cost is too.

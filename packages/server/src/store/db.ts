@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
-import pg from "pg";
+import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
+import type { CustomTypesConfig } from "pg";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
@@ -11,14 +11,24 @@ export type Dialect = "sqlite" | "postgres";
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL schema holding Latchkey's tables (undefined: the connection's default). */
+  schema: string | undefined;
   close(): Promise<void>;
 }
 
 const PG_INT8 = 20;
 
-/** Opens the database named by a URL: postgres://… or sqlite:<file> (":memory:" allowed). */
-export function openDb(url: string, options: { poolSize?: number } = {}): Db {
+/**
+ * Opens the database named by a URL: postgres://… or sqlite:<file> (":memory:" allowed).
+ * On PostgreSQL, `schema` keeps every table in a schema of its own.
+ */
+export async function openDb(
+  url: string,
+  options: { poolSize?: number; schema?: string } = {},
+): Promise<Db> {
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    // Loaded only when used: a SQLite deployment never pays pg's start-up time or memory.
+    const { default: pg } = await import("pg");
     const pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
@@ -26,10 +36,16 @@ export function openDb(url: string, options: { poolSize?: number } = {}): Db {
       types: {
         getTypeParser: (oid: number, format?: "text" | "binary") =>
           oid === PG_INT8 ? Number : pg.types.getTypeParser(oid, format as "text"),
-      } as pg.CustomTypesConfig,
+      } as CustomTypesConfig,
     });
+    const { schema } = options;
+    if (schema) {
+      pool.on("connect", (client) => {
+        client.query(`set search_path to "${schema}"`).catch(() => {});
+      });
+    }
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, dialect: "postgres", close: () => kysely.destroy() };
+    return { kysely, dialect: "postgres", schema, close: () => kysely.destroy() };
   }
   if (url.startsWith("sqlite:")) {
     const file = url.slice("sqlite:".length);
@@ -41,17 +57,48 @@ export function openDb(url: string, options: { poolSize?: number } = {}): Db {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { kysely, dialect: "sqlite", close: () => kysely.destroy() };
+    const kysely = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    });
+    return { kysely, dialect: "sqlite", schema: undefined, close: () => kysely.destroy() };
   }
   throw new Error(`Unsupported database URL (use postgres://… or sqlite:<file>): ${redact(url)}`);
+}
+
+/** Distinct SQL texts are few (each query site yields one); this bounds memory all the same. */
+const MAX_CACHED_STATEMENTS = 500;
+
+/**
+ * Kysely prepares every query anew; on the hot paths preparing cost as much as
+ * running (bench/RESULTS.md, profile notes). better-sqlite3 statements are
+ * reusable, so keep one per SQL text.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+        statement = sqlite.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 export async function migrateToLatest(
   db: Db,
   onStep: (name: string) => void = () => {},
 ): Promise<void> {
-  const migrator = new Migrator({ db: db.kysely, provider: migrations });
+  if (db.schema) await db.kysely.schema.createSchema(db.schema).ifNotExists().execute();
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: migrations,
+    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   for (const r of results ?? []) {
     if (r.status === "Success") onStep(r.migrationName);

@@ -21,9 +21,12 @@ import {
 import { sendTokens } from "../token-reply.js";
 
 const tags = ["auth"];
-const RefreshBody = Type.Optional(
+// Null admits a request with no body at all (Fastify validates a missing body as null):
+// the usual call carries its token in a cookie or the Authorization header.
+const RefreshBody = Type.Union([
   Type.Object({ refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }),
-);
+  Type.Null(),
+]);
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
   const limited = publicRateLimit(svc);
@@ -101,7 +104,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       },
     },
     async (request, reply) => {
-      const credential = refreshCredential(request, svc.config, request.body);
+      const credential = refreshCredential(request, svc.config, request.body ?? undefined);
       if (!credential) throw new AuthError("unauthenticated", "A refresh token is required");
       return sendTokens(
         reply,
@@ -153,7 +156,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
 /** Logout accepts an access token, else a refresh token (an expired access token must not trap the user). */
 async function sessionToEnd(
   svc: Services,
-  request: Parameters<typeof refreshCredential>[0] & { body?: { refreshToken?: string } },
+  request: Parameters<typeof refreshCredential>[0] & { body?: { refreshToken?: string } | null },
 ): Promise<string | undefined> {
   const access = request.body?.refreshToken ? undefined : accessCredential(request, svc.config);
   if (access) {
@@ -163,6 +166,6 @@ async function sessionToEnd(
       if (!(err instanceof AuthError) || err.code !== "token_expired") throw err;
     }
   }
-  const refreshToken = refreshCredential(request, svc.config, request.body);
+  const refreshToken = refreshCredential(request, svc.config, request.body ?? undefined);
   return refreshToken && sessionOfRefreshToken(svc, refreshToken.token);
 }

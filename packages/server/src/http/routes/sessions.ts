@@ -46,7 +46,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
           browser: s.browser,
           os: s.os,
           createdAt: iso(s.createdAt),
-          lastSeenAt: iso(s.lastSeenAt),
+          // This session is being seen now; its lastSeenAt write is off the response
+          // path (DESIGN.md), so the row read above may not show it yet.
+          lastSeenAt: iso(
+            s.id === current.id ? Math.max(s.lastSeenAt, current.lastSeenAt) : s.lastSeenAt,
+          ),
           expiresAt: iso(s.absoluteExpiresAt),
           current: s.id === current.id,
         })),

@@ -1,0 +1,29 @@
+// The login ceiling: Argon2id verifies at Latchkey's default parameters, as many
+// in flight as the libuv pool runs at once, for DURATION seconds. Prints one JSON line.
+import { availableParallelism } from "node:os";
+import { Algorithm, hash, verify } from "@node-rs/argon2";
+
+const seconds = Number(process.env.DURATION ?? 10);
+const params = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const inFlight = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+const stored = await hash("correct horse battery staple", params);
+
+let done = 0;
+const end = Date.now() + seconds * 1000;
+async function worker() {
+  while (Date.now() < end) {
+    if (!(await verify(stored, "correct horse battery staple"))) throw new Error("verify failed");
+    done++;
+  }
+}
+const started = Date.now();
+await Promise.all(Array.from({ length: inFlight }, worker));
+const elapsed = (Date.now() - started) / 1000;
+console.log(
+  JSON.stringify({
+    scenario: "argon2-raw",
+    rps_mean: done / elapsed,
+    inFlight,
+    cores: availableParallelism(),
+  }),
+);

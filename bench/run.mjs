@@ -1,0 +1,241 @@
+// One-go benchmark: bare Fastify, raw Argon2id, then Latchkey on a fresh SQLite
+// database (start-up, idle RSS, users/me, refresh, login, users/me during a login
+// storm), and optionally Better Auth's own load script in the same run.
+// Loopback only; every phase is bounded by DURATION. Usage: see bench/RESULTS.md.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
+
+const DURATION = Number(process.env.DURATION ?? 10);
+const WARMUP = Number(process.env.WARMUP ?? 2);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+const PEER_DIR = process.env.PEER_BETTER_AUTH; // a writable copy of ../shared/peers/better-auth
+const LK_PORT = 8091;
+const HELLO_PORT = 8099;
+const root = new URL("..", import.meta.url).pathname;
+const outDir = join(root, "bench", "out");
+mkdirSync(outDir, { recursive: true });
+const results = {};
+
+function record(name, r, extra = {}) {
+  const row = {
+    scenario: name,
+    rps_mean: Math.round(r.requests.average),
+    latency_p50_ms: r.latency.p50,
+    latency_p99_ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    requests_total: r.requests.total,
+    ...extra,
+  };
+  results[name] = row;
+  console.log(JSON.stringify(row));
+  return row;
+}
+
+function cannon(opts) {
+  return autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
+}
+
+async function warm(opts) {
+  if (WARMUP > 0) await autocannon({ connections: CONNECTIONS, ...opts, duration: WARMUP });
+}
+
+function start(cmd, args, env, logFile) {
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const chunks = [];
+  child.stdout.on("data", (c) => chunks.push(c));
+  child.stderr.on("data", (c) => chunks.push(c));
+  child.on("exit", () => writeFileSync(logFile, Buffer.concat(chunks)));
+  return { child, log: () => Buffer.concat(chunks).toString() };
+}
+
+async function waitReady(url, timeoutMs = 15_000) {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    try {
+      if ((await fetch(url)).ok) return performance.now() - started;
+    } catch {}
+    await sleep(5);
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+async function stop(proc) {
+  if (proc.child.exitCode !== null) return;
+  proc.child.kill("SIGTERM");
+  await new Promise((resolve) => proc.child.once("exit", resolve));
+}
+
+const rssMb = (pid) =>
+  Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+
+async function post(base, path, body, headers = {}) {
+  const res = await fetch(base + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+// 1. The HTTP ceiling.
+{
+  const hello = start(
+    "node",
+    ["bench/hello.mjs"],
+    { PORT: String(HELLO_PORT) },
+    join(outDir, "hello.log"),
+  );
+  await waitReady(`http://127.0.0.1:${HELLO_PORT}/hello`);
+  const url = `http://127.0.0.1:${HELLO_PORT}/hello`;
+  await warm({ url });
+  record("hello-world", await cannon({ url }));
+  await stop(hello);
+}
+
+// 2. The login ceiling.
+{
+  const raw = start(
+    "node",
+    ["bench/argon2-raw.mjs"],
+    { DURATION: String(DURATION) },
+    join(outDir, "argon2.log"),
+  );
+  await new Promise((resolve) => raw.child.once("exit", resolve));
+  results["argon2-raw"] = JSON.parse(raw.log().trim().split("\n").pop());
+  console.log(JSON.stringify(results["argon2-raw"]));
+}
+
+// 3. Latchkey.
+const dataDir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
+const lkEnv = {
+  LATCHKEY_PORT: String(LK_PORT),
+  LATCHKEY_DATA_DIR: dataDir,
+  // The load comes from one loopback address: lift the per-IP budget for public routes.
+  LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
+};
+const launched = performance.now();
+const lk = start(
+  "node",
+  ["packages/server/dist/cli.js", "serve"],
+  lkEnv,
+  join(outDir, "latchkey.log"),
+);
+const base = `http://127.0.0.1:${LK_PORT}`;
+const readyMs = await waitReady(`${base}/healthz`);
+results.startup = { scenario: "startup", spawn_to_ready_ms: Math.round(readyMs) };
+await sleep(2000);
+results.startup.idle_rss_mb = rssMb(lk.child.pid);
+console.log(
+  JSON.stringify(results.startup),
+  `(launched ${Math.round(performance.now() - launched)} ms ago)`,
+);
+
+const password = "correct horse battery staple";
+await post(base, "/auth/register", { email: "bench@example.com", username: "bench", password });
+const { accessToken } = await post(base, "/auth/login", { identifier: "bench", password });
+const authHeaders = { authorization: `Bearer ${accessToken}` };
+const meUrl = `${base}/users/me`;
+
+await warm({ url: meUrl, headers: authHeaders });
+const me = record("users-me", await cannon({ url: meUrl, headers: authHeaders }));
+
+// Refresh: every session's rotation chain is walked by one request at a time.
+// autocannon resets per-connection context, so tokens live in a queue instead:
+// a request takes one, its response gives the successor back.
+const queue = [];
+for (let i = 0; i < CONNECTIONS; i++) {
+  queue.push((await post(base, "/auth/login", { identifier: "bench", password })).refreshToken);
+}
+const refreshRequests = [
+  {
+    method: "POST",
+    path: "/auth/refresh",
+    setupRequest: (req) => ({
+      ...req,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refreshToken: queue.shift() }),
+    }),
+    onResponse: (status, body) => {
+      if (status === 200) queue.push(JSON.parse(body).refreshToken);
+    },
+  },
+];
+record("refresh", await cannon({ url: base, requests: refreshRequests }));
+
+const loginBody = JSON.stringify({ identifier: "bench", password });
+const loginOpts = {
+  url: `${base}/auth/login`,
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: loginBody,
+};
+await warm(loginOpts);
+const login = record("login", await cannon(loginOpts));
+
+// users/me latency while a login storm saturates the Argon2 pool.
+const [storm, meDuringStorm] = await Promise.all([
+  cannon({ ...loginOpts, connections: 16 }),
+  cannon({ url: meUrl, headers: authHeaders, connections: 2 }),
+]);
+record("login-storm", storm);
+record("users-me-during-login-storm", meDuringStorm);
+results.afterLoad = { scenario: "after-load", rss_mb: rssMb(lk.child.pid) };
+console.log(JSON.stringify(results.afterLoad));
+await stop(lk);
+rmSync(dataDir, { recursive: true, force: true });
+
+// 4. Better Auth, same machine, same run, its own script.
+if (PEER_DIR) {
+  const peer = spawn("./run-bench.sh", [], {
+    cwd: PEER_DIR,
+    env: {
+      ...process.env,
+      SCENARIOS: "sign-in,get-session",
+      DURATION: String(DURATION),
+      WARMUP: String(WARMUP),
+      CONNECTIONS: String(CONNECTIONS),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const out = [];
+  peer.stdout.on("data", (c) => out.push(c));
+  await new Promise((resolve) => peer.once("exit", resolve));
+  for (const line of Buffer.concat(out).toString().split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const row = JSON.parse(line);
+    results[`better-auth-${row.scenario}`] = row;
+    console.log(JSON.stringify({ ...row, scenario: `better-auth-${row.scenario}` }));
+  }
+}
+
+// Summary.
+const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : "n/a");
+const hello = results["hello-world"].rps_mean;
+const argon = results["argon2-raw"].rps_mean;
+const baSession = results["better-auth-get-session"]?.rps_mean;
+const baSignIn = results["better-auth-sign-in"]?.rps_mean;
+const lines = [
+  "| figure | value | target |",
+  "| --- | --- | --- |",
+  `| users/me vs hello-world | ${me.rps_mean} / ${hello} = ${ratio(me.rps_mean, hello)} | >= 0.60 |`,
+  `| login vs raw Argon2id | ${login.rps_mean} / ${Math.round(argon)} = ${ratio(login.rps_mean, argon)} | >= 0.90 |`,
+  `| users/me p99 during login storm | ${meDuringStorm.latency.p99} ms | < 20 ms |`,
+  `| refresh (SQLite) | ${results.refresh.rps_mean} req/s | >= 2400 |`,
+  `| users/me vs Better Auth get-session | ${ratio(me.rps_mean, baSession)} | >= 3 |`,
+  `| login vs Better Auth sign-in | ${ratio(login.rps_mean, baSignIn)} | >= 5 |`,
+  `| start to ready (spawn to first /healthz 200) | ${results.startup.spawn_to_ready_ms} ms | < 1000 ms |`,
+  `| idle RSS | ${results.startup.idle_rss_mb} MB | < 120 MB |`,
+];
+console.log(`\n${lines.join("\n")}`);
+writeFileSync(join(outDir, "latest.json"), JSON.stringify(results, null, 2));
