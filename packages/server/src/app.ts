@@ -36,15 +36,38 @@ export interface Latchkey {
  * Nothing happens at import time; the CLI, tests and benchmarks all come here.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<Latchkey> {
+  const closers: Array<() => Promise<unknown>> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    const { http, svc } = await assemble(config, options, closers);
+    return { http, svc, close: closeAll };
+  } catch (err) {
+    // A failed start (bad master key, unreachable Redis) must not leave pools open.
+    await closeAll().catch(() => {});
+    throw err;
+  }
+}
+
+/** Builds every part in order; each one that holds a resource registers its closer. */
+async function assemble(
+  config: Config,
+  options: AppOptions,
+  closers: Array<() => Promise<unknown>>,
+): Promise<Pick<Latchkey, "http" | "svc">> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
   const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+  closers.push(() => db.close());
   const store = Store.of(db);
   if (options.migrate ?? true) await migrateToLatest(db);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+  if (redis) closers.push(() => redis.quit());
   const bus: RevocationBus = redis
     ? await RedisBus.connect(redis, randomUUID(), config.redisKeyPrefix)
     : new MemoryBus();
+  closers.push(() => bus.close());
 
   const box = new SecretBox(config.masterKey);
   const refreshKey = await store.secrets.getOrCreate(
@@ -55,18 +78,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const keys = new KeyService(
     store,
     box,
+    bus,
     {
       jwtSecret: config.jwtSecret,
       accessTtlSeconds: config.tokens.accessTtlSeconds,
       clockToleranceSeconds: config.tokens.clockToleranceSeconds,
     },
     clock,
+    (err) => log.error({ err }, "key reload failed"),
   );
   await keys.load();
-  bus.subscribe((event) => {
-    if (event.type === "keys")
-      keys.load().catch((err: unknown) => log.error({ err }, "key reload failed"));
-  });
 
   const rl = config.rateLimit;
   const ns = config.redisKeyPrefix;
@@ -104,30 +125,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     { name: "database", check: () => store.ping() },
     ...(redis ? [{ name: "redis", check: async () => void (await redis.ping()) }] : []),
   ]);
+  closers.push(() => http.close());
 
   const timers = [
     setInterval(
       () => purgeEnded(svc).catch((err: unknown) => log.error({ err }, "purge failed")),
       config.purgeIntervalSeconds * 1000,
     ),
-    setInterval(
-      () => keys.load().catch((err: unknown) => log.error({ err }, "key reload failed")),
-      KEY_RELOAD_INTERVAL_MS,
-    ),
+    setInterval(() => keys.reload(), KEY_RELOAD_INTERVAL_MS),
   ];
   for (const t of timers) t.unref();
-
-  return {
-    http,
-    svc,
-    async close() {
-      for (const t of timers) clearInterval(t);
-      await http.close();
-      await bus.close();
-      await redis?.quit();
-      await db.close();
-    },
-  };
+  closers.push(async () => {
+    for (const t of timers) clearInterval(t);
+  });
+  return { http, svc };
 }
 
 /** Loaded only when configured, like pg: a single node without Redis never pays for it. */

@@ -58,7 +58,6 @@ program
     const latchkey = await createApp(loadConfig());
     try {
       const { kid, retired } = await latchkey.svc.keys.rotate();
-      latchkey.svc.bus.publish({ type: "keys" });
       console.log(`New signing key ${kid}; ${retired} older key(s) retired and still published`);
     } finally {
       await latchkey.close();

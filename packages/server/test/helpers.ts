@@ -61,7 +61,12 @@ export async function startTestApp(
     ...overrides,
     password: { argon2MemoryKiB: 8192, argon2Iterations: 1, ...overrides.password },
   } as Partial<ConfigInput>);
-  const latchkey = await createApp(config, { clock, logger: pino({ level: "silent" }) });
+  const latchkey = await createApp(config, { clock, logger: pino({ level: "silent" }) }).catch(
+    async (err: unknown) => {
+      await database.drop();
+      throw err;
+    },
+  );
   const app: TestApp = {
     ...latchkey,
     clock,

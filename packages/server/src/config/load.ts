@@ -120,6 +120,13 @@ function resolve(c: ConfigInput): Config {
   if (c.password.minLength > c.password.maxLength) {
     throw new ConfigError("Invalid configuration password.minLength: exceeds password.maxLength");
   }
+  for (const origin of c.allowedOrigins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new ConfigError(
+        `Invalid configuration allowedOrigins: ${origin} is not an origin (scheme://host[:port], no path or trailing slash)`,
+      );
+    }
+  }
   const allowedOrigins =
     c.allowedOrigins.length > 0 ? c.allowedOrigins : defaultOrigins(publicUrl, c.mode);
   return deepFreeze({

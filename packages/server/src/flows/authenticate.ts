@@ -14,12 +14,7 @@ export interface Authenticated extends SessionContext {
  */
 export async function authenticate(svc: Services, token: string): Promise<Authenticated> {
   const now = svc.clock.now();
-  const tolerance = svc.config.tokens.clockToleranceSeconds;
-  let claims = svc.verifiedTokens.get(token, now, tolerance);
-  if (!claims) {
-    claims = await verifyAccessToken(token, svc.keys.findKey, tokenSettings(svc), now);
-    svc.verifiedTokens.set(token, claims);
-  }
+  const claims = await verifiedClaims(svc, token);
   const context = await svc.sessions.context(claims.sid);
   if (!context || context.session.userId !== claims.sub) {
     throw new AuthError("session_revoked", "The session no longer exists");
@@ -33,4 +28,14 @@ export async function authenticate(svc: Services, token: string): Promise<Authen
   if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
   svc.sessions.touch(context);
   return { ...context, claims };
+}
+
+/** The claims of a genuine, unexpired access token: from the cache, else verified. */
+export async function verifiedClaims(svc: Services, token: string): Promise<AccessClaims> {
+  const now = svc.clock.now();
+  const cached = svc.verifiedTokens.get(token, now, svc.config.tokens.clockToleranceSeconds);
+  if (cached) return cached;
+  const claims = await verifyAccessToken(token, svc.keys.findKey, tokenSettings(svc), now);
+  svc.verifiedTokens.set(token, claims);
+  return claims;
 }

@@ -1,4 +1,5 @@
 import type { JWK } from "jose";
+import type { RevocationBus } from "../cache/revocation-bus.js";
 import type { Clock } from "../domain/clock.js";
 import { type GeneratedKey, generateEd25519, type JwtKey, Keyring } from "../domain/keyring.js";
 import type { SecretBox } from "../domain/secret-box.js";
@@ -27,9 +28,20 @@ export class KeyService {
   constructor(
     private readonly store: Store,
     private readonly box: SecretBox,
+    private readonly bus: RevocationBus,
     private readonly settings: KeySettings,
     private readonly clock: Clock,
-  ) {}
+    private readonly onReloadError: (err: unknown) => void,
+  ) {
+    bus.subscribe((event) => {
+      if (event.type === "keys") this.reload();
+    });
+  }
+
+  /** Reload in the background (timer, rotation message); a failure keeps the current keys. */
+  reload(): void {
+    this.load().catch(this.onReloadError);
+  }
 
   get keyring(): Keyring {
     return this.current;
@@ -90,9 +102,10 @@ export class KeyService {
       (this.settings.accessTtlSeconds + this.settings.clockToleranceSeconds) * 1000;
     const retired = await this.store.transaction(async (tx) => {
       await tx.signingKeys.insert(row(key, this.box, now));
-      return tx.signingKeys.retireAllBut(key.kid, now, publishedUntil);
+      return tx.signingKeys.retireOthers(key.kid, now, publishedUntil);
     });
     await this.load();
+    this.bus.publish({ type: "keys" }); // every other node reloads now, not at its next interval
     return { kid: key.kid, retired };
   }
 

@@ -31,6 +31,14 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // SDKs often send `content-type: application/json` with no body on refresh and
+  // logout; treat that as no body. Anything else goes to Fastify's own (safe) parser.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "") return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+
   app.decorateRequest("auth", null);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>

@@ -99,16 +99,27 @@ export async function migrateToLatest(
     provider: migrations,
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  for (const r of results ?? []) {
-    if (r.status === "Success") onStep(r.migrationName);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    for (const r of results ?? []) {
+      if (r.status === "Success") onStep(r.migrationName);
+    }
+    if (!error) return;
+    // No results: it failed in the migrator's own set-up, which introspects every schema
+    // of the database and so fails when another client drops a table or schema meanwhile.
+    const vanished = VANISHED_OBJECT.has((error as { code?: string }).code ?? "");
+    if (results === undefined && vanished && attempt < MIGRATION_SETUP_ATTEMPTS) continue;
+    throw error instanceof Error ? error : new Error(String(error));
   }
-  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
+
+/** PostgreSQL: invalid_schema_name, undefined_table, undefined_column, undefined_object. */
+const VANISHED_OBJECT = new Set(["3F000", "42P01", "42703", "42704"]);
+const MIGRATION_SETUP_ATTEMPTS = 5;
 
 /** Unique-constraint violation on either database. */
 export function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
+  const code = (err as { code?: string } | null)?.code;
   return (
     code === "23505" ||
     code === "SQLITE_CONSTRAINT_UNIQUE" ||

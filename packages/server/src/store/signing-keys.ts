@@ -20,12 +20,17 @@ export class SigningKeyStore {
     await this.db.insertInto("signing_keys").values(key).execute();
   }
 
-  /** Stops every other active key from signing; it stays published until `expiresAt`. */
-  async retireAllBut(kid: string, now: number, expiresAt: number): Promise<number> {
+  /**
+   * Stops every other active key created up to `now` from signing; they stay
+   * published until `expiresAt`. A rotation racing this one with a later key keeps
+   * that key, so two rotations cannot leave no active key.
+   */
+  async retireOthers(kid: string, now: number, expiresAt: number): Promise<number> {
     const result = await this.db
       .updateTable("signing_keys")
       .set({ retired_at: now, expires_at: expiresAt })
       .where("kid", "!=", kid)
+      .where("created_at", "<=", now)
       .where("retired_at", "is", null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);

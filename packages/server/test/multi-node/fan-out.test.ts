@@ -20,7 +20,11 @@ describe("two nodes on PostgreSQL + Redis", () => {
   it("a logout on node A is refused on node B within a second", async () => {
     const { accessToken } = await registerUser(a);
     expect((await me(b, accessToken)).statusCode).toBe(200); // B now caches the session
-    const logout = await a.http.inject({ method: "POST", url: "/auth/logout", headers: bearer(accessToken) });
+    const logout = await a.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(accessToken),
+    });
     expect(logout.statusCode).toBe(204);
     const started = Date.now();
     let status = 200;

@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import { AuthError } from "../../domain/errors.js";
-import { authenticate } from "../../flows/authenticate.js";
+import { verifiedClaims } from "../../flows/authenticate.js";
 import { login } from "../../flows/login.js";
 import { logout, logoutAll, sessionOfRefreshToken } from "../../flows/logout.js";
 import { refresh } from "../../flows/refresh.js";
@@ -153,7 +153,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   );
 };
 
-/** Logout accepts an access token, else a refresh token (an expired access token must not trap the user). */
+/**
+ * The session a logout ends: named by a genuine access token, else (absent or
+ * expired) by a refresh token. Whether it is still live does not matter: logging
+ * out twice, or out of a revoked session, still clears the cookies.
+ */
 async function sessionToEnd(
   svc: Services,
   request: Parameters<typeof refreshCredential>[0] & { body?: { refreshToken?: string } | null },
@@ -161,11 +165,14 @@ async function sessionToEnd(
   const access = request.body?.refreshToken ? undefined : accessCredential(request, svc.config);
   if (access) {
     try {
-      return (await authenticate(svc, access.token)).session.id;
+      return (await verifiedClaims(svc, access.token)).sid;
     } catch (err) {
       if (!(err instanceof AuthError) || err.code !== "token_expired") throw err;
     }
   }
   const refreshToken = refreshCredential(request, svc.config, request.body ?? undefined);
-  return refreshToken && sessionOfRefreshToken(svc, refreshToken.token);
+  if (!refreshToken) return undefined;
+  const sessionId = sessionOfRefreshToken(svc, refreshToken.token);
+  if (!sessionId) throw new AuthError("invalid_token", "The refresh token is not valid");
+  return sessionId;
 }

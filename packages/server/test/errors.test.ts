@@ -1,0 +1,253 @@
+import type { InjectOptions, LightMyRequestResponse } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+
+const PASSWORD = "correct horse battery";
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ bodyLimitBytes: 1024 });
+});
+afterAll(() => app.close());
+
+const b64url = (value: unknown) =>
+  Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+
+/** Asserts RFC 9457 problem details with the contract's fields and nothing leaked. */
+function expectProblem(res: LightMyRequestResponse, status: number, code?: string) {
+  expect(res.statusCode).toBe(status);
+  expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+  const body = res.json();
+  expect(body).toMatchObject({
+    type: expect.any(String),
+    title: expect.any(String),
+    status,
+    detail: expect.any(String),
+    code: expect.any(String),
+  });
+  if (code) expect(body.code).toBe(code);
+  expectNothingLeaked(res);
+  return body as { code: string; detail: string; errors?: Array<{ path: string }> };
+}
+
+/** No stack frames, file paths, SQL or driver names in any response. */
+function expectNothingLeaked(res: LightMyRequestResponse) {
+  expect(res.body).not.toMatch(/\n\s+at |\bat [\w.<>]+ \(|node_modules|\.ts:\d+|file:\/\//);
+  expect(res.body).not.toMatch(/\b(select|insert into|update \w+ set|delete from)\b/i);
+  expect(res.body).not.toMatch(/sqlite|postgres|kysely|SQLSTATE/i);
+}
+
+const post = (url: string, payload: string, contentType = "application/json") =>
+  app.http.inject({ method: "POST", url, payload, headers: { "content-type": contentType } });
+
+describe("problem+json shape", () => {
+  it("is used for 401", async () => {
+    expectProblem(await app.http.inject({ url: "/users/me" }), 401, "unauthenticated");
+  });
+
+  it("is used for 404 on an unknown route", async () => {
+    const body = expectProblem(
+      await app.http.inject({ url: "/no/such/route?x=1" }),
+      404,
+      "not_found",
+    );
+    expect(body.detail).not.toContain("x=1");
+  });
+
+  it("is used for 404 on a known path with an unknown method", async () => {
+    expectProblem(await app.http.inject({ method: "PUT", url: "/auth/login" }), 404, "not_found");
+  });
+
+  it("is used for a malformed URL (regression: bad percent-encoding bypassed the handler)", async () => {
+    expectProblem(await app.http.inject({ url: "/users/%E0%A4%A" }), 400, "validation_failed");
+    expectProblem(await app.http.inject({ url: "/%E0%A4%A" }), 400, "validation_failed");
+  });
+
+  it("is used for 409", async () => {
+    await registerUser(app, { email: "taken@example.com" });
+    const res = await post(
+      "/auth/register",
+      JSON.stringify({ email: "taken@example.com", password: PASSWORD }),
+    );
+    expectProblem(res, 409, "conflict");
+  });
+});
+
+describe("request bodies", () => {
+  it("answers malformed JSON with 400 validation_failed", async () => {
+    const res = await post("/auth/login", '{"identifier": "a", "password": ');
+    expectProblem(res, 400, "validation_failed");
+  });
+
+  it("answers an empty JSON body with 400 validation_failed", async () => {
+    expectProblem(await post("/auth/login", ""), 400, "validation_failed");
+  });
+
+  it("answers a JSON null body with 400 validation_failed", async () => {
+    expectProblem(await post("/auth/login", "null"), 400, "validation_failed");
+  });
+
+  it("refuses __proto__ keys (prototype poisoning) with 400", async () => {
+    const res = await post(
+      "/auth/login",
+      '{"identifier":"a","password":"b","__proto__":{"isAdmin":true}}',
+    );
+    expectProblem(res, 400);
+  });
+
+  it("answers an unsupported content type with a 4xx problem", async () => {
+    const xml = await post("/auth/login", "<login/>", "application/xml");
+    expectProblem(xml, 415);
+    const form = await post(
+      "/auth/login",
+      "identifier=a&password=b",
+      "application/x-www-form-urlencoded",
+    );
+    expectProblem(form, 415);
+  });
+
+  it("answers text/plain with a 4xx problem, not a parsed login", async () => {
+    const res = await post(
+      "/auth/login",
+      JSON.stringify({ identifier: "a", password: "b" }),
+      "text/plain",
+    );
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+    expectProblem(res, res.statusCode);
+  });
+
+  it("answers a body over the limit with 413 payload_too_large", async () => {
+    const res = await post(
+      "/auth/register",
+      JSON.stringify({ email: "big@example.com", password: "x".repeat(2048) }),
+    );
+    expectProblem(res, 413, "payload_too_large");
+  });
+
+  it("refuses unknown fields", async () => {
+    const res = await post(
+      "/auth/register",
+      JSON.stringify({ email: "x@example.com", password: PASSWORD, role: "admin" }),
+    );
+    const body = expectProblem(res, 400, "validation_failed");
+    expect(body.errors?.map((e) => e.path)).toContain("role");
+  });
+
+  it.each([
+    ["a number for the identifier", { identifier: 12345678, password: PASSWORD }, "identifier"],
+    ["a number for the password", { identifier: "a@example.com", password: 12345678 }, "password"],
+    [
+      "a string for rememberMe",
+      { identifier: "a@example.com", password: PASSWORD, rememberMe: "true" },
+      "rememberMe",
+    ],
+    [
+      "an array for the identifier",
+      { identifier: ["a@example.com"], password: PASSWORD },
+      "identifier",
+    ],
+  ])("does not coerce types: %s is 400", async (_why, body, field) => {
+    const res = await post("/auth/login", JSON.stringify(body));
+    const problem = expectProblem(res, 400, "validation_failed");
+    expect(problem.errors?.map((e) => e.path)).toContain(field);
+  });
+
+  it("names a missing field", async () => {
+    const res = await post("/auth/login", JSON.stringify({ identifier: "a@example.com" }));
+    const problem = expectProblem(res, 400, "validation_failed");
+    expect(problem.errors?.map((e) => e.path)).toContain("password");
+  });
+});
+
+describe("odd credentials never cause a 500", () => {
+  const me = (options: InjectOptions["headers"]) =>
+    app.http.inject({ url: "/users/me", headers: options });
+
+  const hugeHeaderJwt = `${b64url({ alg: "EdDSA", kid: "k".repeat(6000), typ: "at+jwt" })}.${b64url({ sub: "x" })}.${b64url("sig")}`;
+  const cases: Array<[string, Record<string, string>]> = [
+    ["an lk_access cookie of garbage", { cookie: "lk_access=garbage" }],
+    ["an lk_access cookie with bad percent-encoding", { cookie: "lk_access=%E0%A4%A" }],
+    ["an empty lk_access cookie and junk cookies", { cookie: "lk_access=; =; ;;; a" }],
+    ["Basic credentials", { authorization: "Basic dXNlcjpwYXNz" }],
+    ["a bare Bearer", { authorization: "Bearer " }],
+    ["a JWT with a huge header", bearer(hugeHeaderJwt)],
+    ["a JWT whose header is not JSON", bearer(`${b64url("not json")}.${b64url({})}.sig`)],
+    [
+      "a JWT whose kid is an object",
+      bearer(`${b64url({ alg: "EdDSA", kid: { a: 1 } })}.${b64url({})}.c2ln`),
+    ],
+    [
+      "an unsigned JWT (alg none)",
+      bearer(`${b64url({ alg: "none", kid: "x" })}.${b64url({ sub: "x", typ: "access" })}.`),
+    ],
+    [
+      "an HS256 JWT with an unknown kid",
+      bearer(`${b64url({ alg: "HS256", kid: "nope" })}.${b64url({ sub: "x" })}.c2ln`),
+    ],
+    ["a JWT with too many segments", bearer("a.b.c.d.e")],
+    ["a very long token", bearer("x".repeat(8000))],
+  ];
+
+  it.each(cases)("answers %s with 401", async (_why, headers) => {
+    const res = await me(headers);
+    const body = expectProblem(res, 401);
+    expect(["invalid_token", "unauthenticated"]).toContain(body.code);
+  });
+
+  it("answers a forged token signed with our header but a bad signature with 401 invalid_token", async () => {
+    const { accessToken } = await registerUser(app);
+    const [header, payload] = accessToken.split(".");
+    const claims = JSON.parse(Buffer.from(payload ?? "", "base64url").toString());
+    const forged = `${header}.${b64url({ ...claims, role: "admin" })}.${b64url("x".repeat(64))}`;
+    expectProblem(await me(bearer(forged)), 401, "invalid_token");
+  });
+
+  it("answers a refresh with odd tokens with 401, never 500", async () => {
+    for (const refreshToken of [
+      "garbage",
+      "a.b.c",
+      "00000000-0000-0000-0000-000000000000.0.mac",
+      "01890a5d-ac96-774b-bcce-b302099a8057.99999999999.mac",
+      `${"x".repeat(200)}.1.${"y".repeat(200)}`,
+    ]) {
+      const res = await post("/auth/refresh", JSON.stringify({ refreshToken }));
+      expectProblem(res, 401);
+    }
+  });
+
+  it("answers an odd session id with 404, never 500", async () => {
+    const { accessToken } = await registerUser(app);
+    for (const id of ["%00", "'; drop table sessions; --", "x".repeat(64)]) {
+      const res = await app.http.inject({
+        method: "DELETE",
+        url: `/sessions/${encodeURIComponent(id)}`,
+        headers: bearer(accessToken),
+      });
+      expectProblem(res, 404, "not_found");
+    }
+    const tooLong = await app.http.inject({
+      method: "DELETE",
+      url: `/sessions/${"x".repeat(65)}`,
+      headers: bearer(accessToken),
+    });
+    expectProblem(tooLong, 400, "validation_failed");
+  });
+});
+
+describe("no leaks", () => {
+  it("keeps stack traces, SQL and driver names out of every error above and these", async () => {
+    const responses = await Promise.all([
+      post("/auth/login", "{"),
+      post("/auth/login", JSON.stringify({ identifier: "x".repeat(300), password: PASSWORD })),
+      post("/auth/setup", JSON.stringify({ username: "'; --", password: PASSWORD })),
+      app.http.inject({ method: "POST", url: "/auth/logout", ...json({ refreshToken: "x" }) }),
+      app.http.inject({ url: "/%E0%A4%A" }),
+    ]);
+    for (const res of responses) {
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode).toBeLessThan(500);
+      expectProblem(res, res.statusCode);
+    }
+  });
+});
