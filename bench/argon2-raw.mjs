@@ -1,11 +1,12 @@
 // The login ceiling: Argon2id verifies at Latchkey's default parameters, as many
-// in flight as the libuv pool runs at once, for DURATION seconds. Prints one JSON line.
+// in flight as the load test has connections, for DURATION seconds. Prints one JSON line.
 import { availableParallelism } from "node:os";
 import { Algorithm, hash, verify } from "@node-rs/argon2";
 
 const seconds = Number(process.env.DURATION ?? 10);
 const params = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
-const inFlight = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+// As many in flight as the load test has connections: the pool always has work queued.
+const inFlight = Number(process.env.CONNECTIONS ?? 10);
 const stored = await hash("correct horse battery staple", params);
 
 let done = 0;

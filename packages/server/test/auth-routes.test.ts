@@ -311,6 +311,36 @@ describe("POST /auth/logout", () => {
     expect(refreshed.statusCode).toBe(401);
   });
 
+  it("is idempotent: logging out of an ended session still answers 204 and clears cookies", async () => {
+    const first = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(tokens.accessToken),
+    });
+    expect(first.statusCode).toBe(204);
+    const again = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(tokens.accessToken),
+    });
+    expect(again.statusCode).toBe(204);
+    expectCleared(again, "lk_access");
+    expectCleared(again, "lk_refresh");
+  });
+
+  it("refuses a forged refresh token and a forged access token (401)", async () => {
+    const forgedRefresh = `${tokens.refreshToken.split(".").slice(0, 2).join(".")}.${"A".repeat(43)}`;
+    expect((await post("/auth/logout", { refreshToken: forgedRefresh })).statusCode).toBe(401);
+    const forgedAccess = `${tokens.accessToken.slice(0, -4)}AAAA`;
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(forgedAccess),
+    });
+    expectProblem(res, 401, "invalid_token");
+    expect((await me(bearer(tokens.accessToken))).statusCode).toBe(200);
+  });
+
   it("ends the session of a refresh token sent alone in the body", async () => {
     const res = await post("/auth/logout", { refreshToken: tokens.refreshToken });
     expect(res.statusCode).toBe(204);

@@ -362,6 +362,15 @@ describe("CORS", () => {
     expect(res.headers["access-control-allow-origin"]).toBeUndefined();
   });
 
+  it("keys every response on Origin for caches and caps the preflight cache", async () => {
+    const a = await start();
+    expect((await a.http.inject({ url: "/healthz" })).headers.vary).toBe("Origin");
+    const res = await preflight(a, ORIGIN);
+    expect(res.statusCode).toBe(204);
+    expect(String(res.headers["access-control-allow-headers"])).toContain("Authorization");
+    expect(res.headers["access-control-max-age"]).toBe("600");
+  });
+
   it("labels actual responses for an allowed origin only", async () => {
     const a = await start();
     const allowed = await a.http.inject({ url: "/healthz", headers: { origin: ORIGIN } });

@@ -83,6 +83,11 @@ describe("request bodies", () => {
     expectProblem(await post("/auth/login", ""), 400, "validation_failed");
   });
 
+  it("treats an empty JSON body as no body where none is needed (refresh by cookie)", async () => {
+    const res = await post("/auth/refresh", "");
+    expectProblem(res, 401, "unauthenticated");
+  });
+
   it("answers a JSON null body with 400 validation_failed", async () => {
     expectProblem(await post("/auth/login", "null"), 400, "validation_failed");
   });

@@ -14,8 +14,29 @@ export interface Authenticated extends SessionContext {
  */
 export async function authenticate(svc: Services, token: string): Promise<Authenticated> {
   const now = svc.clock.now();
-  const claims = await verifiedClaims(svc, token);
-  const context = await svc.sessions.context(claims.sid);
+  const claims = cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
+  const context = svc.sessions.cached(claims.sid) ?? (await svc.sessions.load(claims.sid));
+  return admit(svc, context, claims, now);
+}
+
+/**
+ * The same decision without any I/O, when both the token and its session are
+ * cached (the common case); undefined means "ask `authenticate`". Letting the
+ * guard stay synchronous saves the promise machinery on most requests.
+ */
+export function authenticateFromCache(svc: Services, token: string): Authenticated | undefined {
+  const now = svc.clock.now();
+  const claims = cachedClaims(svc, token, now);
+  const context = claims && svc.sessions.cached(claims.sid);
+  return context && admit(svc, context, claims, now);
+}
+
+function admit(
+  svc: Services,
+  context: SessionContext | undefined,
+  claims: AccessClaims,
+  now: number,
+): Authenticated {
   if (!context || context.session.userId !== claims.sub) {
     throw new AuthError("session_revoked", "The session no longer exists");
   }
@@ -33,8 +54,13 @@ export async function authenticate(svc: Services, token: string): Promise<Authen
 /** The claims of a genuine, unexpired access token: from the cache, else verified. */
 export async function verifiedClaims(svc: Services, token: string): Promise<AccessClaims> {
   const now = svc.clock.now();
-  const cached = svc.verifiedTokens.get(token, now, svc.config.tokens.clockToleranceSeconds);
-  if (cached) return cached;
+  return cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
+}
+
+const cachedClaims = (svc: Services, token: string, now: number) =>
+  svc.verifiedTokens.get(token, now, svc.config.tokens.clockToleranceSeconds);
+
+async function verifyAndCache(svc: Services, token: string, now: number): Promise<AccessClaims> {
   const claims = await verifyAccessToken(token, svc.keys.findKey, tokenSettings(svc), now);
   svc.verifiedTokens.set(token, claims);
   return claims;

@@ -23,10 +23,12 @@ export class SessionState {
     });
   }
 
-  async context(sessionId: string): Promise<SessionContext | undefined> {
+  cached(sessionId: string): SessionContext | undefined {
+    return this.cache.get(sessionId, this.clock.now());
+  }
+
+  async load(sessionId: string): Promise<SessionContext | undefined> {
     const now = this.clock.now();
-    const cached = this.cache.get(sessionId, now);
-    if (cached) return cached;
     const loaded = await this.store.sessions.findContext(sessionId);
     if (loaded) this.cache.set(loaded, now);
     return loaded;

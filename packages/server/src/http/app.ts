@@ -1,10 +1,10 @@
 import cookie from "@fastify/cookie";
-import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
+import { registerCors } from "./cors.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
@@ -50,7 +50,7 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
     ),
   );
   // One structured line per request; the path only, since queries may carry one-time codes.
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     request.log.info(
       {
         method: request.method,
@@ -61,16 +61,11 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
       },
       "request",
     );
+    done();
   });
 
   await app.register(cookie);
-  await app.register(cors, {
-    origin: [...config.allowedOrigins],
-    credentials: true,
-    methods: ["GET", "POST", "PATCH", "DELETE"],
-    allowedHeaders: ["Authorization", "Content-Type", "X-MFA-Token", "X-Step-Up-Token"],
-    exposedHeaders: ["Retry-After"],
-  });
+  registerCors(app, config.allowedOrigins);
   await registerOpenApi(app, svc);
 
   for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);

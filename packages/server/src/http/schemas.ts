@@ -1,6 +1,14 @@
-import { type Static, Type } from "@sinclair/typebox";
+import { type Static, type TInteger, type TString, Type } from "@sinclair/typebox";
 
 /** Shared shapes of the contract (../shared/API.md "Shapes"). Routes keep their own bodies. */
+
+/**
+ * `type: [T, "null"]` (JSON Schema 2020-12, OpenAPI 3.1) rather than `anyOf`: the
+ * response serializer handles a type list directly, while every `anyOf` makes it
+ * validate the value to pick a branch (a tenth of /auth/refresh's time, measured).
+ */
+export const Nullable = <T extends TString | TInteger>(schema: T) =>
+  Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, "null"] });
 
 export const Problem = Type.Object(
   {
@@ -17,9 +25,9 @@ export const Problem = Type.Object(
 export const UserView = Type.Object(
   {
     id: Type.String(),
-    email: Type.Union([Type.String(), Type.Null()]),
+    email: Nullable(Type.String()),
     emailVerified: Type.Boolean(),
-    username: Type.Union([Type.String(), Type.Null()]),
+    username: Nullable(Type.String()),
     role: Type.String(),
     tier: Type.String(),
     subscriptionStatus: Type.String(),
@@ -29,14 +37,14 @@ export const UserView = Type.Object(
       Type.Object({
         provider: Type.String(),
         subject: Type.String(),
-        email: Type.Union([Type.String(), Type.Null()]),
+        email: Nullable(Type.String()),
         linkedAt: Type.String(),
       }),
     ),
     allowedIps: Type.Array(Type.String()),
-    sessionDurationMinutes: Type.Union([Type.Integer(), Type.Null()]),
+    sessionDurationMinutes: Nullable(Type.Integer()),
     singleSession: Type.Boolean(),
-    screenLockMinutes: Type.Union([Type.Integer(), Type.Null()]),
+    screenLockMinutes: Nullable(Type.Integer()),
     limits: Type.Record(Type.String(), Type.Number()),
     createdAt: Type.String({ format: "date-time" }),
   },

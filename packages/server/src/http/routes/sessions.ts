@@ -2,14 +2,14 @@ import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typ
 import { AuthError } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { authOf, requireAuth } from "../guards.js";
-import { authSecurity, problemResponses } from "../schemas.js";
+import { authSecurity, Nullable, problemResponses } from "../schemas.js";
 
 const SessionView = Type.Object({
   id: Type.String(),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-  browser: Type.Union([Type.String(), Type.Null()]),
-  os: Type.Union([Type.String(), Type.Null()]),
+  ip: Nullable(Type.String()),
+  userAgent: Nullable(Type.String()),
+  browser: Nullable(Type.String()),
+  os: Nullable(Type.String()),
   createdAt: Type.String({ format: "date-time" }),
   lastSeenAt: Type.String({ format: "date-time" }),
   expiresAt: Type.String({ format: "date-time" }),
