@@ -27,7 +27,7 @@ export function registerCors(app: FastifyInstance, allowedOrigins: readonly stri
     done();
   });
 
-  app.options("*", { schema: { hide: true } }, async (request, reply) => {
+  app.options("*", { schema: { hide: true } }, async (_request, reply) => {
     if (reply.hasHeader("access-control-allow-origin")) {
       reply.header("access-control-allow-methods", ALLOW_METHODS);
       reply.header("access-control-allow-headers", ALLOW_HEADERS);

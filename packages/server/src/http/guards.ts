@@ -25,10 +25,12 @@ export function requireAuth(svc: Services) {
       const cached = authenticateFromCache(svc, token);
       if (cached) {
         request.auth = cached;
-        return done();
+        done();
+        return;
       }
     } catch (err) {
-      return done(err as Error);
+      done(err as Error);
+      return;
     }
     authenticate(svc, token).then((auth) => {
       request.auth = auth;
