@@ -1,15 +1,19 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
+import { ApiTokenCache } from "./cache/api-token-cache.js";
 import { Limiter } from "./cache/rate-limit.js";
+import { MemoryReplayGuard, RedisReplayGuard } from "./cache/replay-guard.js";
 import { MemoryBus, RedisBus, type RevocationBus } from "./cache/revocation-bus.js";
 import { SessionCache } from "./cache/session-cache.js";
 import { VerifiedTokenCache } from "./cache/verified-tokens.js";
 import type { Config } from "./config/load.js";
+import { BackupCodeHasher } from "./domain/backup-codes.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { PasswordHasher } from "./domain/password.js";
 import { RefreshTokenCodec } from "./domain/refresh-token.js";
 import { SecretBox } from "./domain/secret-box.js";
+import { ApiTokenState } from "./flows/api-token-state.js";
 import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
 import { purgeEnded } from "./flows/purge.js";
 import { SessionState } from "./flows/session-state.js";
@@ -75,6 +79,11 @@ async function assemble(
     () => box.seal(randomBytes(32).toString("base64url")),
     clock.now(),
   );
+  const backupCodeKey = await store.secrets.getOrCreate(
+    "backup_code_key",
+    () => box.seal(randomBytes(32).toString("base64url")),
+    clock.now(),
+  );
   const keys = new KeyService(
     store,
     box,
@@ -98,9 +107,15 @@ async function assemble(
     hasher: new PasswordHasher(config.password),
     keys,
     refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),
+    box,
+    backupCodes: new BackupCodeHasher(Buffer.from(box.open(backupCodeKey), "base64url")),
+    replay: redis ? new RedisReplayGuard(redis, `${ns}:replay`) : new MemoryReplayGuard(),
     verifiedTokens: new VerifiedTokenCache(),
     sessions: new SessionState(store, new SessionCache(config.sessionCacheMs), bus, clock, (err) =>
       log.error({ err }, "background session write failed"),
+    ),
+    apiTokens: new ApiTokenState(store, new ApiTokenCache(), bus, clock, (err) =>
+      log.error({ err }, "background API token write failed"),
     ),
     bus,
     limits: {
@@ -117,6 +132,12 @@ async function assemble(
         redis,
       ),
       publicPerIp: new Limiter(`${ns}:public-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis),
+      mfaPerUser: new Limiter(
+        `${ns}:mfa-user`,
+        rl.loginFailuresPerIdentifier,
+        rl.loginWindowSeconds,
+        redis,
+      ),
     },
     log,
   };

@@ -1,11 +1,15 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Limiter } from "./cache/rate-limit.js";
+import type { ReplayGuard } from "./cache/replay-guard.js";
 import type { RevocationBus } from "./cache/revocation-bus.js";
 import type { VerifiedTokenCache } from "./cache/verified-tokens.js";
 import type { Config } from "./config/load.js";
+import type { BackupCodeHasher } from "./domain/backup-codes.js";
 import type { Clock } from "./domain/clock.js";
 import type { PasswordHasher } from "./domain/password.js";
 import type { RefreshTokenCodec } from "./domain/refresh-token.js";
+import type { SecretBox } from "./domain/secret-box.js";
+import type { ApiTokenState } from "./flows/api-token-state.js";
 import type { KeyService } from "./flows/keys.js";
 import type { SessionState } from "./flows/session-state.js";
 import type { Store } from "./store/index.js";
@@ -18,13 +22,21 @@ export interface Services {
   hasher: PasswordHasher;
   keys: KeyService;
   refreshTokens: RefreshTokenCodec;
+  /** Seals secrets kept at rest (TOTP secrets) under the master key. */
+  box: SecretBox;
+  backupCodes: BackupCodeHasher;
+  /** One-time use of TOTP steps and MFA tokens, shared by every node with Redis. */
+  replay: ReplayGuard;
   verifiedTokens: VerifiedTokenCache;
   sessions: SessionState;
+  apiTokens: ApiTokenState;
   bus: RevocationBus;
   limits: {
     loginPerIp: Limiter;
     loginPerIdentifier: Limiter;
     publicPerIp: Limiter;
+    /** Wrong second factors (MFA login codes, step-up) per user. */
+    mfaPerUser: Limiter;
   };
   log: FastifyBaseLogger;
 }

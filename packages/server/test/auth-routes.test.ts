@@ -134,7 +134,7 @@ describe("POST /auth/register", () => {
       sessionDurationMinutes: null,
       singleSession: false,
       screenLockMinutes: null,
-      limits: {},
+      limits: { apiTokens: 10 },
       createdAt: "2026-01-01T00:00:00.000Z",
     });
   });

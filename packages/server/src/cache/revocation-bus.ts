@@ -4,6 +4,8 @@ import type { Redis } from "ioredis";
 export type CacheEvent =
   | { type: "session"; sessionId: string }
   | { type: "user"; userId: string }
+  /** An API token was deleted; `hash` is its SHA-256, never the secret. */
+  | { type: "api_token"; hash: string }
   | { type: "keys" };
 
 /** Fan-out of revocations (DESIGN.md step 4): the memory bus serves one node, Redis many. */

@@ -21,11 +21,18 @@ export class SessionCache {
   get(sessionId: string, now: number): SessionContext | undefined {
     const entry = this.entries.get(sessionId);
     if (!entry) return undefined;
-    if (now - entry.loadedAt >= this.ttlMs) {
-      this.entries.delete(sessionId);
-      return undefined;
-    }
+    // An expired entry stays until it is replaced, so `lastSeenAt` can outlive it.
+    if (now - entry.loadedAt >= this.ttlMs) return undefined;
     return entry.context;
+  }
+
+  /**
+   * The activity time this node last recorded for a session, even from an expired
+   * entry: its database write runs off the response path and may not have landed
+   * when the session is next read.
+   */
+  lastSeenAt(sessionId: string): number | undefined {
+    return this.entries.get(sessionId)?.context.session.lastSeenAt;
   }
 
   set(context: SessionContext, now: number): void {

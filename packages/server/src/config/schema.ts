@@ -88,8 +88,10 @@ export const ConfigSchema = Type.Object({
   ),
   allowedOrigins: Type.Array(Type.String(), { default: [] }),
   tiers: Type.Record(Type.String(), Type.Record(Type.String(), Type.Number()), {
-    default: { guest: {}, free: {}, pro: {} },
-    description: "Your product's limits per tier, returned in GET /users/me as `limits`",
+    default: { guest: { apiTokens: 0 }, free: { apiTokens: 10 }, pro: { apiTokens: 100 } },
+    description:
+      "Limits per tier, returned in GET /users/me as `limits`. Latchkey enforces `apiTokens`; " +
+      "any other key is your product's to enforce.",
   }),
   sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
   purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),

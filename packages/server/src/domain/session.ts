@@ -16,6 +16,8 @@ export interface Session {
   lockedAt: number | null;
   revokedAt: number | null;
   revokedReason: string | null;
+  /** Access tokens issued before this are refused (set when a screen lock lifts). */
+  tokensValidAfter: number | null;
 }
 
 export type RevokeReason =
@@ -24,6 +26,8 @@ export type RevokeReason =
   | "revoked_by_user"
   | "refresh_token_reused"
   | "password_changed"
+  | "single_session"
+  | "account_deleted"
   | "admin";
 
 export interface SessionLifetimes {
@@ -31,18 +35,31 @@ export interface SessionLifetimes {
   rememberMeTtlSeconds: number;
 }
 
+/** A guest session lasts exactly this long, whatever else is asked (API.md: guests 50 h fixed). */
+export const GUEST_SESSION_MS = 50 * 3_600_000;
+
 /**
- * How long a new session lives: the user's own `sessionDurationMinutes` wins,
- * then rememberMe, then the default.
+ * How long a new session lives: fixed for guests; otherwise the user's own
+ * `sessionDurationMinutes` wins, then rememberMe, then the default.
  */
 export function sessionLifetimeMs(
   lifetimes: SessionLifetimes,
-  user: { sessionDurationMinutes: number | null },
+  user: { sessionDurationMinutes: number | null; guest?: boolean },
   rememberMe: boolean,
 ): number {
+  if (user.guest) return GUEST_SESSION_MS;
   if (user.sessionDurationMinutes) return user.sessionDurationMinutes * 60_000;
   return (rememberMe ? lifetimes.rememberMeTtlSeconds : lifetimes.refreshTtlSeconds) * 1000;
 }
 
 /** lastSeenAt is written at most this often per session, so reads never turn into writes. */
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;
+
+/** Idle past the user's screen-lock limit, judged by lastSeenAt (kept to the minute). */
+export function isIdleTooLong(
+  session: Pick<Session, "lastSeenAt">,
+  screenLockMinutes: number | null,
+  now: number,
+): boolean {
+  return screenLockMinutes !== null && now - session.lastSeenAt >= screenLockMinutes * 60_000;
+}

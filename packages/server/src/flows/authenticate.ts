@@ -1,5 +1,6 @@
 import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
 import { AuthError } from "../domain/errors.js";
+import { isIpAllowed } from "../domain/ip-rules.js";
 import type { Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
 import { tokenSettings } from "./issue-tokens.js";
@@ -8,15 +9,26 @@ export interface Authenticated extends SessionContext {
   claims: AccessClaims;
 }
 
+/** What the request adds to the decision. */
+export interface AccessCheck {
+  ip: string;
+  /** Only POST /auth/unlock may act on a screen-locked session. */
+  allowLocked?: boolean;
+}
+
 /**
  * The hot path (DESIGN.md "The authenticated request path"): verified-token cache,
  * then the session by `sid` (cached briefly, evicted on revocation), then policies.
  */
-export async function authenticate(svc: Services, token: string): Promise<Authenticated> {
+export async function authenticate(
+  svc: Services,
+  token: string,
+  check: AccessCheck,
+): Promise<Authenticated> {
   const now = svc.clock.now();
   const claims = cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
   const context = svc.sessions.cached(claims.sid) ?? (await svc.sessions.load(claims.sid));
-  return admit(svc, context, claims, now);
+  return admit(svc, context, claims, now, check);
 }
 
 /**
@@ -24,18 +36,24 @@ export async function authenticate(svc: Services, token: string): Promise<Authen
  * cached (the common case); undefined means "ask `authenticate`". Letting the
  * guard stay synchronous saves the promise machinery on most requests.
  */
-export function authenticateFromCache(svc: Services, token: string): Authenticated | undefined {
+export function authenticateFromCache(
+  svc: Services,
+  token: string,
+  check: AccessCheck,
+): Authenticated | undefined {
   const now = svc.clock.now();
   const claims = cachedClaims(svc, token, now);
   const context = claims && svc.sessions.cached(claims.sid);
-  return context && admit(svc, context, claims, now);
+  return context && admit(svc, context, claims, now, check);
 }
 
+/** Guard clauses in the order a client can act on them: gone, disabled, not from here, locked. */
 function admit(
   svc: Services,
   context: SessionContext | undefined,
   claims: AccessClaims,
   now: number,
+  check: AccessCheck,
 ): Authenticated {
   if (!context || context.session.userId !== claims.sub) {
     throw new AuthError("session_revoked", "The session no longer exists");
@@ -47,6 +65,16 @@ function admit(
     throw new AuthError("session_revoked", "The session has ended");
   }
   if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  if (!isIpAllowed(check.ip, context.user.allowedIps)) {
+    throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
+  }
+  const { tokensValidAfter } = context.session;
+  if (tokensValidAfter !== null && claims.iat * 1000 < tokensValidAfter) {
+    throw new AuthError("token_expired", "The access token predates the screen lock; refresh it");
+  }
+  if (!check.allowLocked && svc.sessions.lockIfIdle(context)) {
+    throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");
+  }
   svc.sessions.touch(context);
   return { ...context, claims };
 }

@@ -31,6 +31,9 @@ export async function startSession(
   start: SessionStart,
 ): Promise<IssuedTokens> {
   const { session, refreshToken } = await createSession(svc, svc.store, user, client, start);
+  // singleSession: signing in here signs out everywhere else.
+  if (user.singleSession)
+    await svc.sessions.revokeAllForUser(user.id, "single_session", session.id);
   return issueForSession(svc, user, session, refreshToken);
 }
 
@@ -69,9 +72,18 @@ export async function issueForSession(
   session: Session,
   refreshToken: string,
 ): Promise<IssuedTokens> {
+  const access = await accessTokenFor(svc, user, session);
+  return { user, sessionId: session.id, refreshToken, ...access };
+}
+
+/** A fresh access token for a session, never outliving it. */
+export async function accessTokenFor(
+  svc: Services,
+  user: User,
+  session: Session,
+): Promise<Pick<IssuedTokens, "accessToken" | "expiresIn" | "sessionExpiresIn">> {
   const now = svc.clock.now();
   const sessionExpiresIn = Math.max(0, Math.round((session.absoluteExpiresAt - now) / 1000));
-  // An access token never outlives its session.
   const expiresIn = Math.min(svc.config.tokens.accessTtlSeconds, sessionExpiresIn);
   const accessToken = await signAccessToken(
     accessSubject(user, session),
@@ -79,7 +91,7 @@ export async function issueForSession(
     { ...tokenSettings(svc), ttlSeconds: expiresIn },
     now,
   );
-  return { user, sessionId: session.id, accessToken, refreshToken, expiresIn, sessionExpiresIn };
+  return { accessToken, expiresIn, sessionExpiresIn };
 }
 
 export const accessSubject = (user: User, session: Session): AccessSubject => ({

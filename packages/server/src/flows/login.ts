@@ -1,14 +1,21 @@
 import { AuthError } from "../domain/errors.js";
+import { isIpAllowed } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, usernameKey } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { type IssuedTokens, startSession } from "./issue-tokens.js";
+import { issueMfaToken, type MfaPending } from "./mfa-login.js";
 
 export interface LoginInput {
   identifier: string;
   password: string;
   rememberMe?: boolean;
 }
+
+/** The password was right: a session, or (MFA on) a token to finish with POST /auth/login/mfa. */
+export type LoginResult =
+  | { kind: "tokens"; tokens: IssuedTokens }
+  | ({ kind: "mfa_required" } & MfaPending);
 
 const INVALID = "The identifier or password is incorrect";
 
@@ -21,7 +28,7 @@ export async function login(
   svc: Services,
   input: LoginInput,
   client: ClientInfo,
-): Promise<IssuedTokens> {
+): Promise<LoginResult> {
   const identifier = input.identifier.trim();
   const idKey = identifier.toLowerCase();
   const { loginPerIp, loginPerIdentifier } = svc.limits;
@@ -53,14 +60,26 @@ export async function login(
   }
   await Promise.all([loginPerIdentifier.reset(idKey), loginPerIp.refund(client.ip)]);
   if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  // Checked after the password, so the answer never tells a guesser the account has IP rules.
+  if (!isIpAllowed(client.ip, user.allowedIps)) {
+    throw new AuthError("ip_not_allowed", "This account does not accept sign-ins from your IP");
+  }
 
   if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
+  const rememberMe = input.rememberMe ?? false;
+  // No session exists until the second factor is in (STYLE.md rule 7).
+  if (user.mfaEnabled) {
+    return {
+      kind: "mfa_required",
+      ...(await issueMfaToken(svc, user, { amr: ["pwd"], rememberMe })),
+    };
+  }
   const tokens = await startSession(svc, user, client, {
     amr: ["pwd"],
-    rememberMe: input.rememberMe ?? false,
+    rememberMe,
   });
   audit(svc, { type: "login_succeeded", userId: user.id, sessionId: tokens.sessionId }, client);
-  return tokens;
+  return { kind: "tokens", tokens };
 }
 
 /** Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login). */

@@ -1,7 +1,9 @@
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
+import { isIpAllowed } from "../domain/ip-rules.js";
 import type { Session } from "../domain/session.js";
 import type { ClientInfo, Services } from "../services.js";
+import type { SessionContext } from "../store/sessions.js";
 import { audit } from "./audit.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
 
@@ -18,6 +20,12 @@ export async function refresh(
   if (!parsed) throw new AuthError("invalid_token", "The refresh token is not valid");
   const { sessionId, generation } = parsed;
   const now = svc.clock.now();
+  // Policies first: refusing after the rotation would strand the client's new token.
+  const context = svc.sessions.cached(sessionId) ?? (await svc.sessions.load(sessionId));
+  if (!context) throw new AuthError("invalid_token", "The refresh token is not valid");
+  const { user } = context;
+  if (context.session.revokedAt === null) assertMayContinue(svc, context, client);
+
   const successor = svc.refreshTokens.issue(sessionId, generation + 1);
   const rotated = await svc.store.sessions.rotate(
     sessionId,
@@ -25,7 +33,7 @@ export async function refresh(
     sha256(successor),
     now,
   );
-  if (rotated.ok) return issueFor(svc, rotated.session, successor);
+  if (rotated.ok) return issueForSession(svc, user, rotated.session, successor);
 
   const session = rotated.session;
   if (!session) throw new AuthError("invalid_token", "The refresh token is not valid");
@@ -34,7 +42,12 @@ export async function refresh(
   if (session.absoluteExpiresAt <= now)
     throw new AuthError("token_expired", "The session has ended");
   if (inGraceWindow(svc, session, generation, now)) {
-    return issueFor(svc, session, svc.refreshTokens.issue(sessionId, session.generation));
+    return issueForSession(
+      svc,
+      user,
+      session,
+      svc.refreshTokens.issue(sessionId, session.generation),
+    );
   }
   if (generation < session.generation) {
     await svc.sessions.revoke(sessionId, "refresh_token_reused");
@@ -60,13 +73,13 @@ function inGraceWindow(svc: Services, session: Session, generation: number, now:
   );
 }
 
-async function issueFor(
-  svc: Services,
-  session: Session,
-  refreshToken: string,
-): Promise<IssuedTokens> {
-  const user = await svc.store.users.findById(session.userId);
-  if (!user) throw new AuthError("invalid_token", "The refresh token is not valid");
-  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
-  return issueForSession(svc, user, session, refreshToken);
+/** A live session may refresh only while its user could use it: enabled, from an allowed IP, unlocked. */
+function assertMayContinue(svc: Services, context: SessionContext, client: ClientInfo): void {
+  if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  if (!isIpAllowed(client.ip, context.user.allowedIps)) {
+    throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
+  }
+  if (svc.sessions.lockIfIdle(context)) {
+    throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");
+  }
 }

@@ -1,7 +1,11 @@
 import type { RevocationBus } from "../cache/revocation-bus.js";
 import type { SessionCache } from "../cache/session-cache.js";
 import type { Clock } from "../domain/clock.js";
-import { LAST_SEEN_WRITE_INTERVAL_MS, type RevokeReason } from "../domain/session.js";
+import {
+  isIdleTooLong,
+  LAST_SEEN_WRITE_INTERVAL_MS,
+  type RevokeReason,
+} from "../domain/session.js";
 import type { Store } from "../store/index.js";
 import type { SessionContext } from "../store/sessions.js";
 
@@ -30,8 +34,39 @@ export class SessionState {
   async load(sessionId: string): Promise<SessionContext | undefined> {
     const now = this.clock.now();
     const loaded = await this.store.sessions.findContext(sessionId);
-    if (loaded) this.cache.set(loaded, now);
+    if (!loaded) return undefined;
+    const seen = this.cache.lastSeenAt(sessionId) ?? 0;
+    if (seen > loaded.session.lastSeenAt) loaded.session.lastSeenAt = seen;
+    this.cache.set(loaded, now);
     return loaded;
+  }
+
+  /**
+   * True when the session is screen-locked: locked explicitly, or idle longer than
+   * the user's screenLockMinutes, in which case the lock is recorded now (ASVS 3.3.x).
+   */
+  lockIfIdle(context: SessionContext): boolean {
+    const { session, user } = context;
+    if (session.lockedAt !== null) return true;
+    const now = this.clock.now();
+    if (!isIdleTooLong(session, user.screenLockMinutes, now)) return false;
+    session.lockedAt = now;
+    this.store.sessions.setLock(session.id, now, null).catch(this.onBackgroundError);
+    return true;
+  }
+
+  /** Locks now (POST /sessions/lock); every node forgets its cached copy. */
+  async lock(sessionId: string): Promise<void> {
+    await this.store.sessions.setLock(sessionId, this.clock.now(), null);
+    this.bus.publish({ type: "session", sessionId });
+  }
+
+  /** Lifts the lock; access tokens issued before now stay refused. */
+  async unlock(sessionId: string): Promise<void> {
+    const now = this.clock.now();
+    // Whole seconds: `iat` has no finer grain, and a token minted in this second is new.
+    await this.store.sessions.setLock(sessionId, null, Math.floor(now / 1000) * 1000);
+    this.bus.publish({ type: "session", sessionId });
   }
 
   /** Records activity at most once a minute per session, off the response path. */

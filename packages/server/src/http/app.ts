@@ -7,8 +7,12 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { authRoutes } from "./routes/auth.js";
+import { guestRoutes } from "./routes/guest.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
+import { mfaRoutes } from "./routes/mfa.js";
+import { screenLockRoutes } from "./routes/screen-lock.js";
 import { sessionRoutes } from "./routes/sessions.js";
+import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
@@ -72,8 +76,12 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
   await app.register(healthRoutes, { svc, checks });
   await app.register(wellKnownRoutes, { svc });
   await app.register(authRoutes, { svc });
+  await app.register(mfaRoutes, { svc });
+  await app.register(guestRoutes, { svc });
   await app.register(userRoutes, { svc });
   await app.register(sessionRoutes, { svc });
+  await app.register(screenLockRoutes, { svc });
+  await app.register(tokenRoutes, { svc });
   return app;
 }
 
@@ -92,6 +100,17 @@ async function registerOpenApi(app: FastifyInstance, svc: Services): Promise<voi
         securitySchemes: {
           bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
           cookie: { type: "apiKey", in: "cookie", name: "lk_access" },
+          mfaToken: { type: "apiKey", in: "header", name: "X-MFA-Token" },
+          mfaCookie: { type: "apiKey", in: "cookie", name: "lk_mfa" },
+          stepUpToken: { type: "apiKey", in: "header", name: "X-Step-Up-Token" },
+          stepUpCookie: { type: "apiKey", in: "cookie", name: "lk_step_up" },
+          apiToken: {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "lk_…",
+            description:
+              "An API token from POST /tokens, on routes that list its scope; see README.md for the scopes.",
+          },
         },
       },
     },

@@ -15,6 +15,21 @@ function base(config: Config): CookieSerializeOptions {
   };
 }
 
+/** Only the access cookie: for responses that reissue the access token of a live session. */
+export function setAccessCookie(
+  reply: FastifyReply,
+  config: Config,
+  accessToken: string,
+  expiresIn: number,
+): void {
+  reply.setCookie(ACCESS_COOKIE, accessToken, {
+    ...base(config),
+    sameSite: "lax",
+    path: "/",
+    maxAge: expiresIn,
+  });
+}
+
 export function setTokenCookies(
   reply: FastifyReply,
   config: Config,
@@ -25,12 +40,7 @@ export function setTokenCookies(
     sessionExpiresIn: number;
   },
 ): void {
-  reply.setCookie(ACCESS_COOKIE, tokens.accessToken, {
-    ...base(config),
-    sameSite: "lax",
-    path: "/",
-    maxAge: tokens.expiresIn,
-  });
+  setAccessCookie(reply, config, tokens.accessToken, tokens.expiresIn);
   reply.setCookie(REFRESH_COOKIE, tokens.refreshToken, {
     ...base(config),
     sameSite: "strict",
@@ -42,4 +52,36 @@ export function setTokenCookies(
 export function clearTokenCookies(reply: FastifyReply, config: Config): void {
   reply.clearCookie(ACCESS_COOKIE, { ...base(config), sameSite: "lax", path: "/" });
   reply.clearCookie(REFRESH_COOKIE, { ...base(config), sameSite: "strict", path: REFRESH_PATH });
+}
+
+export const MFA_COOKIE = "lk_mfa";
+export const STEP_UP_COOKIE = "lk_step_up";
+
+/** MFA pending: only the /auth routes that finish a sign-in ever see it. */
+export function setMfaCookie(reply: FastifyReply, config: Config, token: string, maxAge: number) {
+  reply.setCookie(MFA_COOKIE, token, {
+    ...base(config),
+    sameSite: "strict",
+    path: "/auth",
+    maxAge,
+  });
+}
+
+export function clearMfaCookie(reply: FastifyReply, config: Config): void {
+  reply.clearCookie(MFA_COOKIE, { ...base(config), sameSite: "strict", path: "/auth" });
+}
+
+/** Step-up goes to every route: the sensitive ones live under /auth, /mfa and /users. */
+export function setStepUpCookie(
+  reply: FastifyReply,
+  config: Config,
+  token: string,
+  maxAge: number,
+) {
+  reply.setCookie(STEP_UP_COOKIE, token, {
+    ...base(config),
+    sameSite: "strict",
+    path: "/",
+    maxAge,
+  });
 }

@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { Config } from "../config/load.js";
 import { AuthError } from "../domain/errors.js";
 import type { ClientInfo } from "../services.js";
-import { ACCESS_COOKIE, REFRESH_COOKIE } from "./cookies.js";
+import { ACCESS_COOKIE, MFA_COOKIE, REFRESH_COOKIE, STEP_UP_COOKIE } from "./cookies.js";
 
 export interface Credential {
   token: string;
@@ -72,3 +72,20 @@ export const clientInfo = (request: FastifyRequest): ClientInfo => ({
   ip: request.ip,
   userAgent: request.headers["user-agent"]?.slice(0, 512) ?? null,
 });
+
+/** The MFA-pending token: header `X-MFA-Token` first, then the lk_mfa cookie (CSRF-checked). */
+export function mfaCredential(request: FastifyRequest, config: Config): string | undefined {
+  const header = request.headers["x-mfa-token"];
+  if (typeof header === "string" && header) return header;
+  const value = request.cookies[MFA_COOKIE];
+  if (!value) return undefined;
+  assertAllowedOrigin(request, config);
+  return value;
+}
+
+/** The step-up token: header `X-Step-Up-Token` first, then the lk_step_up cookie. */
+export function stepUpCredential(request: FastifyRequest): string | undefined {
+  const header = request.headers["x-step-up-token"];
+  if (typeof header === "string" && header) return header;
+  return request.cookies[STEP_UP_COOKIE] || undefined;
+}

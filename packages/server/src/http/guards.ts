@@ -1,13 +1,20 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { isApiToken, type Scope } from "../domain/api-token.js";
 import { AuthError } from "../domain/errors.js";
 import { type Authenticated, authenticate, authenticateFromCache } from "../flows/authenticate.js";
+import {
+  type ApiTokenAuth,
+  apiTokenAuthFromCache,
+  authenticateApiToken,
+} from "../flows/authenticate-api-token.js";
+import { hasSteppedUp } from "../flows/step-up.js";
 import type { Services } from "../services.js";
-import { accessCredential } from "./credentials.js";
+import { accessCredential, stepUpCredential } from "./credentials.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Set by the `requireAuth` pre-handler. */
-    auth: Authenticated | null;
+    /** Set by the `requireAuth` pre-handler; an `ApiTokenAuth` only on routes with a scope. */
+    auth: Authenticated | ApiTokenAuth | null;
   }
 }
 
@@ -15,14 +22,29 @@ declare module "fastify" {
  * Pre-handler for "acc" routes: a valid access token of a live session. Callback
  * style so that a fully cached request passes without a promise (bench/RESULTS.md).
  */
-export function requireAuth(svc: Services) {
+export interface AuthOptions {
+  /** Accept a screen-locked session (only POST /auth/unlock does). */
+  allowLocked?: boolean;
+  /**
+   * Also accept an API token (`Bearer lk_…`) that carries this scope. Without it the
+   * route refuses API tokens: token management, MFA, step-up and logout never name one.
+   */
+  scope?: Scope;
+}
+
+export function requireAuth(svc: Services, options: AuthOptions = {}) {
   return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     let token: string;
+    const check = { ip: request.ip, allowLocked: options.allowLocked };
     try {
       const credential = accessCredential(request, svc.config);
       if (!credential) throw new AuthError("unauthenticated", "An access token is required");
       token = credential.token;
-      const cached = authenticateFromCache(svc, token);
+      if (credential.via === "bearer" && isApiToken(token)) {
+        acceptApiToken(svc, request, token, options.scope, done);
+        return;
+      }
+      const cached = authenticateFromCache(svc, token, check);
       if (cached) {
         request.auth = cached;
         done();
@@ -32,11 +54,38 @@ export function requireAuth(svc: Services) {
       done(err as Error);
       return;
     }
-    authenticate(svc, token).then((auth) => {
+    authenticate(svc, token, check).then((auth) => {
       request.auth = auth;
       done();
     }, done);
   };
+}
+
+/** DESIGN.md step 2: an API token, on a route that names a scope, within that scope. */
+function acceptApiToken(
+  svc: Services,
+  request: FastifyRequest,
+  token: string,
+  scope: Scope | undefined,
+  done: (err?: Error) => void,
+): void {
+  let cached: ApiTokenAuth | undefined;
+  try {
+    if (!scope) throw new AuthError("forbidden", "This route does not accept API tokens");
+    cached = apiTokenAuthFromCache(svc, token, scope, request.ip);
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  if (cached) {
+    request.auth = cached;
+    done();
+    return;
+  }
+  authenticateApiToken(svc, token, scope, request.ip).then((auth) => {
+    request.auth = auth;
+    done();
+  }, done);
 }
 
 /** Pre-handler for public endpoints: a general per-IP request budget. */
@@ -51,8 +100,34 @@ export function publicRateLimit(svc: Services) {
   };
 }
 
-/** The authenticated context inside a handler behind `requireAuth`. */
+/**
+ * The session context inside a handler behind `requireAuth`. Refuses an API token,
+ * so a handler that never considered one cannot act on it by mistake.
+ */
 export function authOf(request: FastifyRequest): Authenticated {
+  const auth = callerOf(request);
+  if ("apiToken" in auth) throw new AuthError("forbidden", "This route does not accept API tokens");
+  return auth;
+}
+
+/** Whoever called a route with a `scope`: a session, or an API token (which has `apiToken`). */
+export function callerOf(request: FastifyRequest): Authenticated | ApiTokenAuth {
   if (!request.auth) throw new AuthError("unauthenticated", "An access token is required");
   return request.auth;
+}
+
+/**
+ * Pre-handler for "acc + su" routes, after `requireAuth`: a step-up token
+ * (`X-Step-Up-Token` or the lk_step_up cookie) of this very session and user.
+ */
+export function requireStepUp(svc: Services) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const token = stepUpCredential(request);
+    if (!token || !(await hasSteppedUp(svc, authOf(request), token))) {
+      throw new AuthError(
+        "step_up_required",
+        "Confirm it is you first: POST /auth/step-up, then send X-Step-Up-Token",
+      );
+    }
+  };
 }

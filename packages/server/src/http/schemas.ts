@@ -74,8 +74,49 @@ export const Username = Type.String({
 /** Length rules are checked after NFKC normalisation, in code points (see PasswordHasher). */
 export const Password = Type.String({ minLength: 1, maxLength: 4096 });
 
+export const SecondFactorCode = Type.String({
+  minLength: 6,
+  maxLength: 20,
+  description:
+    "A 6-digit TOTP code, or an 8-character backup code (case, spaces and dashes ignored)",
+});
+
+/** Proof of presence for step-up and unlock: exactly one of the password or a TOTP code. */
+export const ReauthBody = Type.Object(
+  { password: Type.Optional(Password), code: Type.Optional(SecondFactorCode) },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+);
+
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, Type.Ref(Problem)]));
 
 /** OpenAPI security for "acc" routes: a Bearer access token or the lk_access cookie. */
 export const authSecurity: Array<Record<string, string[]>> = [{ bearer: [] }, { cookie: [] }];
+
+/** OpenAPI security for "acc" routes that also take an API token with `scope`. */
+export const scopedSecurity = (scope: string): Array<Record<string, string[]>> => [
+  ...authSecurity,
+  { apiToken: [scope] },
+];
+
+export const MfaPendingResponse = Type.Object(
+  {
+    mfaRequired: Type.Literal(true),
+    mfaToken: Type.Optional(
+      Type.String({
+        description:
+          "Send it as `X-MFA-Token` to POST /auth/login/mfa (also set as the lk_mfa cookie); omitted in cookie delivery mode",
+      }),
+    ),
+    expiresIn: Type.Integer({ description: "Seconds the MFA token lives" }),
+  },
+  { description: "The password was right and the account has MFA: no session yet" },
+);
+
+/** OpenAPI security for "MFA pending": the X-MFA-Token header or the lk_mfa cookie. */
+export const mfaSecurity: Array<Record<string, string[]>> = [{ mfaToken: [] }, { mfaCookie: [] }];
+
+/** OpenAPI security for "acc + su" routes: an access token and a step-up token (header or cookie). */
+export const stepUpSecurity: Array<Record<string, string[]>> = authSecurity.flatMap((access) =>
+  ["stepUpToken", "stepUpCookie"].map((stepUp) => ({ ...access, [stepUp]: [] })),
+);

@@ -2,7 +2,9 @@ import type { FastifyReply } from "fastify";
 import type { Config } from "../config/load.js";
 import type { User } from "../domain/user.js";
 import type { IssuedTokens } from "../flows/issue-tokens.js";
-import { setTokenCookies } from "./cookies.js";
+import type { MfaPending } from "../flows/mfa-login.js";
+import type { StepUpGrant } from "../flows/step-up.js";
+import { setAccessCookie, setMfaCookie, setStepUpCookie, setTokenCookies } from "./cookies.js";
 import type { UserView } from "./schemas.js";
 
 /** The contract's user object. */
@@ -27,12 +29,13 @@ export function userView(user: User, config: Config): UserView {
   };
 }
 
-/** Delivers tokens as the configured mode says: cookies, body, or both. */
+/** Delivers tokens as the configured mode says: cookies, body, or both; `extra` joins the body. */
 export function sendTokens(
   reply: FastifyReply,
   config: Config,
   tokens: IssuedTokens,
   status = 200,
+  extra: Record<string, unknown> = {},
 ): FastifyReply {
   const { delivery } = config.tokens;
   if (delivery !== "body") setTokenCookies(reply, config, tokens);
@@ -44,5 +47,48 @@ export function sendTokens(
     expiresIn: tokens.expiresIn,
     sessionExpiresIn: tokens.sessionExpiresIn,
     tokenType: "Bearer",
+    ...extra,
+  });
+}
+
+/** PATCH-style answers: the profile and a reissued access token, per the delivery mode. */
+export function sendUserWithAccessToken(
+  reply: FastifyReply,
+  config: Config,
+  user: User,
+  access: { accessToken: string; expiresIn: number },
+): FastifyReply {
+  const { delivery } = config.tokens;
+  if (delivery !== "body") setAccessCookie(reply, config, access.accessToken, access.expiresIn);
+  reply.header("cache-control", "no-store");
+  return reply.send({
+    user: userView(user, config),
+    ...(delivery !== "cookie" ? { accessToken: access.accessToken } : {}),
+  });
+}
+
+/** Password right, second factor due: the MFA token per the delivery mode, no session yet. */
+export function sendMfaRequired(
+  reply: FastifyReply,
+  config: Config,
+  pending: MfaPending,
+): FastifyReply {
+  const { delivery } = config.tokens;
+  if (delivery !== "body") setMfaCookie(reply, config, pending.mfaToken, pending.expiresIn);
+  reply.header("cache-control", "no-store");
+  return reply.send({
+    mfaRequired: true,
+    ...(delivery !== "cookie" ? { mfaToken: pending.mfaToken } : {}),
+    expiresIn: pending.expiresIn,
+  });
+}
+
+export function sendStepUp(reply: FastifyReply, config: Config, grant: StepUpGrant): FastifyReply {
+  const { delivery } = config.tokens;
+  if (delivery !== "body") setStepUpCookie(reply, config, grant.stepUpToken, grant.expiresIn);
+  reply.header("cache-control", "no-store");
+  return reply.send({
+    ...(delivery !== "cookie" ? { stepUpToken: grant.stepUpToken } : {}),
+    expiresIn: grant.expiresIn,
   });
 }

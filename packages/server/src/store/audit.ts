@@ -13,7 +13,20 @@ export type AuditType =
   | "session_revoked"
   | "refresh_token_reused"
   | "password_rehashed"
-  | "keys_rotated";
+  | "keys_rotated"
+  | "mfa_enabled"
+  | "mfa_disabled"
+  | "mfa_failed"
+  | "mfa_rate_limited"
+  | "backup_codes_regenerated"
+  | "step_up_succeeded"
+  | "step_up_failed"
+  | "password_changed"
+  | "api_token_created"
+  | "api_token_deleted"
+  | "guest_created"
+  | "guest_upgraded"
+  | "account_deleted";
 
 export interface AuditEvent {
   type: AuditType;

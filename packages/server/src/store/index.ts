@@ -1,5 +1,7 @@
 import { type Kysely, sql } from "kysely";
+import { ApiTokenStore } from "./api-tokens.js";
 import { AuditStore } from "./audit.js";
+import { BackupCodeStore } from "./backup-codes.js";
 import type { Db, Dialect } from "./db.js";
 import { MetaStore } from "./meta.js";
 import type { Database } from "./schema.js";
@@ -16,6 +18,8 @@ export class Store {
   readonly secrets: ServerSecretStore;
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  readonly apiTokens: ApiTokenStore;
+  readonly backupCodes: BackupCodeStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -27,6 +31,8 @@ export class Store {
     this.secrets = new ServerSecretStore(db);
     this.audit = new AuditStore(db);
     this.meta = new MetaStore(db);
+    this.apiTokens = new ApiTokenStore(db);
+    this.backupCodes = new BackupCodeStore(db);
   }
 
   static of(db: Db): Store {

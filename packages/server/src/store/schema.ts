@@ -24,6 +24,8 @@ export interface UsersTable {
   screen_lock_minutes: number | null;
   totp_secret: string | null;
   mfa_enabled: Generated<number>;
+  /** Set for guests only; unique among them. */
+  guest_email: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -48,6 +50,8 @@ export interface SessionsTable {
   locked_at: number | null;
   revoked_at: number | null;
   revoked_reason: string | null;
+  /** Access tokens with `iat` before this are refused (a lifted screen lock). */
+  tokens_valid_after: number | null;
 }
 
 export interface SigningKeysTable {
@@ -80,6 +84,29 @@ export interface AuditEventsTable {
   created_at: number;
 }
 
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** The first characters of the token, shown so users can tell tokens apart. */
+  prefix: string;
+  token_hash: string;
+  /** JSON array of scope names. */
+  scopes: Generated<string>;
+  expires_at: number | null;
+  last_used_at: number | null;
+  created_at: number;
+}
+
+export interface BackupCodesTable {
+  id: string;
+  user_id: string;
+  /** HMAC-SHA256 under a server key: 8-character codes are too short for a bare hash. */
+  code_hash: string;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -91,5 +118,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   server_secrets: ServerSecretsTable;
   audit_events: AuditEventsTable;
+  api_tokens: ApiTokensTable;
+  backup_codes: BackupCodesTable;
   meta: MetaTable;
 }

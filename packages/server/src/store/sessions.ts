@@ -62,55 +62,16 @@ export class SessionStore {
     return row && toSession(row);
   }
 
+  /** Two primary-key reads; the guard caches the result, so this runs about once a second per session. */
   async findContext(id: string): Promise<SessionContext | undefined> {
-    const row = await this.db
-      .selectFrom("sessions as s")
-      .innerJoin("users as u", "u.id", "s.user_id")
-      .selectAll("u")
-      .select([
-        "s.id as s_id",
-        "s.user_id as s_user_id",
-        "s.refresh_hash as s_refresh_hash",
-        "s.previous_refresh_hash as s_previous_refresh_hash",
-        "s.rotated_at as s_rotated_at",
-        "s.generation as s_generation",
-        "s.absolute_expires_at as s_absolute_expires_at",
-        "s.created_at as s_created_at",
-        "s.last_seen_at as s_last_seen_at",
-        "s.ip as s_ip",
-        "s.user_agent as s_user_agent",
-        "s.browser as s_browser",
-        "s.os as s_os",
-        "s.amr as s_amr",
-        "s.remember_me as s_remember_me",
-        "s.locked_at as s_locked_at",
-        "s.revoked_at as s_revoked_at",
-        "s.revoked_reason as s_revoked_reason",
-      ])
-      .where("s.id", "=", id)
+    const session = await this.findById(id);
+    if (!session) return undefined;
+    const user = await this.db
+      .selectFrom("users")
+      .selectAll()
+      .where("id", "=", session.userId)
       .executeTakeFirst();
-    if (!row) return undefined;
-    const session: Selectable<SessionsTable> = {
-      id: row.s_id,
-      user_id: row.s_user_id,
-      refresh_hash: row.s_refresh_hash,
-      previous_refresh_hash: row.s_previous_refresh_hash,
-      rotated_at: row.s_rotated_at,
-      generation: row.s_generation,
-      absolute_expires_at: row.s_absolute_expires_at,
-      created_at: row.s_created_at,
-      last_seen_at: row.s_last_seen_at,
-      ip: row.s_ip,
-      user_agent: row.s_user_agent,
-      browser: row.s_browser,
-      os: row.s_os,
-      amr: row.s_amr,
-      remember_me: row.s_remember_me,
-      locked_at: row.s_locked_at,
-      revoked_at: row.s_revoked_at,
-      revoked_reason: row.s_revoked_reason,
-    };
-    return { session: toSession(session), user: toUser(row) };
+    return user && { session, user: toUser(user) };
   }
 
   /**
@@ -139,6 +100,35 @@ export class SessionStore {
       .executeTakeFirst();
     if (row) return { ok: true, session: toSession(row) };
     return { ok: false, session: await this.findById(id) };
+  }
+
+  /**
+   * Rotation without a presented token (a password change reissues this session's
+   * tokens): the same compare-and-set, on the generation the caller read. Access
+   * tokens issued before `now` stop working. Undefined when a refresh won the race.
+   */
+  async advance(
+    id: string,
+    generation: number,
+    successorHash: string,
+    now: number,
+  ): Promise<Session | undefined> {
+    const row = await this.db
+      .updateTable("sessions")
+      .set((eb) => ({
+        previous_refresh_hash: eb.ref("refresh_hash"),
+        refresh_hash: successorHash,
+        rotated_at: now,
+        generation: eb("generation", "+", 1),
+        tokens_valid_after: Math.floor(now / 1000) * 1000,
+      }))
+      .where("id", "=", id)
+      .where("generation", "=", generation)
+      .where("revoked_at", "is", null)
+      .where("absolute_expires_at", ">", now)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toSession(row);
   }
 
   /** Returns true when this call revoked it (false: unknown or already revoked). */
@@ -181,6 +171,23 @@ export class SessionStore {
     return rows.map(toSession);
   }
 
+  /** Sets or clears the screen lock, and when given the floor for access tokens' `iat`. */
+  async setLock(
+    id: string,
+    lockedAt: number | null,
+    tokensValidAfter: number | null,
+  ): Promise<void> {
+    await this.db
+      .updateTable("sessions")
+      .set(
+        tokensValidAfter === null
+          ? { locked_at: lockedAt }
+          : { locked_at: lockedAt, tokens_valid_after: tokensValidAfter },
+      )
+      .where("id", "=", id)
+      .execute();
+  }
+
   async touch(id: string, now: number): Promise<void> {
     await this.db.updateTable("sessions").set({ last_seen_at: now }).where("id", "=", id).execute();
   }
@@ -213,5 +220,6 @@ export function toSession(row: Selectable<SessionsTable>): Session {
     lockedAt: row.locked_at,
     revokedAt: row.revoked_at,
     revokedReason: row.revoked_reason,
+    tokensValidAfter: row.tokens_valid_after,
   };
 }

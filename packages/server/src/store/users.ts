@@ -5,6 +5,16 @@ import type { Database, UsersTable } from "./schema.js";
 export type NewUser = Pick<User, "id" | "email" | "username" | "passwordHash" | "role"> &
   Partial<Pick<User, "emailVerified" | "tier" | "guest">>;
 
+/** Fields a user may change on their own profile (PATCH /users/me). */
+export interface ProfileChange {
+  username?: string;
+  email?: string;
+  allowedIps?: string[];
+  sessionDurationMinutes?: number | null;
+  singleSession?: boolean;
+  screenLockMinutes?: number | null;
+}
+
 export class UserStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -61,10 +71,154 @@ export class UserStore {
     return row !== undefined;
   }
 
+  /**
+   * A guest: tier `guest`, no password; the username is shown but takes no
+   * username_key, and the email goes to guest_email, so a guest blocks no real account.
+   */
+  async createGuest(
+    guest: { id: string; username: string; guestEmail: string | null },
+    now: number,
+  ): Promise<User> {
+    const row = await this.db
+      .insertInto("users")
+      .values({
+        id: guest.id,
+        email: null,
+        username: guest.username,
+        username_key: null,
+        password_hash: null,
+        role: "user",
+        tier: "guest",
+        guest: 1,
+        guest_email: guest.guestEmail,
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toUser(row);
+  }
+
+  async findGuestByEmail(guestEmail: string): Promise<User | undefined> {
+    const row = await this.db
+      .selectFrom("users")
+      .selectAll()
+      .where("guest_email", "=", guestEmail)
+      .where("guest", "=", 1)
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  /**
+   * Turns a guest into a full account with the same id (compare-and-set on `guest`);
+   * undefined when it is no longer a guest. Unique violations surface to the caller.
+   */
+  async upgradeGuest(
+    id: string,
+    account: { email: string; passwordHash: string; username: string | null },
+    now: number,
+  ): Promise<User | undefined> {
+    const row = await this.db
+      .updateTable("users")
+      .set({
+        email: account.email,
+        email_verified: 0,
+        password_hash: account.passwordHash,
+        username: account.username,
+        username_key: account.username?.toLowerCase() ?? null,
+        guest: 0,
+        guest_email: null,
+        tier: "free",
+        updated_at: now,
+      })
+      .where("id", "=", id)
+      .where("guest", "=", 1)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  /** Applies a profile change; unique violations (email, username) surface to the caller. */
+  async update(id: string, change: ProfileChange, now: number): Promise<User> {
+    const row = await this.db
+      .updateTable("users")
+      .set({
+        ...(change.username !== undefined
+          ? { username: change.username, username_key: change.username.toLowerCase() }
+          : {}),
+        ...(change.email !== undefined ? { email: change.email, email_verified: 0 } : {}),
+        ...(change.allowedIps !== undefined
+          ? { allowed_ips: JSON.stringify(change.allowedIps) }
+          : {}),
+        ...(change.sessionDurationMinutes !== undefined
+          ? { session_duration_minutes: change.sessionDurationMinutes }
+          : {}),
+        ...(change.singleSession !== undefined
+          ? { single_session: change.singleSession ? 1 : 0 }
+          : {}),
+        ...(change.screenLockMinutes !== undefined
+          ? { screen_lock_minutes: change.screenLockMinutes }
+          : {}),
+        updated_at: now,
+      })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toUser(row);
+  }
+
+  /** Deletes the account; sessions, API tokens and backup codes go with it (ON DELETE CASCADE). */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("users").where("id", "=", id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
   async setPasswordHash(id: string, passwordHash: string, now: number): Promise<void> {
     await this.db
       .updateTable("users")
       .set({ password_hash: passwordHash, updated_at: now })
+      .where("id", "=", id)
+      .execute();
+  }
+
+  /** The stored (possibly sealed) TOTP secret, kept out of `User` so no cache ever holds it. */
+  async totpSecret(id: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom("users")
+      .select("totp_secret")
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return row?.totp_secret ?? null;
+  }
+
+  /** A new secret awaiting its first code; false when MFA is already on. */
+  async setPendingTotpSecret(id: string, secret: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("users")
+      .set({ totp_secret: secret, updated_at: now })
+      .where("id", "=", id)
+      .where("mfa_enabled", "=", 0)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Turns MFA on for the pending secret it was verified against (compare-and-set on it). */
+  async enableMfa(id: string, secret: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("users")
+      .set({ mfa_enabled: 1, updated_at: now })
+      .where("id", "=", id)
+      .where("mfa_enabled", "=", 0)
+      .where("totp_secret", "=", secret)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** MFA off and the secret forgotten (a pending one too). */
+  async disableMfa(id: string, now: number): Promise<void> {
+    await this.db
+      .updateTable("users")
+      .set({ mfa_enabled: 0, totp_secret: null, updated_at: now })
       .where("id", "=", id)
       .execute();
   }

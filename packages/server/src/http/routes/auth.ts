@@ -3,22 +3,30 @@ import { AuthError } from "../../domain/errors.js";
 import { verifiedClaims } from "../../flows/authenticate.js";
 import { login } from "../../flows/login.js";
 import { logout, logoutAll, sessionOfRefreshToken } from "../../flows/logout.js";
+import { completeMfaLogin } from "../../flows/mfa-login.js";
+import { changePassword } from "../../flows/password-change.js";
 import { refresh } from "../../flows/refresh.js";
 import { register } from "../../flows/register.js";
 import { setup } from "../../flows/setup.js";
+import { stepUp } from "../../flows/step-up.js";
 import type { Services } from "../../services.js";
-import { clearTokenCookies } from "../cookies.js";
-import { accessCredential, clientInfo, refreshCredential } from "../credentials.js";
-import { authOf, publicRateLimit, requireAuth } from "../guards.js";
+import { clearMfaCookie, clearTokenCookies } from "../cookies.js";
+import { accessCredential, clientInfo, mfaCredential, refreshCredential } from "../credentials.js";
+import { authOf, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
 import {
   authSecurity,
   Email,
+  MfaPendingResponse,
+  mfaSecurity,
   Password,
   problemResponses,
+  ReauthBody,
+  SecondFactorCode,
+  stepUpSecurity,
   TokenResponse,
   Username,
 } from "../schemas.js";
-import { sendTokens } from "../token-reply.js";
+import { sendMfaRequired, sendStepUp, sendTokens } from "../token-reply.js";
 
 const tags = ["auth"];
 // Null admits a request with no body at all (Fastify validates a missing body as null):
@@ -82,11 +90,106 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           },
           { additionalProperties: false },
         ),
+        description:
+          "When the account has MFA on, the answer is `{ mfaRequired: true, mfaToken, expiresIn }` " +
+          "(and the lk_mfa cookie) instead of tokens; no session exists until POST /auth/login/mfa.",
+        response: {
+          200: Type.Union([Type.Ref(TokenResponse), MfaPendingResponse]),
+          ...problemResponses(400, 401, 403, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await login(svc, request.body, clientInfo(request));
+      if (result.kind === "mfa_required") return sendMfaRequired(reply, svc.config, result);
+      return sendTokens(reply, svc.config, result.tokens);
+    },
+  );
+
+  app.post(
+    "/auth/login/mfa",
+    {
+      preHandler: limited,
+      schema: {
+        tags,
+        summary: "Finish an MFA sign-in with a TOTP or backup code",
+        description:
+          "The MFA token from POST /auth/login comes as `X-MFA-Token` or the lk_mfa cookie; it works " +
+          "once and for 10 minutes. `code` is a 6-digit TOTP code (each accepted once) or an " +
+          "8-character backup code (each works once). Wrong codes count per user (5 per 15 min, " +
+          "then 429). Errors: 400 `invalid_code`; 401 `unauthenticated` (no MFA token), " +
+          "`invalid_token` (forged or already used), `token_expired`.",
+        security: mfaSecurity,
+        body: Type.Object({ code: SecondFactorCode }, { additionalProperties: false }),
         response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 429) },
       },
     },
-    async (request, reply) =>
-      sendTokens(reply, svc.config, await login(svc, request.body, clientInfo(request))),
+    async (request, reply) => {
+      const mfaToken = mfaCredential(request, svc.config);
+      if (!mfaToken) throw new AuthError("unauthenticated", "An MFA token is required");
+      const client = clientInfo(request);
+      const tokens = await completeMfaLogin(svc, mfaToken, request.body.code, client);
+      clearMfaCookie(reply, svc.config);
+      return sendTokens(reply, svc.config, tokens);
+    },
+  );
+
+  app.post(
+    "/auth/step-up",
+    {
+      preHandler: requireAuth(svc),
+      schema: {
+        tags,
+        summary: "Confirm the password or a TOTP code again for sensitive actions",
+        description:
+          "Exactly one of `password` or `code` (TOTP, MFA users). Answers a step-up token bound to " +
+          "this session and user, valid 5 minutes and reusable meanwhile, also set as the " +
+          "lk_step_up cookie; send it as `X-Step-Up-Token` to routes that require it. Errors: " +
+          "401 `invalid_credentials` (wrong password), 400 `invalid_code` (wrong or reused code), " +
+          "429 after 5 failures in 15 minutes.",
+        security: authSecurity,
+        body: ReauthBody,
+        response: {
+          200: Type.Object({
+            stepUpToken: Type.Optional(
+              Type.String({ description: "Omitted in cookie delivery mode" }),
+            ),
+            expiresIn: Type.Integer({ description: "Seconds the step-up token lives" }),
+          }),
+          ...problemResponses(400, 401, 403, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const grant = await stepUp(svc, authOf(request), request.body, clientInfo(request));
+      return sendStepUp(reply, svc.config, grant);
+    },
+  );
+
+  app.post(
+    "/auth/password/change",
+    {
+      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      schema: {
+        tags,
+        summary: "Change the password; other sessions end, this one gets new tokens",
+        description:
+          "Needs a step-up token. Every other session of the user is revoked; this session moves " +
+          "to a new refresh-token generation and its earlier access tokens stop working, so use " +
+          "the tokens in the answer. 401 `invalid_credentials` when `currentPassword` is wrong.",
+        security: stepUpSecurity,
+        body: Type.Object(
+          { currentPassword: Password, newPassword: Password },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      const tokens = await changePassword(svc, auth, request.body, clientInfo(request));
+      return sendTokens(reply, svc.config, tokens);
+    },
   );
 
   app.post(

@@ -1,8 +1,8 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import { AuthError } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
-import { authOf, requireAuth } from "../guards.js";
-import { authSecurity, Nullable, problemResponses } from "../schemas.js";
+import { callerOf, requireAuth } from "../guards.js";
+import { Nullable, problemResponses, scopedSecurity } from "../schemas.js";
 
 const SessionView = Type.Object({
   id: Type.String(),
@@ -20,23 +20,26 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
   const tags = ["sessions"];
-  app.addHook("preHandler", requireAuth(svc));
 
   app.get(
     "/sessions",
     {
+      preHandler: requireAuth(svc, { scope: "sessions:read" }),
       schema: {
         tags,
-        security: authSecurity,
+        security: scopedSecurity("sessions:read"),
         summary: "The user's live sessions, newest first",
         response: {
           200: Type.Object({ sessions: Type.Array(SessionView) }),
-          ...problemResponses(401),
+          ...problemResponses(401, 403),
         },
       },
     },
     async (request) => {
-      const { user, session: current } = authOf(request);
+      const caller = callerOf(request);
+      const { user } = caller;
+      // An API token has no session of its own: none is current.
+      const current = "apiToken" in caller ? undefined : caller.session;
       const sessions = await svc.store.sessions.listActive(user.id, svc.clock.now());
       return {
         sessions: sessions.map((s) => ({
@@ -49,10 +52,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
           // This session is being seen now; its lastSeenAt write is off the response
           // path (DESIGN.md), so the row read above may not show it yet.
           lastSeenAt: iso(
-            s.id === current.id ? Math.max(s.lastSeenAt, current.lastSeenAt) : s.lastSeenAt,
+            s.id === current?.id ? Math.max(s.lastSeenAt, current.lastSeenAt) : s.lastSeenAt,
           ),
           expiresAt: iso(s.absoluteExpiresAt),
-          current: s.id === current.id,
+          current: s.id === current?.id,
         })),
       };
     },
@@ -61,16 +64,17 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
   app.delete(
     "/sessions/:id",
     {
+      preHandler: requireAuth(svc, { scope: "sessions:write" }),
       schema: {
         tags,
-        security: authSecurity,
+        security: scopedSecurity("sessions:write"),
         summary: "Revoke one of the user's sessions",
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
-        response: { 204: Type.Null(), ...problemResponses(401, 404) },
+        response: { 204: Type.Null(), ...problemResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {
-      const { user } = authOf(request);
+      const { user } = callerOf(request);
       const target = await svc.store.sessions.findById(request.params.id);
       // Another user's session answers exactly like a missing one.
       if (!target || target.userId !== user.id || target.revokedAt !== null) {

@@ -1,10 +1,24 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import type { FastifyReply } from "fastify";
+import { MAX_ALLOWED_IPS } from "../../domain/ip-rules.js";
 import type { User } from "../../domain/user.js";
+import { deleteAccount } from "../../flows/delete-account.js";
+import { updateProfile } from "../../flows/profile.js";
 import type { Services } from "../../services.js";
-import { authOf, requireAuth } from "../guards.js";
-import { authSecurity, problemResponses, UserView } from "../schemas.js";
-import { userView } from "../token-reply.js";
+import { clearTokenCookies } from "../cookies.js";
+import { clientInfo } from "../credentials.js";
+import { authOf, callerOf, requireAuth, requireStepUp } from "../guards.js";
+import {
+  authSecurity,
+  Email,
+  Nullable,
+  problemResponses,
+  scopedSecurity,
+  stepUpSecurity,
+  Username,
+  UserView,
+} from "../schemas.js";
+import { sendUserWithAccessToken, userView } from "../token-reply.js";
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
   // GET /users/me is the hottest route. Its body depends only on the user object,
@@ -15,16 +29,16 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.get(
     "/users/me",
     {
-      preHandler: requireAuth(svc),
+      preHandler: requireAuth(svc, { scope: "profile:read" }),
       schema: {
         tags: ["users"],
         summary: "The signed-in user's profile",
-        security: authSecurity,
+        security: scopedSecurity("profile:read"),
         response: { 200: Type.Ref(UserView), ...problemResponses(401, 403) },
       },
     },
     async (request, reply) => {
-      const { user } = authOf(request);
+      const { user } = callerOf(request);
       let body = rendered.get(user);
       if (body === undefined) {
         body = JSON.stringify(userView(user, svc.config));
@@ -32,6 +46,65 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       }
       // A string with a JSON content type is sent as it is, past the typed serializer.
       return (reply as FastifyReply).type("application/json; charset=utf-8").send(body);
+    },
+  );
+
+  app.patch(
+    "/users/me",
+    {
+      preHandler: requireAuth(svc),
+      schema: {
+        tags: ["users"],
+        summary: "Change the profile and its policies; answers with a reissued access token",
+        description:
+          "`email` sets emailVerified to false. `allowedIps` (IPv4/IPv6 addresses and CIDRs, " +
+          "empty clears) must include the caller's address. `sessionDurationMinutes` applies to " +
+          "new sessions; `singleSession` makes each new sign-in end the others.",
+        security: authSecurity,
+        body: Type.Object(
+          {
+            username: Type.Optional(Username),
+            email: Type.Optional(Email),
+            allowedIps: Type.Optional(
+              Type.Array(Type.String({ maxLength: 64 }), { maxItems: MAX_ALLOWED_IPS }),
+            ),
+            sessionDurationMinutes: Type.Optional(
+              Nullable(Type.Integer({ minimum: 5, maximum: 525_600 })),
+            ),
+            singleSession: Type.Optional(Type.Boolean()),
+            screenLockMinutes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1440 }))),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: {
+          200: Type.Object({ user: Type.Ref(UserView), accessToken: Type.Optional(Type.String()) }),
+          ...problemResponses(400, 401, 403, 409, 423),
+        },
+      },
+    },
+    async (request, reply) => {
+      const updated = await updateProfile(svc, authOf(request), request.body, clientInfo(request));
+      return sendUserWithAccessToken(reply, svc.config, updated.user, updated);
+    },
+  );
+
+  app.delete(
+    "/users/me",
+    {
+      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      schema: {
+        tags: ["users"],
+        summary: "Delete the account with every session, API token and MFA secret",
+        description:
+          "Needs a step-up token. Clears the cookies; the audit trail keeps the user id.",
+        security: stepUpSecurity,
+        response: { 204: Type.Null(), ...problemResponses(401, 403) },
+      },
+    },
+    async (request, reply) => {
+      await deleteAccount(svc, authOf(request).user.id, clientInfo(request));
+      clearTokenCookies(reply, svc.config);
+      return reply.code(204).send(null);
     },
   );
 };

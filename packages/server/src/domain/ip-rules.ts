@@ -1,0 +1,50 @@
+import ipaddr from "ipaddr.js";
+import { validationFailed } from "./errors.js";
+
+/** The most rules one user may keep; the list is checked on every request. */
+export const MAX_ALLOWED_IPS = 100;
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/**
+ * Normalises a user's allow-list: each entry an IPv4/IPv6 address or CIDR, written
+ * back in canonical form ("2001:DB8::1" -> "2001:db8::1", "10.0.0.1" -> "10.0.0.1/32"
+ * stays a bare address). Invalid entries are a validation error naming the index.
+ */
+export function normalizeAllowedIps(entries: string[]): string[] {
+  if (entries.length > MAX_ALLOWED_IPS) {
+    throw validationFailed("allowedIps", `must hold at most ${MAX_ALLOWED_IPS} entries`);
+  }
+  return [
+    ...new Set(
+      entries.map((entry, i) => {
+        const value = entry.trim();
+        if (ipaddr.isValidCIDR(value)) {
+          const [addr, bits] = ipaddr.parseCIDR(value);
+          return `${unmapped(addr).toString()}/${addr.kind() === "ipv6" && isMapped(addr) ? bits - 96 : bits}`;
+        }
+        if (ipaddr.isValid(value)) return ipaddr.process(value).toString();
+        throw validationFailed(`allowedIps.${i}`, `"${entry}" is not an IP address or CIDR range`);
+      }),
+    ),
+  ];
+}
+
+/** An empty list allows every address. IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as IPv4. */
+export function isIpAllowed(ip: string, rules: readonly string[]): boolean {
+  if (rules.length === 0) return true;
+  if (!ipaddr.isValid(ip)) return false;
+  const addr = ipaddr.process(ip);
+  return rules.some((rule) => {
+    const range: Range = rule.includes("/")
+      ? ipaddr.parseCIDR(rule)
+      : [ipaddr.process(rule), ipaddr.process(rule).kind() === "ipv4" ? 32 : 128];
+    return range[0].kind() === addr.kind() && addr.match(range);
+  });
+}
+
+const isMapped = (addr: ipaddr.IPv4 | ipaddr.IPv6) =>
+  addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress();
+
+const unmapped = (addr: ipaddr.IPv4 | ipaddr.IPv6) =>
+  isMapped(addr) ? (addr as ipaddr.IPv6).toIPv4Address() : addr;

@@ -1,0 +1,75 @@
+import {
+  type ApiToken,
+  apiTokenExpiry,
+  generateApiToken,
+  type Scope,
+} from "../domain/api-token.js";
+import { sha256 } from "../domain/crypto.js";
+import { AuthError } from "../domain/errors.js";
+import { uuidv7 } from "../domain/ids.js";
+import type { User } from "../domain/user.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+
+export interface CreateApiTokenInput {
+  name: string;
+  scopes: Scope[];
+  expiresInDays?: number;
+}
+
+/** The stored token and its secret, which is shown this once and kept only as a hash. */
+export interface CreatedApiToken {
+  apiToken: ApiToken;
+  token: string;
+}
+
+/** The tier limit that caps how many live API tokens a user may hold. */
+export const API_TOKENS_LIMIT = "apiTokens";
+
+export async function createApiToken(
+  svc: Services,
+  user: User,
+  input: CreateApiTokenInput,
+  client: ClientInfo,
+): Promise<CreatedApiToken> {
+  const userId = user.id;
+  const now = svc.clock.now();
+  const limit = svc.config.tiers[user.tier]?.[API_TOKENS_LIMIT];
+  if (limit !== undefined) {
+    const live = (await svc.store.apiTokens.listForUser(userId)).filter(
+      (t) => t.expiresAt === null || t.expiresAt > now,
+    );
+    if (live.length >= limit) {
+      throw new AuthError("forbidden", `The ${user.tier} tier allows ${limit} API tokens`);
+    }
+  }
+  const { token, prefix } = generateApiToken();
+  const apiToken = await svc.store.apiTokens.create(
+    {
+      id: uuidv7(now),
+      userId,
+      name: input.name,
+      prefix,
+      tokenHash: sha256(token),
+      scopes: input.scopes,
+      expiresAt: apiTokenExpiry(now, input.expiresInDays),
+    },
+    now,
+  );
+  audit(svc, { type: "api_token_created", userId, detail: { tokenId: apiToken.id } }, client);
+  return { apiToken, token };
+}
+
+export const listApiTokens = (svc: Services, userId: string) =>
+  svc.store.apiTokens.listForUser(userId);
+
+/** Another user's token answers exactly like a missing one. */
+export async function deleteApiToken(
+  svc: Services,
+  userId: string,
+  id: string,
+  client: ClientInfo,
+): Promise<void> {
+  if (!(await svc.apiTokens.delete(id, userId))) throw new AuthError("not_found", "No such token");
+  audit(svc, { type: "api_token_deleted", userId, detail: { tokenId: id } }, client);
+}

@@ -1,0 +1,27 @@
+import { generateBackupCodes } from "../domain/backup-codes.js";
+import { AuthError } from "../domain/errors.js";
+import type { User } from "../domain/user.js";
+import type { ClientInfo, Services } from "../services.js";
+import type { Store } from "../store/index.js";
+import { audit } from "./audit.js";
+
+/** A new set in the caller's transaction; the old set, used or not, is void. Shown once. */
+export async function replaceBackupCodes(svc: Services, tx: Store, userId: string) {
+  const codes = generateBackupCodes();
+  const hashes = codes.map((code) => svc.backupCodes.hash(userId, code));
+  await tx.backupCodes.replace(userId, hashes, svc.clock.now());
+  return codes;
+}
+
+/** POST /mfa/backup-codes: only while MFA is on (a set without TOTP would be a password). */
+export async function regenerateBackupCodes(
+  svc: Services,
+  user: User,
+  client: ClientInfo,
+): Promise<string[]> {
+  const fresh = await svc.store.users.findById(user.id);
+  if (!fresh?.mfaEnabled) throw new AuthError("conflict", "MFA is not enabled");
+  const codes = await svc.store.transaction((tx) => replaceBackupCodes(svc, tx, user.id));
+  audit(svc, { type: "backup_codes_regenerated", userId: user.id }, client);
+  return codes;
+}

@@ -1,0 +1,49 @@
+import { AuthError } from "../domain/errors.js";
+import { normalizeEmail, type User } from "../domain/user.js";
+import type { ClientInfo, Services } from "../services.js";
+import { isUniqueViolation } from "../store/db.js";
+import { audit } from "./audit.js";
+import type { Authenticated } from "./authenticate.js";
+import { accessTokenFor } from "./issue-tokens.js";
+
+export interface GuestUpgradeInput {
+  email: string;
+  password: string;
+  /** Defaults to the guest's display name, which must then be free as a real username. */
+  username?: string;
+}
+
+/**
+ * POST /auth/guest/upgrade: the guest becomes a full account with the same id, so
+ * whatever the product keyed on it stays. The session goes on (to its fixed end)
+ * with an access token that no longer says `guest`.
+ */
+export async function upgradeGuest(
+  svc: Services,
+  auth: Authenticated,
+  input: GuestUpgradeInput,
+  client: ClientInfo,
+): Promise<{ user: User; accessToken: string; expiresIn: number }> {
+  if (!auth.user.guest) throw new AuthError("conflict", "This account is not a guest");
+  svc.hasher.check(input.password);
+  const passwordHash = await svc.hasher.hash(input.password);
+  let user: User | undefined;
+  try {
+    user = await svc.store.users.upgradeGuest(
+      auth.user.id,
+      {
+        email: normalizeEmail(input.email),
+        passwordHash,
+        username: input.username ?? auth.user.username,
+      },
+      svc.clock.now(),
+    );
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    throw new AuthError("conflict", "An account with this email or username already exists");
+  }
+  if (!user) throw new AuthError("conflict", "This account is not a guest");
+  svc.sessions.userChanged(user.id);
+  audit(svc, { type: "guest_upgraded", userId: user.id, sessionId: auth.session.id }, client);
+  return { user, ...(await accessTokenFor(svc, user, auth.session)) };
+}

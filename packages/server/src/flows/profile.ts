@@ -1,0 +1,55 @@
+import { AuthError, validationFailed } from "../domain/errors.js";
+import { isIpAllowed, normalizeAllowedIps } from "../domain/ip-rules.js";
+import { normalizeEmail } from "../domain/user.js";
+import type { ClientInfo, Services } from "../services.js";
+import { isUniqueViolation } from "../store/db.js";
+import type { ProfileChange } from "../store/users.js";
+import type { Authenticated } from "./authenticate.js";
+import { accessTokenFor } from "./issue-tokens.js";
+
+/**
+ * PATCH /users/me. The new profile takes effect at once on every node (the
+ * session caches are told), and the caller gets an access token carrying it.
+ */
+export async function updateProfile(
+  svc: Services,
+  auth: Authenticated,
+  change: ProfileChange,
+  client: ClientInfo,
+): Promise<{ user: Authenticated["user"]; accessToken: string; expiresIn: number }> {
+  // A guest's name is for display only and its email is not an account's: claiming
+  // either would block real accounts, so that happens only through the upgrade.
+  if (auth.user.guest && (change.username !== undefined || change.email !== undefined)) {
+    throw new AuthError(
+      "forbidden",
+      "Guests set a username or email with POST /auth/guest/upgrade",
+    );
+  }
+  const normalized: ProfileChange = {
+    ...change,
+    ...(change.email !== undefined ? { email: normalizeEmail(change.email) } : {}),
+    ...(change.allowedIps !== undefined
+      ? { allowedIps: normalizeAllowedIps(change.allowedIps) }
+      : {}),
+  };
+  // Refuse a rule set that would lock the caller out with this very request.
+  if (normalized.allowedIps && !isIpAllowed(client.ip, normalized.allowedIps)) {
+    throw validationFailed(
+      "allowedIps",
+      `must include the address you are using now (${client.ip})`,
+    );
+  }
+  if (normalized.email !== undefined && normalized.email === auth.user.email)
+    delete normalized.email;
+  let user: Authenticated["user"];
+  try {
+    user = await svc.store.users.update(auth.user.id, normalized, svc.clock.now());
+  } catch (err) {
+    if (isUniqueViolation(err)) {
+      throw new AuthError("conflict", "That email or username is already taken");
+    }
+    throw err;
+  }
+  svc.sessions.userChanged(user.id);
+  return { user, ...(await accessTokenFor(svc, user, auth.session)) };
+}

@@ -1,0 +1,71 @@
+import { normalizeBackupCode } from "../domain/backup-codes.js";
+import { AuthError } from "../domain/errors.js";
+import { TOTP_REPLAY_TTL_MS, totpStep } from "../domain/totp.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+
+export type SecondFactor = "totp" | "backup_code";
+
+/**
+ * A TOTP code for the (sealed) secret, accepted once: RFC 6238 §5.2 forbids
+ * accepting a code again after it was verified, so its step is claimed per user
+ * in the replay guard (shared across nodes with Redis).
+ */
+export async function acceptTotp(
+  svc: Services,
+  userId: string,
+  sealedSecret: string | null,
+  code: string,
+): Promise<boolean> {
+  if (!sealedSecret) return false;
+  const now = svc.clock.now();
+  const step = totpStep(svc.box.open(sealedSecret), code.replace(/\s/g, ""), now);
+  if (step === undefined) return false;
+  return svc.replay.claim(`totp:${userId}:${step}`, TOTP_REPLAY_TTL_MS, now);
+}
+
+/** A backup code of the user's current set, used up by this call (compare-and-set). */
+export async function acceptBackupCode(
+  svc: Services,
+  userId: string,
+  input: string,
+): Promise<boolean> {
+  const code = normalizeBackupCode(input);
+  if (!code) return false;
+  const hash = svc.backupCodes.hash(userId, code);
+  return svc.store.backupCodes.consume(userId, hash, svc.clock.now());
+}
+
+/** Either form: six digits are a TOTP code, anything else is tried as a backup code. */
+export async function acceptSecondFactor(
+  svc: Services,
+  userId: string,
+  code: string,
+): Promise<SecondFactor | undefined> {
+  if (/^\d{6}$/.test(code.replace(/\s/g, ""))) {
+    const secret = await svc.store.users.totpSecret(userId);
+    return (await acceptTotp(svc, userId, secret, code)) ? "totp" : undefined;
+  }
+  return (await acceptBackupCode(svc, userId, code)) ? "backup_code" : undefined;
+}
+
+/**
+ * Counts an attempt before the check, like password login, so parallel guesses
+ * cannot all slip under the limit; a success clears the count (see `passed`).
+ */
+export async function limitSecondFactor(
+  svc: Services,
+  userId: string,
+  client: ClientInfo,
+): Promise<{ passed(): Promise<void> }> {
+  const limiter = svc.limits.mfaPerUser;
+  const wait = await limiter.hit(userId);
+  if (wait > 0) {
+    await limiter.refund(userId);
+    audit(svc, { type: "mfa_rate_limited", userId }, client);
+    throw new AuthError("rate_limited", "Too many failed attempts; try again later", {
+      retryAfterSeconds: wait,
+    });
+  }
+  return { passed: () => limiter.reset(userId) };
+}

@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { enrolledUser, PASSWORD, stepUpToken } from "./mfa-helpers.js";
+
+let app: TestApp;
+beforeEach(async () => {
+  app = await startTestApp();
+});
+afterEach(() => app.close());
+
+const remove = (accessToken: string, stepUp?: string) =>
+  app.http.inject({
+    method: "DELETE",
+    url: "/users/me",
+    headers: { ...bearer(accessToken), ...(stepUp ? { "x-step-up-token": stepUp } : {}) },
+  });
+
+describe("DELETE /users/me", () => {
+  it("needs a step-up token (403 step_up_required)", async () => {
+    const { accessToken } = await registerUser(app);
+    expect((await remove(accessToken)).json()).toMatchObject({ code: "step_up_required" });
+  });
+
+  it("removes the user, every session, API token and MFA data at once", async () => {
+    const user = await enrolledUser(app);
+    const other = await app.http.inject({
+      method: "POST",
+      url: "/auth/login",
+      ...json({ identifier: user.email, password: PASSWORD }),
+    });
+    expect(other.json()).toMatchObject({ mfaRequired: true });
+    const token = await app.http.inject({
+      method: "POST",
+      url: "/tokens",
+      headers: { ...bearer(user.accessToken), "content-type": "application/json" },
+      payload: JSON.stringify({ name: "ci", scopes: ["profile:read"] }),
+    });
+    const apiToken = token.json<{ token: string }>().token;
+    expect(
+      (await app.http.inject({ url: "/users/me", headers: bearer(apiToken) })).statusCode,
+    ).toBe(200);
+
+    const res = await remove(user.accessToken, await stepUpToken(app, user.accessToken));
+    expect(res.statusCode).toBe(204);
+    expect(
+      (await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) })).statusCode,
+    ).toBe(401);
+    expect(
+      (await app.http.inject({ url: "/users/me", headers: bearer(apiToken) })).statusCode,
+    ).toBe(401);
+    const refresh = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: user.refreshToken }),
+    });
+    expect(refresh.statusCode).toBe(401);
+
+    const db = await openAppDb(app);
+    try {
+      for (const table of ["users", "sessions", "api_tokens", "backup_codes"] as const) {
+        const rows = await db.kysely
+          .selectFrom(table)
+          .select("id")
+          .where(table === "users" ? "id" : "user_id", "=", user.userId)
+          .execute();
+        expect(rows, table).toHaveLength(0);
+      }
+    } finally {
+      await db.close();
+    }
+    // The email is free again.
+    expect((await registerUser(app, { email: user.email })).user.id).not.toBe(user.userId);
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { isIpAllowed, normalizeAllowedIps } from "../src/domain/ip-rules.js";
+
+describe("allowedIps rules", () => {
+  it("normalises addresses and ranges to canonical form and drops duplicates", () => {
+    expect(
+      normalizeAllowedIps([
+        " 10.0.0.1 ",
+        "2001:DB8::1",
+        "2001:db8::/32",
+        "::ffff:192.0.2.0/120",
+        "10.0.0.1",
+      ]),
+    ).toEqual(["10.0.0.1", "2001:db8::1", "2001:db8::/32", "192.0.2.0/24"]);
+  });
+
+  it("refuses an entry that is neither an address nor a CIDR, naming its index", () => {
+    expect(() => normalizeAllowedIps(["10.0.0.1", "10.0.0.300"])).toThrowError(/not an IP/);
+    try {
+      normalizeAllowedIps(["10.0.0.1", "example.com"]);
+    } catch (err) {
+      expect((err as { extra: { errors: Array<{ path: string }> } }).extra.errors[0]?.path).toBe(
+        "allowedIps.1",
+      );
+    }
+  });
+
+  it("allows everything when the list is empty", () => {
+    expect(isIpAllowed("203.0.113.9", [])).toBe(true);
+  });
+
+  it("matches IPv4 and IPv6 addresses and CIDRs, never across families", () => {
+    const rules = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"];
+    expect(isIpAllowed("10.200.3.4", rules)).toBe(true);
+    expect(isIpAllowed("11.0.0.1", rules)).toBe(false);
+    expect(isIpAllowed("2001:db8:ffff::1", rules)).toBe(true);
+    expect(isIpAllowed("2001:db9::1", rules)).toBe(false);
+    expect(isIpAllowed("192.0.2.7", rules)).toBe(true);
+    expect(isIpAllowed("192.0.2.8", rules)).toBe(false);
+  });
+
+  it("treats IPv4-mapped IPv6 as the IPv4 address (dual-stack sockets)", () => {
+    expect(isIpAllowed("::ffff:10.1.2.3", ["10.0.0.0/8"])).toBe(true);
+    expect(isIpAllowed("::ffff:11.1.2.3", ["10.0.0.0/8"])).toBe(false);
+  });
+
+  it("refuses a malformed client address", () => {
+    expect(isIpAllowed("not-an-ip", ["10.0.0.0/8"])).toBe(false);
+  });
+});

@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "../helpers.js";
+
+/** Two nodes of one deployment: an API token deleted on one is refused on the other. */
+describe("API tokens on two nodes (PostgreSQL + Redis)", () => {
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    a = await startTestApp();
+    b = await startTestApp({}, { shareWith: a });
+  });
+  afterAll(async () => {
+    await b.close();
+    await a.close();
+  });
+
+  it("a deletion on node A evicts node B's cached lookup", async () => {
+    const { accessToken } = await registerUser(a);
+    const created = await a.http.inject({
+      method: "POST",
+      url: "/tokens",
+      ...json({ name: "ci", scopes: ["profile:read"] }),
+      headers: { "content-type": "application/json", ...bearer(accessToken) },
+    });
+    const { id, token } = created.json();
+    const me = () => b.http.inject({ url: "/users/me", headers: bearer(token) });
+    expect((await me()).statusCode).toBe(200); // B now caches the token for seconds
+
+    const deleted = await a.http.inject({
+      method: "DELETE",
+      url: `/tokens/${id}`,
+      headers: bearer(accessToken),
+    });
+    expect(deleted.statusCode).toBe(204);
+    // The clocks stand still, so only the published eviction can make B refuse it.
+    await vi.waitFor(async () => expect((await me()).statusCode).toBe(401), { timeout: 1000 });
+  });
+});

@@ -1,0 +1,126 @@
+import { decodeJwt } from "jose";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { PASSWORD, passwordLogin, stepUpToken } from "./mfa-helpers.js";
+
+const NEW_PASSWORD = "a brand new passphrase";
+
+interface TokenBody {
+  accessToken: string;
+  refreshToken: string;
+  user: { id: string };
+}
+
+describe("POST /auth/password/change", () => {
+  let app: TestApp;
+  beforeEach(async () => {
+    app = await startTestApp();
+  });
+  afterEach(() => app.close());
+
+  const change = (accessToken: string, stepUp: string | undefined, body: unknown) =>
+    app.http.inject({
+      method: "POST",
+      url: "/auth/password/change",
+      headers: {
+        ...bearer(accessToken),
+        ...(stepUp ? { "x-step-up-token": stepUp } : {}),
+        "content-type": "application/json",
+      },
+      payload: JSON.stringify(body),
+    });
+  const me = (accessToken: string) =>
+    app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
+  const refresh = (refreshToken: string) =>
+    app.http.inject({ method: "POST", url: "/auth/refresh", ...json({ refreshToken }) });
+
+  it("needs a step-up token", async () => {
+    const user = await registerUser(app, { password: PASSWORD });
+    const res = await change(user.accessToken, undefined, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: "step_up_required" });
+  });
+
+  it("revokes every other session and reissues this one's tokens", async () => {
+    const here = await registerUser(app, { email: "pw@example.com", password: PASSWORD });
+    const elsewhere = (await passwordLogin(app, "pw@example.com")).json<TokenBody>();
+    app.clock.advance(2_000); // the old access token is from an earlier second than the change
+    const stepUp = await stepUpToken(app, here.accessToken);
+    const res = await change(here.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    expect(res.statusCode).toBe(200);
+    const fresh = res.json<TokenBody>();
+    const sid = decodeJwt(here.accessToken).sid;
+    expect(decodeJwt(fresh.accessToken).sid).toBe(sid); // the same session, a new generation
+    expect(fresh.refreshToken.split(".")[1]).toBe("1");
+    expect(res.cookies.find((c) => c.name === "lk_access")?.value).toBe(fresh.accessToken);
+
+    expect((await me(fresh.accessToken)).statusCode).toBe(200);
+    const oldAccess = await me(here.accessToken);
+    expect(oldAccess.statusCode).toBe(401);
+    expect(oldAccess.json()).toMatchObject({ code: "token_expired" });
+    const other = await me(elsewhere.accessToken);
+    expect(other.statusCode).toBe(401);
+    expect(other.json()).toMatchObject({ code: "session_revoked" });
+    expect((await refresh(elsewhere.refreshToken)).json()).toMatchObject({
+      code: "session_revoked",
+    });
+    const sessions = await app.svc.store.sessions.listActive(here.user.id, app.clock.now());
+    expect(sessions.map((s) => s.id)).toEqual([sid]);
+
+    // The new refresh token rotates; the new password signs in, the old one does not.
+    expect((await refresh(fresh.refreshToken)).statusCode).toBe(200);
+    expect((await passwordLogin(app, "pw@example.com", NEW_PASSWORD)).statusCode).toBe(200);
+    expect((await passwordLogin(app, "pw@example.com")).statusCode).toBe(401);
+    const audit = await app.svc.store.audit.listForUser(here.user.id);
+    expect(audit.map((e) => e.type)).toContain("password_changed");
+  });
+
+  it("treats the pre-change refresh token like any rotated one: reuse after the grace window", async () => {
+    const user = await registerUser(app, { password: PASSWORD });
+    const stepUp = await stepUpToken(app, user.accessToken);
+    const res = await change(user.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    expect(res.statusCode).toBe(200);
+    app.clock.advance(11_000);
+    const reused = await refresh(user.refreshToken);
+    expect(reused.statusCode).toBe(401);
+    expect(reused.json()).toMatchObject({ code: "refresh_token_reused" });
+  });
+
+  it("refuses a wrong current password (401) and changes nothing", async () => {
+    const user = await registerUser(app, { email: "keep@example.com", password: PASSWORD });
+    const other = (await passwordLogin(app, "keep@example.com")).json<TokenBody>();
+    const stepUp = await stepUpToken(app, user.accessToken);
+    const res = await change(user.accessToken, stepUp, {
+      currentPassword: "not my password",
+      newPassword: NEW_PASSWORD,
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ code: "invalid_credentials" });
+    expect((await me(other.accessToken)).statusCode).toBe(200);
+    expect((await me(user.accessToken)).statusCode).toBe(200);
+    expect((await passwordLogin(app, "keep@example.com")).statusCode).toBe(200);
+  });
+
+  it("applies the password policy to the new password (400 validation_failed)", async () => {
+    const user = await registerUser(app, { password: PASSWORD });
+    const stepUp = await stepUpToken(app, user.accessToken);
+    const res = await change(user.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: "short",
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "newPassword" }],
+    });
+  });
+});

@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { enrolledUser, totpAt } from "./mfa-helpers.js";
+
+const PASSWORD = "correct horse battery";
+const MINUTE = 60_000;
+let app: TestApp;
+beforeEach(async () => {
+  app = await startTestApp();
+});
+afterEach(() => app.close());
+
+const me = (token: string) => app.http.inject({ url: "/users/me", headers: bearer(token) });
+const post = (url: string, token: string, body?: unknown) =>
+  app.http.inject({
+    method: "POST",
+    url,
+    headers: { ...bearer(token), ...(body ? { "content-type": "application/json" } : {}) },
+    ...(body ? { payload: JSON.stringify(body) } : {}),
+  });
+
+describe("screen lock", () => {
+  it("POST /sessions/lock answers 423 until /auth/unlock; older access tokens stay refused", async () => {
+    const tokens = await registerUser(app, { email: "lock@example.com" });
+    const other = (
+      await app.http.inject({
+        method: "POST",
+        url: "/auth/login",
+        ...json({ identifier: "lock@example.com", password: PASSWORD }),
+      })
+    ).json<{ accessToken: string }>();
+    expect((await post("/sessions/lock", tokens.accessToken)).statusCode).toBe(204);
+    expect((await me(tokens.accessToken)).json()).toMatchObject({
+      code: "screen_locked",
+      status: 423,
+    });
+    expect((await me(other.accessToken)).statusCode).toBe(200); // only this session
+    const refresh = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: tokens.refreshToken }),
+    });
+    expect(refresh.statusCode).toBe(423);
+
+    const wrong = await post("/auth/unlock", tokens.accessToken, { password: "not it at all" });
+    expect(wrong.json()).toMatchObject({ code: "invalid_credentials" });
+    app.clock.advance(1000); // tokens minted after the unlock are in a later second
+    const unlocked = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    const fresh = unlocked.json<{ accessToken: string; refreshToken: string }>();
+    expect((await me(fresh.accessToken)).statusCode).toBe(200);
+    expect((await me(tokens.accessToken)).json()).toMatchObject({ code: "token_expired" });
+    // The refresh token in the answer is the session's current one, and it rotates.
+    const rotated = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: fresh.refreshToken }),
+    });
+    expect(rotated.statusCode).toBe(200);
+  });
+
+  it("locks a session idle longer than screenLockMinutes", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json({ screenLockMinutes: 5 }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    const token = res.json<{ accessToken: string }>().accessToken;
+    app.clock.advance(4 * MINUTE);
+    expect((await me(token)).statusCode).toBe(200); // activity resets the idle clock
+    app.clock.advance(4 * MINUTE);
+    expect((await me(token)).statusCode).toBe(200);
+    app.clock.advance(5 * MINUTE + 1000);
+    expect((await me(token)).json()).toMatchObject({ code: "screen_locked" });
+    // The lock was recorded: it holds after the session cache is re-read.
+    app.clock.advance(2000);
+    expect((await me(token)).statusCode).toBe(423);
+  });
+
+  it("only the locked session's own access token can unlock it", async () => {
+    const a = await registerUser(app, { email: "a-lock@example.com" });
+    const b = await registerUser(app, { email: "b-lock@example.com" });
+    await post("/sessions/lock", a.accessToken);
+    // B unlocking itself (not locked) is harmless; A stays locked.
+    expect((await post("/auth/unlock", b.accessToken, { password: PASSWORD })).statusCode).toBe(
+      200,
+    );
+    expect((await me(a.accessToken)).statusCode).toBe(423);
+  });
+});
+
+describe("unlock with a TOTP code", () => {
+  it("accepts the current code once and refuses a replay", async () => {
+    const user = await enrolledUser(app);
+    await post("/sessions/lock", user.accessToken);
+    const code = totpAt(user.secret, app.clock.now());
+    const wrong = await post("/auth/unlock", user.accessToken, {
+      code: "000000" === code ? "111111" : "000000",
+    });
+    expect(wrong.json()).toMatchObject({ code: "invalid_code" });
+    const ok = await post("/auth/unlock", user.accessToken, { code });
+    expect(ok.statusCode).toBe(200);
+    await post("/sessions/lock", ok.json<{ accessToken: string }>().accessToken);
+    const replay = await post("/auth/unlock", ok.json<{ accessToken: string }>().accessToken, {
+      code,
+    });
+    expect(replay.json()).toMatchObject({ code: "invalid_code" });
+  });
+});
