@@ -1,6 +1,6 @@
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose";
-import { randomToken } from "./crypto.js";
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from "jose";
 import { AuthError } from "./errors.js";
+import { signJwt } from "./jwt.js";
 import type { JwtKey, Keyring } from "./keyring.js";
 
 /** RFC 9068 §2.1: access tokens carry this media type in the `typ` header. */
@@ -44,22 +44,19 @@ export interface TokenSettings {
   clockToleranceSeconds: number;
 }
 
-export async function signAccessToken(
+export function signAccessToken(
   subject: AccessSubject,
   keyring: Keyring,
   settings: TokenSettings,
   nowMs: number,
 ): Promise<string> {
-  const iat = Math.floor(nowMs / 1000);
-  const { signing } = keyring;
-  return new SignJWT({ ...subject, typ: "access" })
-    .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: ACCESS_TOKEN_TYP })
-    .setIssuer(settings.issuer)
-    .setAudience(settings.audience)
-    .setJti(randomToken(16))
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + settings.ttlSeconds)
-    .sign(signing.key);
+  return signJwt(
+    { ...subject, typ: "access" },
+    ACCESS_TOKEN_TYP,
+    keyring,
+    { issuer: settings.issuer, audience: settings.audience, ttlSeconds: settings.ttlSeconds },
+    nowMs,
+  );
 }
 
 /**

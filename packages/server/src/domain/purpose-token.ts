@@ -1,5 +1,5 @@
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose";
-import { randomToken } from "./crypto.js";
+import { decodeProtectedHeader, errors, jwtVerify } from "jose";
+import { signJwt } from "./jwt.js";
 import type { JwtKey, Keyring } from "./keyring.js";
 
 /**
@@ -44,16 +44,13 @@ export async function signPurposeToken(
   settings: PurposeSettings & { ttlSeconds: number },
   nowMs: number,
 ): Promise<string> {
-  const iat = Math.floor(nowMs / 1000);
-  const { signing } = keyring;
-  return new SignJWT({ ...subject, typ: purpose })
-    .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: headerTyp(purpose) })
-    .setIssuer(settings.issuer)
-    .setAudience(settings.issuer)
-    .setJti(randomToken(16))
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + settings.ttlSeconds)
-    .sign(signing.key);
+  return signJwt(
+    { ...subject, typ: purpose },
+    headerTyp(purpose),
+    keyring,
+    { issuer: settings.issuer, audience: settings.issuer, ttlSeconds: settings.ttlSeconds },
+    nowMs,
+  );
 }
 
 /** Same guard clauses as access tokens: key by `kid`, algorithm pinned to it (RFC 8725 §3.1). */

@@ -84,20 +84,12 @@ export class SessionStore {
     successorHash: string,
     now: number,
   ): Promise<RotateResult> {
-    const row = await this.db
-      .updateTable("sessions")
-      .set((eb) => ({
-        previous_refresh_hash: eb.ref("refresh_hash"),
-        refresh_hash: successorHash,
-        rotated_at: now,
-        generation: eb("generation", "+", 1),
-      }))
-      .where("id", "=", id)
-      .where("refresh_hash", "=", presentedHash)
-      .where("revoked_at", "is", null)
-      .where("absolute_expires_at", ">", now)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.compareAndRotate(
+      id,
+      ["refresh_hash", presentedHash],
+      successorHash,
+      now,
+    );
     if (row) return { ok: true, session: toSession(row) };
     return { ok: false, session: await this.findById(id) };
   }
@@ -113,22 +105,35 @@ export class SessionStore {
     successorHash: string,
     now: number,
   ): Promise<Session | undefined> {
-    const row = await this.db
+    const row = await this.compareAndRotate(id, ["generation", generation], successorHash, now, {
+      tokens_valid_after: Math.floor(now / 1000) * 1000,
+    });
+    return row && toSession(row);
+  }
+
+  /** One UPDATE: moves a live session to its next generation if `expected` still holds. */
+  private compareAndRotate(
+    id: string,
+    expected: ["refresh_hash", string] | ["generation", number],
+    successorHash: string,
+    now: number,
+    extra: { tokens_valid_after?: number } = {},
+  ) {
+    return this.db
       .updateTable("sessions")
       .set((eb) => ({
         previous_refresh_hash: eb.ref("refresh_hash"),
         refresh_hash: successorHash,
         rotated_at: now,
         generation: eb("generation", "+", 1),
-        tokens_valid_after: Math.floor(now / 1000) * 1000,
+        ...extra,
       }))
       .where("id", "=", id)
-      .where("generation", "=", generation)
+      .where(expected[0], "=", expected[1])
       .where("revoked_at", "is", null)
       .where("absolute_expires_at", ">", now)
       .returningAll()
       .executeTakeFirst();
-    return row && toSession(row);
   }
 
   /** Returns true when this call revoked it (false: unknown or already revoked). */
