@@ -14,6 +14,7 @@ import { PasswordHasher } from "./domain/password.js";
 import { RefreshTokenCodec } from "./domain/refresh-token.js";
 import { SecretBox } from "./domain/secret-box.js";
 import { ApiTokenState } from "./flows/api-token-state.js";
+import { AuditLog } from "./flows/audit-log.js";
 import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
 import { purgeEnded } from "./flows/purge.js";
 import { SessionState } from "./flows/session-state.js";
@@ -100,10 +101,16 @@ async function assemble(
 
   const rl = config.rateLimit;
   const ns = config.redisKeyPrefix;
+  const auditLog = new AuditLog(store.audit, clock, (err) =>
+    log.error({ err }, "audit write failed"),
+  );
+  // Closed after HTTP (closers run in reverse): the last requests' events get written.
+  closers.push(() => auditLog.flush());
   const svc: Services = {
     config,
     clock,
     store,
+    auditLog,
     hasher: new PasswordHasher(config.password),
     keys,
     refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),

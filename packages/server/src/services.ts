@@ -10,6 +10,7 @@ import type { PasswordHasher } from "./domain/password.js";
 import type { RefreshTokenCodec } from "./domain/refresh-token.js";
 import type { SecretBox } from "./domain/secret-box.js";
 import type { ApiTokenState } from "./flows/api-token-state.js";
+import type { AuditLog } from "./flows/audit-log.js";
 import type { KeyService } from "./flows/keys.js";
 import type { SessionState } from "./flows/session-state.js";
 import type { Store } from "./store/index.js";
@@ -19,6 +20,7 @@ export interface Services {
   config: Config;
   clock: Clock;
   store: Store;
+  auditLog: AuditLog;
   hasher: PasswordHasher;
   keys: KeyService;
   refreshTokens: RefreshTokenCodec;

@@ -77,6 +77,7 @@ describe("POST /auth/password/change", () => {
     expect((await refresh(fresh.refreshToken)).statusCode).toBe(200);
     expect((await passwordLogin(app, "pw@example.com", NEW_PASSWORD)).statusCode).toBe(200);
     expect((await passwordLogin(app, "pw@example.com")).statusCode).toBe(401);
+    await app.svc.auditLog.flush();
     const audit = await app.svc.store.audit.listForUser(here.user.id);
     expect(audit.map((e) => e.type)).toContain("password_changed");
   });

@@ -286,7 +286,8 @@ describe("POST /auth/refresh", () => {
         headers: { "user-agent": "thief/1.0", "content-type": "application/json" },
         payload: JSON.stringify({ refreshToken: first.refreshToken }),
       });
-      // The audit write runs off the response path; wait for the row, not for time.
+      // Audit events are batched off the response path: write the batch, then read.
+      await app.svc.auditLog.flush();
       const event = await vi.waitFor(async () => {
         const events = await app.svc.store.audit.listForUser(first.user.id);
         const found = events.find((e) => e.type === "refresh_token_reused");

@@ -6,7 +6,7 @@ import type { Session } from "../src/domain/session.js";
 import type { User } from "../src/domain/user.js";
 import { ENDED_SESSION_RETENTION_MS, purgeEnded } from "../src/flows/purge.js";
 import { isUniqueViolation } from "../src/store/db.js";
-import { json, openAppDb, startTestApp, TEST_DB, type TestApp } from "./helpers.js";
+import { json, openAppDb, registerUser, startTestApp, TEST_DB, type TestApp } from "./helpers.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -381,5 +381,24 @@ describe(`store (${TEST_DB})`, () => {
       expect(await count("users")).toBe(users);
       expect(await count("sessions")).toBe(sessions);
     });
+  });
+});
+
+describe("AuditLog", () => {
+  it("writes queued events in one batch on flush, and nothing twice", async () => {
+    const app = await startTestApp();
+    try {
+      const { user } = await registerUser(app);
+      for (let i = 0; i < 5; i++) {
+        app.svc.auditLog.add({ type: "login_failed", userId: user.id, detail: { i } });
+      }
+      await app.svc.auditLog.flush();
+      await app.svc.auditLog.flush();
+      const events = await app.svc.store.audit.listForUser(user.id);
+      const failed = events.filter((e) => e.type === "login_failed");
+      expect(failed.map((e) => JSON.parse(e.detail).i).sort()).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -40,19 +40,23 @@ export interface AuditEvent {
 export class AuditStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(event: AuditEvent, now: number): Promise<void> {
+  /** Several events in one INSERT, so one transaction (and one WAL commit) carries them all. */
+  async recordMany(events: Array<{ event: AuditEvent; at: number }>): Promise<void> {
+    if (events.length === 0) return;
     await this.db
       .insertInto("audit_events")
-      .values({
-        id: uuidv7(now),
-        type: event.type,
-        user_id: event.userId ?? null,
-        session_id: event.sessionId ?? null,
-        ip: event.ip ?? null,
-        user_agent: event.userAgent ?? null,
-        detail: JSON.stringify(event.detail ?? {}),
-        created_at: now,
-      })
+      .values(
+        events.map(({ event, at }) => ({
+          id: uuidv7(at),
+          type: event.type,
+          user_id: event.userId ?? null,
+          session_id: event.sessionId ?? null,
+          ip: event.ip ?? null,
+          user_agent: event.userAgent ?? null,
+          detail: JSON.stringify(event.detail ?? {}),
+          created_at: at,
+        })),
+      )
       .execute();
   }
 
