@@ -49,7 +49,7 @@ export function signAccessToken(
   keyring: Keyring,
   settings: TokenSettings,
   nowMs: number,
-): Promise<string> {
+): string {
   return signJwt(
     { ...subject, typ: "access" },
     ACCESS_TOKEN_TYP,

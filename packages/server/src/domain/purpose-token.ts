@@ -37,13 +37,13 @@ export type PurposeResult =
 
 const headerTyp = (purpose: Purpose) => `${purpose.replace("_", "-")}+jwt`;
 
-export async function signPurposeToken(
+export function signPurposeToken(
   purpose: Purpose,
   subject: PurposeSubject,
   keyring: Keyring,
   settings: PurposeSettings & { ttlSeconds: number },
   nowMs: number,
-): Promise<string> {
+): string {
   return signJwt(
     { ...subject, typ: purpose },
     headerTyp(purpose),

@@ -18,7 +18,7 @@ export const signPurpose = (
   purpose: Purpose,
   subject: PurposeSubject,
   ttlSeconds: number,
-): Promise<string> =>
+): string =>
   signPurposeToken(
     purpose,
     subject,

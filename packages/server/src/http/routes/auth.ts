@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { AuthError } from "../../domain/errors.js";
 import { verifiedClaims } from "../../flows/authenticate.js";
 import { login } from "../../flows/login.js";

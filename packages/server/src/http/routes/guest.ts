@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { startGuest } from "../../flows/guest.js";
 import { upgradeGuest } from "../../flows/guest-upgrade.js";
 import type { Services } from "../../services.js";

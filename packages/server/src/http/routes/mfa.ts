@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { regenerateBackupCodes } from "../../flows/backup-codes.js";
 import { disableTotp } from "../../flows/mfa-disable.js";
 import { enableTotp, startTotpSetup } from "../../flows/mfa-setup.js";

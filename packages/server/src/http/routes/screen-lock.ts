@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { unlock } from "../../flows/unlock.js";
 import type { Services } from "../../services.js";
 import { clientInfo } from "../credentials.js";

@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { AuthError } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { callerOf, requireAuth } from "../guards.js";

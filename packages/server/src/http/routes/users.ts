@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyReply } from "fastify";
 import { MAX_ALLOWED_IPS } from "../../domain/ip-rules.js";
 import type { User } from "../../domain/user.js";
