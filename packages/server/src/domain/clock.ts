@@ -19,5 +19,3 @@ export class ManualClock implements Clock {
     this.ms = ms;
   }
 }
-
-export const toSeconds = (ms: number) => Math.floor(ms / 1000);

@@ -18,10 +18,6 @@ declare module "fastify" {
   }
 }
 
-/**
- * Pre-handler for "acc" routes: a valid access token of a live session. Callback
- * style so that a fully cached request passes without a promise (bench/RESULTS.md).
- */
 export interface AuthOptions {
   /** Accept a screen-locked session (only POST /auth/unlock does). */
   allowLocked?: boolean;
@@ -32,6 +28,10 @@ export interface AuthOptions {
   scope?: Scope;
 }
 
+/**
+ * Pre-handler for "acc" routes: a valid access token of a live session. Callback
+ * style so that a fully cached request passes without a promise (bench/RESULTS.md).
+ */
 export function requireAuth(svc: Services, options: AuthOptions = {}) {
   return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     let token: string;
