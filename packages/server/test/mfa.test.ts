@@ -282,7 +282,7 @@ describe("TOTP MFA", () => {
         path: "/auth",
         httpOnly: true,
         secure: true,
-        sameSite: "Strict",
+        sameSite: "Lax",
         maxAge: 600,
       });
       expect(decodeProtectedHeader(body.mfaToken).typ).toBe("mfa+jwt");

@@ -178,3 +178,33 @@ describe("allowedIps", () => {
     expect((await viaProxy("203.0.113.7", "192.0.2.1")).statusCode).toBe(403);
   });
 });
+
+describe("guests and policies that a returning guest would walk around", () => {
+  it("refuses allowedIps and MFA setup for a guest (403 forbidden)", async () => {
+    const guest = await app.http.inject({
+      method: "POST",
+      url: "/auth/guest",
+      ...json({ username: "g1" }),
+    });
+    const { accessToken } = guest.json<{ accessToken: string }>();
+    expect((await patch(accessToken, { allowedIps: ["127.0.0.1"] })).json()).toMatchObject({
+      code: "forbidden",
+    });
+    const setup = await app.http.inject({
+      method: "POST",
+      url: "/mfa/totp/setup",
+      headers: bearer(accessToken),
+    });
+    expect(setup.json()).toMatchObject({ code: "forbidden" });
+  });
+
+  it("refuses an IPv4-mapped range wider than IPv4 with 400, not 500", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await patch(accessToken, { allowedIps: ["::ffff:0:0/90"] });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "allowedIps.0" }],
+    });
+  });
+});

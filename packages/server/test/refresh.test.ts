@@ -415,3 +415,24 @@ describe("POST /auth/refresh", () => {
     });
   });
 });
+
+describe("a stale Authorization header", () => {
+  it("gives way to the lk_refresh cookie when it is not a refresh token", async () => {
+    const app = await startTestApp();
+    try {
+      const tokens = await registerUser(app);
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/refresh",
+        headers: {
+          authorization: `Bearer ${tokens.accessToken}`,
+          cookie: `lk_refresh=${tokens.refreshToken}`,
+          origin: "http://latchkey.test",
+        },
+      });
+      expect(res.statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

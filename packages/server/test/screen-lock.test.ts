@@ -109,3 +109,22 @@ describe("unlock with a TOTP code", () => {
     expect(replay.json()).toMatchObject({ code: "invalid_code" });
   });
 });
+
+describe("idle lock and activity", () => {
+  it("counts every request as activity, not only the once-a-minute write", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json({ screenLockMinutes: 1 }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    const token = res.json<{ accessToken: string }>().accessToken;
+    for (let i = 0; i < 6; i++) {
+      app.clock.advance(30_000);
+      expect((await me(token)).statusCode).toBe(200);
+    }
+    app.clock.advance(61_000);
+    expect((await me(token)).statusCode).toBe(423);
+  });
+});

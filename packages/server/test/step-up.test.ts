@@ -46,7 +46,7 @@ describe("POST /auth/step-up and requireStepUp", () => {
       path: "/",
       httpOnly: true,
       secure: true,
-      sameSite: "Strict",
+      sameSite: "Lax",
       maxAge: 300,
     });
     expect(decodeProtectedHeader(body.stepUpToken).typ).toBe("step-up+jwt");

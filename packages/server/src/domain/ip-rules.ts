@@ -21,6 +21,9 @@ export function normalizeAllowedIps(entries: string[]): string[] {
         const value = entry.trim();
         if (ipaddr.isValidCIDR(value)) {
           const [addr, bits] = ipaddr.parseCIDR(value);
+          if (isMapped(addr) && bits < 96) {
+            throw validationFailed(`allowedIps.${i}`, `"${entry}" spans beyond IPv4-mapped space`);
+          }
           return `${unmapped(addr).toString()}/${addr.kind() === "ipv6" && isMapped(addr) ? bits - 96 : bits}`;
         }
         if (ipaddr.isValid(value)) return ipaddr.process(value).toString();

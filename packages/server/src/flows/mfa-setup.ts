@@ -19,6 +19,9 @@ const ALREADY_ON = "MFA is already enabled; disable it first";
  * code proves the authenticator has it. Calling again replaces a pending secret.
  */
 export async function startTotpSetup(svc: Services, user: User): Promise<TotpSetup> {
+  // A guest comes back by email alone, around any second factor: upgrade first.
+  if (user.guest)
+    throw new AuthError("forbidden", "Guests cannot enable MFA; upgrade the account first");
   const secret = newTotpSecret();
   const sealed = svc.box.seal(secret);
   if (!(await svc.store.users.setPendingTotpSecret(user.id, sealed, svc.clock.now()))) {

@@ -25,6 +25,10 @@ export async function updateProfile(
       "Guests set a username or email with POST /auth/guest/upgrade",
     );
   }
+  // A guest comes back by email alone, which would walk around an IP rule.
+  if (auth.user.guest && change.allowedIps !== undefined) {
+    throw new AuthError("forbidden", "Guests cannot restrict IPs; upgrade the account first");
+  }
   const normalized: ProfileChange = {
     ...change,
     ...(change.email !== undefined ? { email: normalizeEmail(change.email) } : {}),

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../cache/bounded-map.js";
 import type { RevocationBus } from "../cache/revocation-bus.js";
 import type { SessionCache } from "../cache/session-cache.js";
 import type { Clock } from "../domain/clock.js";
@@ -9,11 +10,16 @@ import {
 import type { Store } from "../store/index.js";
 import type { SessionContext } from "../store/sessions.js";
 
+const MAX_TRACKED_SESSIONS = 50_000;
+
 /**
  * Session reads for the hot path and every revocation, so that no revocation can
  * forget to evict the cache or tell the other nodes.
  */
 export class SessionState {
+  /** When each session's lastSeenAt was last written to the database. */
+  private readonly lastWritten = new BoundedMap<string, number>(MAX_TRACKED_SESSIONS);
+
   constructor(
     private readonly store: Store,
     private readonly cache: SessionCache,
@@ -69,12 +75,22 @@ export class SessionState {
     this.bus.publish({ type: "session", sessionId });
   }
 
-  /** Records activity at most once a minute per session, off the response path. */
+  /**
+   * Records activity: at once in memory (the idle screen lock reads it), in the
+   * database at most once a minute per session, off the response path.
+   */
   touch(context: SessionContext): void {
     const now = this.clock.now();
-    if (now - context.session.lastSeenAt < LAST_SEEN_WRITE_INTERVAL_MS) return;
-    context.session.lastSeenAt = now;
-    this.store.sessions.touch(context.session.id, now).catch(this.onBackgroundError);
+    const { session } = context;
+    let written = this.lastWritten.get(session.id);
+    if (written === undefined) {
+      written = session.lastSeenAt; // as loaded: the database's value
+      this.lastWritten.set(session.id, written);
+    }
+    session.lastSeenAt = now;
+    if (now - written < LAST_SEEN_WRITE_INTERVAL_MS) return;
+    this.lastWritten.set(session.id, now);
+    this.store.sessions.touch(session.id, now).catch(this.onBackgroundError);
   }
 
   async revoke(sessionId: string, reason: RevokeReason, store = this.store): Promise<boolean> {

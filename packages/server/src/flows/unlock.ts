@@ -1,3 +1,4 @@
+import { AuthError } from "../domain/errors.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { Authenticated } from "./authenticate.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
@@ -15,13 +16,18 @@ export async function unlock(
   input: ReauthInput,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
-  const { user, session } = auth;
+  const { user } = auth;
   await reauthenticate(svc, auth, input, client);
-  await svc.sessions.unlock(session.id);
+  await svc.sessions.unlock(auth.session.id);
+  // The generation is read fresh: the cached one may be a refresh (on any node) behind.
+  const session = await svc.store.sessions.findById(auth.session.id);
+  if (!session || session.revokedAt !== null) {
+    throw new AuthError("session_revoked", "The session has been revoked");
+  }
   return issueForSession(
     svc,
     user,
-    { ...session, lockedAt: null },
+    session,
     svc.refreshTokens.issue(session.id, session.generation),
   );
 }

@@ -61,14 +61,14 @@ export const STEP_UP_COOKIE = "lk_step_up";
 export function setMfaCookie(reply: FastifyReply, config: Config, token: string, maxAge: number) {
   reply.setCookie(MFA_COOKIE, token, {
     ...base(config),
-    sameSite: "strict",
+    sameSite: "lax",
     path: "/auth",
     maxAge,
   });
 }
 
 export function clearMfaCookie(reply: FastifyReply, config: Config): void {
-  reply.clearCookie(MFA_COOKIE, { ...base(config), sameSite: "strict", path: "/auth" });
+  reply.clearCookie(MFA_COOKIE, { ...base(config), sameSite: "lax", path: "/auth" });
 }
 
 /** Step-up goes to every route: the sensitive ones live under /auth, /mfa and /users. */
@@ -80,7 +80,7 @@ export function setStepUpCookie(
 ) {
   reply.setCookie(STEP_UP_COOKIE, token, {
     ...base(config),
-    sameSite: "strict",
+    sameSite: "lax",
     path: "/",
     maxAge,
   });

@@ -12,35 +12,46 @@ export interface Credential {
 const BEARER = /^Bearer +([\x21-\x7e]+)$/i;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** `Authorization: Bearer …` first, then the given cookie (DESIGN.md hot path, step 1). */
-export function bearerOrCookie(
-  request: FastifyRequest,
-  config: Config,
-  cookie: string,
-): Credential | undefined {
-  const header = request.headers.authorization;
-  if (header !== undefined) {
-    const match = BEARER.exec(header);
-    if (!match) throw new AuthError("invalid_token", "Authorization must be `Bearer <token>`");
-    return { token: match[1] as string, via: "bearer" };
-  }
-  const value = request.cookies[cookie];
-  if (!value) return undefined;
-  assertAllowedOrigin(request, config);
-  return { token: value, via: "cookie" };
-}
-
+/** `Authorization: Bearer …` first, then the lk_access cookie (DESIGN.md hot path, step 1). */
 export const accessCredential = (request: FastifyRequest, config: Config) =>
-  bearerOrCookie(request, config, ACCESS_COOKIE);
+  bearerCredential(request) ?? cookieCredential(request, config, ACCESS_COOKIE);
 
-/** A refresh token from the JSON body, else Bearer, else the lk_refresh cookie. */
+/** `<session uuid>.<generation>.` — how a refresh token starts (domain/refresh-token.ts). */
+const REFRESH_SHAPE = /^[0-9a-f-]{36}\.\d+\./;
+
+/**
+ * A refresh token from the JSON body, else Bearer, else the lk_refresh cookie. A
+ * Bearer value not shaped like a refresh token (an SDK that sends its access token
+ * on every call) gives way to the cookie rather than failing the refresh or logout.
+ */
 export function refreshCredential(
   request: FastifyRequest,
   config: Config,
   body: { refreshToken?: string } | undefined,
 ): Credential | undefined {
   if (body?.refreshToken) return { token: body.refreshToken, via: "body" };
-  return bearerOrCookie(request, config, REFRESH_COOKIE);
+  const bearer = bearerCredential(request);
+  if (bearer && REFRESH_SHAPE.test(bearer.token)) return bearer;
+  return cookieCredential(request, config, REFRESH_COOKIE) ?? bearer;
+}
+
+function bearerCredential(request: FastifyRequest): Credential | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = BEARER.exec(header);
+  if (!match) throw new AuthError("invalid_token", "Authorization must be `Bearer <token>`");
+  return { token: match[1] as string, via: "bearer" };
+}
+
+function cookieCredential(
+  request: FastifyRequest,
+  config: Config,
+  cookie: string,
+): Credential | undefined {
+  const value = request.cookies[cookie];
+  if (!value) return undefined;
+  assertAllowedOrigin(request, config);
+  return { token: value, via: "cookie" };
 }
 
 /**

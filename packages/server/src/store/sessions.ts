@@ -105,7 +105,10 @@ export class SessionStore {
     successorHash: string,
     now: number,
   ): Promise<Session | undefined> {
+    // rotated_at stays null: the grace window is for two tabs racing, never for a
+    // password change, or the old token could fetch the new one for ten seconds.
     const row = await this.compareAndRotate(id, ["generation", generation], successorHash, now, {
+      rotated_at: null,
       tokens_valid_after: Math.floor(now / 1000) * 1000,
     });
     return row && toSession(row);
@@ -117,7 +120,7 @@ export class SessionStore {
     expected: ["refresh_hash", string] | ["generation", number],
     successorHash: string,
     now: number,
-    extra: { tokens_valid_after?: number } = {},
+    extra: { rotated_at?: null; tokens_valid_after?: number } = {},
   ) {
     return this.db
       .updateTable("sessions")
