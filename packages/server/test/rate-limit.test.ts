@@ -61,6 +61,14 @@ describe("failed logins per identifier", () => {
     expectRateLimited(await login("victim@example.com", PASSWORD, "192.0.2.4"), LOGIN_WINDOW_S);
   });
 
+  it("counts one account once, whether named by email or by username", async () => {
+    app = await startTestApp();
+    await registerUser(app, { email: "both@example.com", username: "both_names" });
+    await failLogins("both@example.com", 3, "192.0.2.1");
+    await failLogins("BOTH_NAMES", 2, "192.0.2.2");
+    expectRateLimited(await login("both_names", PASSWORD, "192.0.2.3"), LOGIN_WINDOW_S);
+  });
+
   it("leaves other identifiers alone", async () => {
     app = await startTestApp();
     await registerUser(app, { email: "victim@example.com" });

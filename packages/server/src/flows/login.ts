@@ -31,26 +31,29 @@ export async function login(
 ): Promise<LoginResult> {
   const identifier = input.identifier.trim();
   const idKey = identifier.toLowerCase();
+  const user = isEmailIdentifier(identifier)
+    ? await svc.store.users.findByEmail(normalizeEmail(identifier))
+    : await svc.store.users.findByUsernameKey(usernameKey(identifier));
+  // One bucket per account, whichever identifier names it (email or username), so
+  // alternating them does not double the guesses; unknown names get their own.
+  const limitKey = user ? `user:${user.id}` : `name:${idKey}`;
   const { loginPerIp, loginPerIdentifier } = svc.limits;
   // Every attempt takes its point before the slow password check, so concurrent guesses
   // cannot all pass the limit before the first failure is counted. Refused and
   // successful attempts give theirs back: only failures stay counted.
   const [ipWait, idWait] = await Promise.all([
     loginPerIp.hit(client.ip),
-    loginPerIdentifier.hit(idKey),
+    loginPerIdentifier.hit(limitKey),
   ]);
   const wait = Math.max(ipWait, idWait);
   if (wait > 0) {
-    await Promise.all([loginPerIp.refund(client.ip), loginPerIdentifier.refund(idKey)]);
+    await Promise.all([loginPerIp.refund(client.ip), loginPerIdentifier.refund(limitKey)]);
     audit(svc, { type: "login_rate_limited", detail: { identifier: idKey } }, client);
     throw new AuthError("rate_limited", "Too many failed logins; try again later", {
       retryAfterSeconds: wait,
     });
   }
 
-  const user = isEmailIdentifier(identifier)
-    ? await svc.store.users.findByEmail(normalizeEmail(identifier))
-    : await svc.store.users.findByUsernameKey(usernameKey(identifier));
   const ok = user?.passwordHash
     ? await svc.hasher.verify(user.passwordHash, input.password)
     : await svc.hasher.verifyDummy(input.password);
@@ -58,7 +61,7 @@ export async function login(
     audit(svc, { type: "login_failed", userId: user?.id, detail: { identifier: idKey } }, client);
     throw new AuthError("invalid_credentials", INVALID);
   }
-  await Promise.all([loginPerIdentifier.reset(idKey), loginPerIp.refund(client.ip)]);
+  await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
   if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
   // Checked after the password, so the answer never tells a guesser the account has IP rules.
   if (!isIpAllowed(client.ip, user.allowedIps)) {
