@@ -17,6 +17,12 @@ interface Entry {
  */
 export class ApiTokenCache {
   private readonly entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
+  private evictions = 0;
+
+  /** Changes with every eviction; see SessionCache.epoch for why loads check it. */
+  get epoch(): number {
+    return this.evictions;
+  }
 
   get(tokenHash: string, now: number): ApiTokenContext | undefined {
     const entry = this.entries.get(tokenHash);
@@ -28,16 +34,19 @@ export class ApiTokenCache {
     return entry.context;
   }
 
-  set(context: ApiTokenContext, now: number): void {
+  set(context: ApiTokenContext, now: number, epoch: number): void {
+    if (epoch !== this.evictions) return;
     this.entries.set(context.token.tokenHash, { context, loadedAt: now });
   }
 
   evict(tokenHash: string): void {
+    this.evictions++;
     this.entries.delete(tokenHash);
   }
 
   /** A change to the user (disabled, profile) invalidates every cached token of theirs. */
   evictUser(userId: string): void {
+    this.evictions++;
     for (const [hash, entry] of this.entries) {
       if (entry.context.user.id === userId) this.entries.delete(hash);
     }

@@ -15,8 +15,18 @@ interface Entry {
  */
 export class SessionCache {
   private readonly entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
+  private evictions = 0;
 
   constructor(private readonly ttlMs: number) {}
+
+  /**
+   * Changes with every eviction. A load takes it before reading the database and
+   * passes it to `set`: if anything was evicted meanwhile, the row it read may predate
+   * a revocation, so it is not cached (DESIGN.md: never cached past a revocation).
+   */
+  get epoch(): number {
+    return this.evictions;
+  }
 
   get(sessionId: string, now: number): SessionContext | undefined {
     const entry = this.entries.get(sessionId);
@@ -35,16 +45,19 @@ export class SessionCache {
     return this.entries.get(sessionId)?.context.session.lastSeenAt;
   }
 
-  set(context: SessionContext, now: number): void {
-    if (this.ttlMs > 0) this.entries.set(context.session.id, { context, loadedAt: now });
+  set(context: SessionContext, now: number, epoch: number): void {
+    if (this.ttlMs === 0 || epoch !== this.evictions) return;
+    this.entries.set(context.session.id, { context, loadedAt: now });
   }
 
   evict(sessionId: string): void {
+    this.evictions++;
     this.entries.delete(sessionId);
   }
 
   /** A change to the user (policy, profile) invalidates every cached session of theirs. */
   evictUser(userId: string): void {
+    this.evictions++;
     for (const [sid, entry] of this.entries) {
       if (entry.context.user.id === userId) this.entries.delete(sid);
     }

@@ -29,8 +29,9 @@ export class ApiTokenState {
 
   async load(tokenHash: string): Promise<ApiTokenContext | undefined> {
     const now = this.clock.now();
+    const epoch = this.cache.epoch;
     const loaded = await this.store.apiTokens.findContextByHash(tokenHash);
-    if (loaded) this.cache.set(loaded, now);
+    if (loaded) this.cache.set(loaded, now, epoch);
     return loaded;
   }
 

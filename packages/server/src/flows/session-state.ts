@@ -39,11 +39,12 @@ export class SessionState {
 
   async load(sessionId: string): Promise<SessionContext | undefined> {
     const now = this.clock.now();
+    const epoch = this.cache.epoch;
     const loaded = await this.store.sessions.findContext(sessionId);
     if (!loaded) return undefined;
     const seen = this.cache.lastSeenAt(sessionId) ?? 0;
     if (seen > loaded.session.lastSeenAt) loaded.session.lastSeenAt = seen;
-    this.cache.set(loaded, now);
+    this.cache.set(loaded, now, epoch);
     return loaded;
   }
 
