@@ -1,7 +1,7 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { type ApiToken, isExpired, type Scope } from "../domain/api-token.js";
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
-import { isIpAllowed } from "../domain/ip-rules.js";
 import type { User } from "../domain/user.js";
 import type { Services } from "../services.js";
 import type { ApiTokenContext } from "../store/api-tokens.js";
@@ -50,10 +50,7 @@ function admitApiToken(
   if (isExpired(context.token, svc.clock.now())) {
     throw new AuthError("invalid_token", "The API token has expired");
   }
-  if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
-  if (!isIpAllowed(ip, context.user.allowedIps)) {
-    throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
-  }
+  assertAccountUsable(context.user, ip);
   if (!context.token.scopes.includes(scope)) {
     throw new AuthError("forbidden", `This API token lacks the \`${scope}\` scope`);
   }

@@ -1,6 +1,6 @@
 import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import { isIpAllowed } from "../domain/ip-rules.js";
 import type { Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
 import { tokenSettings } from "./issue-tokens.js";
@@ -64,10 +64,7 @@ function admit(
   if (context.session.absoluteExpiresAt <= now) {
     throw new AuthError("session_revoked", "The session has ended");
   }
-  if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
-  if (!isIpAllowed(check.ip, context.user.allowedIps)) {
-    throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
-  }
+  assertAccountUsable(context.user, check.ip);
   const { tokensValidAfter } = context.session;
   if (tokensValidAfter !== null && claims.iat * 1000 < tokensValidAfter) {
     throw new AuthError("token_expired", "The access token predates the screen lock; refresh it");

@@ -1,4 +1,4 @@
-import { AuthError } from "../domain/errors.js";
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { uuidv7 } from "../domain/ids.js";
 import { normalizeEmail, type User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -61,7 +61,7 @@ async function createGuest(
 }
 
 async function returningGuest(svc: Services, user: User, client: ClientInfo): Promise<GuestTokens> {
-  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
+  assertAccountUsable(user, client.ip);
   const tokens = await startSession(svc, user, client, GUEST_SESSION);
   audit(
     svc,

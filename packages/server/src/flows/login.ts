@@ -1,5 +1,5 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import { isIpAllowed } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, usernameKey } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
@@ -62,11 +62,8 @@ export async function login(
     throw new AuthError("invalid_credentials", INVALID);
   }
   await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
-  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
   // Checked after the password, so the answer never tells a guesser the account has IP rules.
-  if (!isIpAllowed(client.ip, user.allowedIps)) {
-    throw new AuthError("ip_not_allowed", "This account does not accept sign-ins from your IP");
-  }
+  assertAccountUsable(user, client.ip);
 
   if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
   const rememberMe = input.rememberMe ?? false;

@@ -1,5 +1,5 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import { isIpAllowed } from "../domain/ip-rules.js";
 import type { PurposeClaims } from "../domain/purpose-token.js";
 import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -39,10 +39,7 @@ export async function completeMfaLogin(
   const claims = await mfaClaims(svc, mfaToken);
   const user = await svc.store.users.findById(claims.sub);
   if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
-  if (user.disabled) throw new AuthError("account_disabled", "The account is disabled");
-  if (!isIpAllowed(client.ip, user.allowedIps)) {
-    throw new AuthError("ip_not_allowed", "This account does not accept sign-ins from your IP");
-  }
+  assertAccountUsable(user, client.ip);
   const limit = await limitSecondFactor(svc, user.id, client);
   const method = await acceptSecondFactor(svc, user.id, code);
   if (!method) {

@@ -1,6 +1,6 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
-import { isIpAllowed } from "../domain/ip-rules.js";
 import type { Session } from "../domain/session.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
@@ -75,10 +75,7 @@ function inGraceWindow(svc: Services, session: Session, generation: number, now:
 
 /** A live session may refresh only while its user could use it: enabled, from an allowed IP, unlocked. */
 function assertMayContinue(svc: Services, context: SessionContext, client: ClientInfo): void {
-  if (context.user.disabled) throw new AuthError("account_disabled", "The account is disabled");
-  if (!isIpAllowed(client.ip, context.user.allowedIps)) {
-    throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
-  }
+  assertAccountUsable(context.user, client.ip);
   if (svc.sessions.lockIfIdle(context)) {
     throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");
   }

@@ -1,32 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "../helpers.js";
+import { describe, expect, it, vi } from "vitest";
+import { bearer, json, registerUser } from "../helpers.js";
+import { useTwoNodes } from "./two-nodes.js";
 
 /** Two nodes of one deployment: an API token deleted on one is refused on the other. */
 describe("API tokens on two nodes (PostgreSQL + Redis)", () => {
-  let a: TestApp;
-  let b: TestApp;
-  beforeAll(async () => {
-    a = await startTestApp();
-    b = await startTestApp({}, { shareWith: a });
-  });
-  afterAll(async () => {
-    await b.close();
-    await a.close();
-  });
+  const nodes = useTwoNodes();
 
   it("a deletion on node A evicts node B's cached lookup", async () => {
-    const { accessToken } = await registerUser(a);
-    const created = await a.http.inject({
+    const { accessToken } = await registerUser(nodes.a);
+    const created = await nodes.a.http.inject({
       method: "POST",
       url: "/tokens",
       ...json({ name: "ci", scopes: ["profile:read"] }),
       headers: { "content-type": "application/json", ...bearer(accessToken) },
     });
     const { id, token } = created.json();
-    const me = () => b.http.inject({ url: "/users/me", headers: bearer(token) });
+    const me = () => nodes.b.http.inject({ url: "/users/me", headers: bearer(token) });
     expect((await me()).statusCode).toBe(200); // B now caches the token for seconds
 
-    const deleted = await a.http.inject({
+    const deleted = await nodes.a.http.inject({
       method: "DELETE",
       url: `/tokens/${id}`,
       headers: bearer(accessToken),
