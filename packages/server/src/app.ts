@@ -19,6 +19,9 @@ import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
 import { purgeEnded } from "./flows/purge.js";
 import { SessionState } from "./flows/session-state.js";
 import { buildHttp } from "./http/app.js";
+import { Mailer } from "./mail/mailer.js";
+import { openTransport } from "./mail/open.js";
+import type { MailTransport } from "./mail/transport.js";
 import type { Services } from "./services.js";
 import { migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
@@ -28,6 +31,8 @@ export interface AppOptions {
   /** Apply pending migrations first (the CLI's `serve` does; serverless runs `migrate` apart). */
   migrate?: boolean;
   logger?: pino.Logger;
+  /** Send mail your own way instead of the configured transport. */
+  mailTransport?: MailTransport;
 }
 
 export interface Latchkey {
@@ -106,6 +111,13 @@ async function assemble(
   );
   // Closed after HTTP (closers run in reverse): the last requests' events get written.
   closers.push(() => auditLog.flush());
+  const mailer = new Mailer(
+    options.mailTransport ?? (await openTransport(config, log)),
+    config.mail,
+    log,
+  );
+  // Also after HTTP: mail the last requests queued still goes out.
+  closers.push(() => mailer.close());
   const svc: Services = {
     config,
     clock,
@@ -125,6 +137,7 @@ async function assemble(
       log.error({ err }, "background API token write failed"),
     ),
     bus,
+    mailer,
     limits: {
       loginPerIp: new Limiter(
         `${ns}:login-ip`,
@@ -143,6 +156,13 @@ async function assemble(
         `${ns}:mfa-user`,
         rl.loginFailuresPerIdentifier,
         rl.loginWindowSeconds,
+        redis,
+      ),
+      mailPerIp: new Limiter(`${ns}:mail-ip`, config.mail.perIp, config.mail.windowSeconds, redis),
+      mailPerEmail: new Limiter(
+        `${ns}:mail-to`,
+        config.mail.perEmail,
+        config.mail.windowSeconds,
         redis,
       ),
     },

@@ -13,6 +13,7 @@ import type { ApiTokenState } from "./flows/api-token-state.js";
 import type { AuditLog } from "./flows/audit-log.js";
 import type { KeyService } from "./flows/keys.js";
 import type { SessionState } from "./flows/session-state.js";
+import type { Mailer } from "./mail/mailer.js";
 import type { Store } from "./store/index.js";
 
 /** Everything a flow may use, built once at start (see createServices). */
@@ -33,12 +34,18 @@ export interface Services {
   sessions: SessionState;
   apiTokens: ApiTokenState;
   bus: RevocationBus;
+  /** Sends mail after the response (see Mailer). */
+  mailer: Mailer;
   limits: {
     loginPerIp: Limiter;
     loginPerIdentifier: Limiter;
     publicPerIp: Limiter;
     /** Wrong second factors (MFA login codes, step-up) per user. */
     mfaPerUser: Limiter;
+    /** Requests that send mail (resend, forgot, magic link), per IP: answered 429. */
+    mailPerIp: Limiter;
+    /** Mails per recipient address: beyond it, mail is dropped silently (the answer stays 202). */
+    mailPerEmail: Limiter;
   };
   log: FastifyBaseLogger;
 }

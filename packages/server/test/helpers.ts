@@ -46,12 +46,18 @@ export async function startTestApp(
   const shared = options.shareWith?.svc.config;
   // A second node of the same deployment: same database and Redis namespace; the first one drops them.
   const database = shared
-    ? { url: shared.databaseUrl, schema: shared.databaseSchema, drop: async () => {} }
+    ? {
+        url: shared.databaseUrl,
+        schema: shared.databaseSchema,
+        dataDir: shared.dataDir,
+        drop: async () => {},
+      }
     : await freshDatabase();
   const config = loadConfig({}, {
     publicUrl: "http://latchkey.test",
     databaseUrl: database.url,
     databaseSchema: database.schema,
+    dataDir: database.dataDir,
     ...(TEST_DB === "postgres"
       ? {
           redisUrl: REDIS_URL,
@@ -83,23 +89,29 @@ export async function startTestApp(
   return app;
 }
 
-async function freshDatabase(): Promise<{ url: string; schema?: string; drop(): Promise<void> }> {
+/** A temporary directory (the data dir: SQLite file, dev mail outbox) and a database of its own. */
+async function freshDatabase(): Promise<{
+  url: string;
+  schema?: string;
+  dataDir: string;
+  drop(): Promise<void>;
+}> {
+  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-test-"));
+  const removeDir = async () => rmSync(dataDir, { recursive: true, force: true });
   if (TEST_DB === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "latchkey-test-"));
-    return {
-      url: `sqlite:${join(dir, "test.db")}`,
-      drop: async () => rmSync(dir, { recursive: true, force: true }),
-    };
+    return { url: `sqlite:${join(dataDir, "test.db")}`, dataDir, drop: removeDir };
   }
   const schema = `t_${randomBytes(6).toString("hex")}`;
   return {
     url: PG_URL,
     schema,
+    dataDir,
     drop: async () => {
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
       await c.query(`drop schema if exists ${schema} cascade`);
       await c.end();
+      await removeDir();
     },
   };
 }

@@ -4,9 +4,11 @@ import { Value } from "@sinclair/typebox/value";
 import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
 
 export type Config = Readonly<
-  Omit<ConfigInput, "publicUrl" | "databaseUrl"> & {
+  Omit<ConfigInput, "publicUrl" | "databaseUrl" | "emailVerificationRequired" | "mail"> & {
     publicUrl: string;
     databaseUrl: string;
+    emailVerificationRequired: boolean;
+    mail: ConfigInput["mail"] & { newSignInNotice: boolean };
     /** `iss` of every token we sign. */
     issuer: string;
   }
@@ -127,6 +129,11 @@ function resolve(c: ConfigInput): Config {
       );
     }
   }
+  if (c.mail.transport === "http" && !(c.mail.http.apiKey && c.mail.http.apiSecret)) {
+    throw new ConfigError(
+      "Invalid configuration mail.http: the http transport needs apiKey and apiSecret",
+    );
+  }
   const allowedOrigins =
     c.allowedOrigins.length > 0 ? c.allowedOrigins : defaultOrigins(publicUrl, c.mode);
   return deepFreeze({
@@ -134,6 +141,8 @@ function resolve(c: ConfigInput): Config {
     publicUrl,
     issuer: publicUrl,
     databaseUrl: c.databaseUrl ?? `sqlite:${join(c.dataDir, "latchkey.db")}`,
+    emailVerificationRequired: c.emailVerificationRequired ?? c.mode === "production",
+    mail: { ...c.mail, newSignInNotice: c.mail.newSignInNotice ?? c.mail.transport !== "outbox" },
     allowedOrigins,
   });
 }

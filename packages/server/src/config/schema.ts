@@ -93,6 +93,79 @@ export const ConfigSchema = Type.Object({
       "Limits per tier, returned in GET /users/me as `limits`. Latchkey enforces `apiTokens`; " +
       "any other key is your product's to enforce.",
   }),
+  emailVerificationRequired: Type.Optional(
+    Type.Boolean({
+      description:
+        "Refuse login (403 email_not_verified) until the email is verified; default on in production mode",
+    }),
+  ),
+  mail: Type.Object(
+    {
+      transport: Type.Union([Type.Literal("outbox"), Type.Literal("smtp"), Type.Literal("http")], {
+        default: "outbox",
+        description:
+          "outbox: .eml files under dataDir/outbox (development); smtp; http (a Mailjet-style API)",
+      }),
+      from: Type.String({ default: "Latchkey <no-reply@localhost>", minLength: 3 }),
+      productName: Type.String({ default: "Latchkey", minLength: 1, maxLength: 100 }),
+      smtp: Type.Object(
+        {
+          host: Type.String({ default: "127.0.0.1" }),
+          port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+          secure: Type.Boolean({ default: false, description: "TLS from the start (port 465)" }),
+          requireTls: Type.Boolean({
+            default: true,
+            description: "Refuse to send without STARTTLS",
+          }),
+          user: Type.Optional(Type.String()),
+          password: Type.Optional(Type.String()),
+        },
+        { default: {} },
+      ),
+      http: Type.Object(
+        {
+          url: Type.String({ default: "https://api.mailjet.com/v3.1/send", pattern: "^https?://" }),
+          apiKey: Type.Optional(Type.String()),
+          apiSecret: Type.Optional(Type.String()),
+        },
+        { default: {} },
+      ),
+      maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
+      retryDelayMs: Type.Integer({ minimum: 0, default: 2000, description: "Doubles per attempt" }),
+      newSignInNotice: Type.Optional(
+        Type.Boolean({
+          description:
+            "Mail a notice on a sign-in from a new browser/OS; default on unless the outbox is used",
+        }),
+      ),
+      perEmail: Type.Integer({
+        minimum: 1,
+        default: 5,
+        description: "Mails per address per window",
+      }),
+      perIp: Type.Integer({
+        minimum: 1,
+        default: 20,
+        description: "Mail-sending requests per IP per window",
+      }),
+      windowSeconds: Seconds(3600, "Window of the mail limits"),
+    },
+    { default: {} },
+  ),
+  links: Type.Object(
+    {
+      verifyEmailTtlSeconds: Seconds(24 * 3600, "Email verification link lifetime"),
+      resetPasswordTtlSeconds: Seconds(30 * 60, "Password reset link lifetime"),
+      magicLinkTtlSeconds: Seconds(15 * 60, "Magic sign-in link lifetime"),
+      basePath: Type.String({
+        default: "/ui",
+        pattern: "^/",
+        description:
+          "Pages the mailed links open, under publicUrl: <basePath>/verify-email, /reset-password, /magic-link",
+      }),
+    },
+    { default: {} },
+  ),
   sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
   purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),
 });
@@ -135,6 +208,20 @@ export const ENV: Record<string, string> = {
   LATCHKEY_COOKIE_SECURE: "cookies.secure",
   LATCHKEY_COOKIE_DOMAIN: "cookies.domain",
   LATCHKEY_ALLOWED_ORIGINS: "allowedOrigins",
+  LATCHKEY_EMAIL_VERIFICATION_REQUIRED: "emailVerificationRequired",
+  LATCHKEY_MAIL_TRANSPORT: "mail.transport",
+  LATCHKEY_MAIL_FROM: "mail.from",
+  LATCHKEY_PRODUCT_NAME: "mail.productName",
+  LATCHKEY_SMTP_HOST: "mail.smtp.host",
+  LATCHKEY_SMTP_PORT: "mail.smtp.port",
+  LATCHKEY_SMTP_SECURE: "mail.smtp.secure",
+  LATCHKEY_SMTP_REQUIRE_TLS: "mail.smtp.requireTls",
+  LATCHKEY_SMTP_USER: "mail.smtp.user",
+  LATCHKEY_SMTP_PASSWORD: "mail.smtp.password",
+  LATCHKEY_MAIL_API_URL: "mail.http.url",
+  LATCHKEY_MAIL_API_KEY: "mail.http.apiKey",
+  LATCHKEY_MAIL_API_SECRET: "mail.http.apiSecret",
+  LATCHKEY_MAIL_NEW_SIGN_IN_NOTICE: "mail.newSignInNotice",
   LATCHKEY_SESSION_CACHE_MS: "sessionCacheMs",
   LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
 };

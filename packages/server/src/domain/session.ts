@@ -26,6 +26,7 @@ export type RevokeReason =
   | "revoked_by_user"
   | "refresh_token_reused"
   | "password_changed"
+  | "password_reset"
   | "single_session"
   | "account_deleted"
   | "admin";

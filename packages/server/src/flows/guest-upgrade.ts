@@ -4,6 +4,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
+import { sendVerification } from "./email-verification.js";
 import { accessTokenFor } from "./issue-tokens.js";
 
 export interface GuestUpgradeInput {
@@ -45,5 +46,6 @@ export async function upgradeGuest(
   if (!user) throw new AuthError("conflict", "This account is not a guest");
   svc.sessions.userChanged(user.id);
   audit(svc, { type: "guest_upgraded", userId: user.id, sessionId: auth.session.id }, client);
+  sendVerification(svc, user);
   return { user, ...(await accessTokenFor(svc, user, auth.session)) };
 }

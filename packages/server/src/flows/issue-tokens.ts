@@ -6,6 +6,7 @@ import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { Store } from "../store/index.js";
+import { noticeNewSignIn } from "./notices.js";
 
 export interface IssuedTokens {
   user: User;
@@ -34,6 +35,7 @@ export async function startSession(
   // singleSession: signing in here signs out everywhere else.
   if (user.singleSession)
     await svc.sessions.revokeAllForUser(user.id, "single_session", session.id);
+  noticeNewSignIn(svc, user, session, client);
   return issueForSession(svc, user, session, refreshToken);
 }
 

@@ -64,6 +64,12 @@ export async function login(
   await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
   // Checked after the password, so the answer never tells a guesser the account has IP rules.
   assertAccountUsable(user, client.ip);
+  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
+    throw new AuthError(
+      "email_not_verified",
+      "Verify your email address first; POST /auth/email/resend sends a new link",
+    );
+  }
 
   if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
   const rememberMe = input.rememberMe ?? false;

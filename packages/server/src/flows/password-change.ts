@@ -4,6 +4,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
+import { noticePasswordChanged } from "./notices.js";
 
 export interface PasswordChangeInput {
   currentPassword: string;
@@ -46,11 +47,14 @@ export async function changePassword(
     );
     if (!session) throw new AuthError("conflict", "The session was refreshed meanwhile; retry");
     await tx.users.setPasswordHash(user.id, passwordHash, now);
+    // A reset link mailed before the change must not undo it.
+    await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
     await svc.sessions.revokeAllForUser(user.id, "password_changed", session.id, tx);
     return { session, refreshToken };
   });
   // Contexts re-cached while the transaction ran must not outlive it.
   svc.sessions.userChanged(user.id);
   audit(svc, { type: "password_changed", userId: user.id, sessionId: session.id }, client);
+  noticePasswordChanged(svc, user, client);
   return issueForSession(svc, { ...user, passwordHash }, session, refreshToken);
 }

@@ -4,8 +4,11 @@ import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { ProfileChange } from "../store/users.js";
+import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
+import { sendVerification } from "./email-verification.js";
 import { accessTokenFor } from "./issue-tokens.js";
+import { noticeEmailChanged } from "./notices.js";
 
 /**
  * PATCH /users/me. The new profile takes effect at once on every node (the
@@ -55,5 +58,11 @@ export async function updateProfile(
     throw err;
   }
   svc.sessions.userChanged(user.id);
+  if (normalized.email !== undefined) {
+    const oldEmail = auth.user.email;
+    audit(svc, { type: "email_changed", userId: user.id, sessionId: auth.session.id }, client);
+    if (oldEmail && normalized.email) noticeEmailChanged(svc, oldEmail, normalized.email, client);
+    sendVerification(svc, user);
+  }
   return { user, ...(await accessTokenFor(svc, user, auth.session)) };
 }

@@ -1,11 +1,14 @@
 import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
 import { normalizeEmail } from "../domain/user.js";
+import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { NewUser } from "../store/users.js";
 import { audit } from "./audit.js";
+import { sendVerification } from "./email-verification.js";
 import { createSession, type IssuedTokens, issueForSession } from "./issue-tokens.js";
+import { mailLater } from "./mail-links.js";
 
 const PASSWORD_SESSION = { amr: ["pwd"], rememberMe: false };
 
@@ -15,23 +18,61 @@ export interface RegisterInput {
   username?: string;
 }
 
-/** A new account and its first session, written in one transaction. */
+/** Signed in at once, or (verification required) told to check the mailbox. */
+export type RegisterResult =
+  | { kind: "tokens"; tokens: IssuedTokens }
+  | { kind: "verification_required" };
+
+/**
+ * A new account. Without required verification it is signed in at once (one
+ * transaction: user and session) and mailed a link anyway. With it, no session
+ * is made, and an address that already has an account gets the same answer
+ * while its owner is told by mail, so sign-up does not reveal who has an account.
+ */
 export async function register(
   svc: Services,
   input: RegisterInput,
   client: ClientInfo,
-): Promise<IssuedTokens> {
+): Promise<RegisterResult> {
   svc.hasher.check(input.password);
-  const passwordHash = await svc.hasher.hash(input.password); // before the transaction: it takes ms
-  const tokens = await createUserWithSession(svc, client, {
+  const passwordHash = await svc.hasher.hash(input.password); // before any lookup: same cost for all
+  const user: NewUser = {
     id: uuidv7(svc.clock.now()),
     email: normalizeEmail(input.email),
     username: input.username ?? null,
     passwordHash,
     role: "user",
-  });
+  };
+  if (svc.config.emailVerificationRequired) {
+    await registerUnverified(svc, user, client);
+    return { kind: "verification_required" };
+  }
+  const tokens = await createUserWithSession(svc, client, user);
   audit(svc, { type: "register", userId: tokens.user.id, sessionId: tokens.sessionId }, client);
-  return tokens;
+  sendVerification(svc, tokens.user);
+  return { kind: "tokens", tokens };
+}
+
+async function registerUnverified(svc: Services, user: NewUser, client: ClientInfo): Promise<void> {
+  const email = user.email as string;
+  if (await svc.store.users.findByEmail(email)) {
+    mailLater(svc, email, async () =>
+      templates.accountExists(
+        svc.config.mail,
+        `${svc.config.publicUrl}${svc.config.links.basePath}/login`,
+      ),
+    );
+    return;
+  }
+  try {
+    const created = await svc.store.users.create(user, svc.clock.now());
+    audit(svc, { type: "register", userId: created.id }, client);
+    sendVerification(svc, created);
+  } catch (err) {
+    // The address was free a moment ago, so this is the username (or a racing twin).
+    if (isUniqueViolation(err)) throw new AuthError("conflict", "This username is taken");
+    throw err;
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { uuidv7 } from "../domain/ids.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
+import { sendVerification } from "./email-verification.js";
 import type { IssuedTokens } from "./issue-tokens.js";
 import { createUserWithSession } from "./register.js";
 
@@ -43,5 +44,6 @@ export async function setup(
     },
   );
   audit(svc, { type: "setup", userId: tokens.user.id, sessionId: tokens.sessionId }, client);
+  sendVerification(svc, tokens.user);
   return tokens;
 }

@@ -7,6 +7,7 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { authRoutes } from "./routes/auth.js";
+import { emailRoutes } from "./routes/email.js";
 import { guestRoutes } from "./routes/guest.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
 import { mfaRoutes } from "./routes/mfa.js";
@@ -76,6 +77,7 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
   await app.register(healthRoutes, { svc, checks });
   await app.register(wellKnownRoutes, { svc });
   await app.register(authRoutes, { svc });
+  await app.register(emailRoutes, { svc });
   await app.register(mfaRoutes, { svc });
   await app.register(guestRoutes, { svc });
   await app.register(userRoutes, { svc });

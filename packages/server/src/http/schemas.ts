@@ -120,3 +120,15 @@ export const mfaSecurity: Array<Record<string, string[]>> = [{ mfaToken: [] }, {
 export const stepUpSecurity: Array<Record<string, string[]>> = authSecurity.flatMap((access) =>
   ["stepUpToken", "stepUpCookie"].map((stepUp) => ({ ...access, [stepUp]: [] })),
 );
+
+export const VerificationRequired = Type.Object({
+  verificationRequired: Type.Literal(true, {
+    description: "Follow the link mailed to the address, then sign in",
+  }),
+});
+
+/** The one answer of every endpoint that may send mail to an address it was given. */
+export const MailAccepted = Type.Object({
+  status: Type.Literal("accepted"),
+  detail: Type.String(),
+});

@@ -26,7 +26,12 @@ export type AuditType =
   | "api_token_deleted"
   | "guest_created"
   | "guest_upgraded"
-  | "account_deleted";
+  | "account_deleted"
+  | "email_verified"
+  | "email_changed"
+  | "password_reset_requested"
+  | "password_reset"
+  | "magic_link_requested";
 
 export interface AuditEvent {
   type: AuditType;

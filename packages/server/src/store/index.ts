@@ -4,6 +4,7 @@ import { AuditStore } from "./audit.js";
 import { BackupCodeStore } from "./backup-codes.js";
 import type { Db, Dialect } from "./db.js";
 import { MetaStore } from "./meta.js";
+import { OneTimeTokenStore } from "./one-time-tokens.js";
 import type { Database } from "./schema.js";
 import { ServerSecretStore } from "./server-secrets.js";
 import { SessionStore } from "./sessions.js";
@@ -20,6 +21,7 @@ export class Store {
   readonly meta: MetaStore;
   readonly apiTokens: ApiTokenStore;
   readonly backupCodes: BackupCodeStore;
+  readonly oneTimeTokens: OneTimeTokenStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -33,6 +35,7 @@ export class Store {
     this.meta = new MetaStore(db);
     this.apiTokens = new ApiTokenStore(db);
     this.backupCodes = new BackupCodeStore(db);
+    this.oneTimeTokens = new OneTimeTokenStore(db);
   }
 
   static of(db: Db): Store {

@@ -112,6 +112,20 @@ export interface MetaTable {
   value: string;
 }
 
+export type OneTimePurpose = "verify_email" | "reset_password" | "magic_link";
+
+export interface OneTimeTokensTable {
+  id: string;
+  user_id: string;
+  purpose: OneTimePurpose;
+  /** SHA-256 of the mailed token; the token itself is never stored. */
+  token_hash: string;
+  email: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -120,5 +134,6 @@ export interface Database {
   audit_events: AuditEventsTable;
   api_tokens: ApiTokensTable;
   backup_codes: BackupCodesTable;
+  one_time_tokens: OneTimeTokensTable;
   meta: MetaTable;
 }

@@ -179,6 +179,19 @@ export class SessionStore {
     return rows.map(toSession);
   }
 
+  /** Browser and OS of the user's other sessions still on record (for new-device notices). */
+  async devicesOf(
+    userId: string,
+    exceptId: string,
+  ): Promise<Array<{ browser: string | null; os: string | null }>> {
+    return this.db
+      .selectFrom("sessions")
+      .select(["browser", "os"])
+      .where("user_id", "=", userId)
+      .where("id", "!=", exceptId)
+      .execute();
+  }
+
   /** Sets or clears the screen lock, and when given the floor for access tokens' `iat`. */
   async setLock(
     id: string,

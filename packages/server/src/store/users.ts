@@ -181,6 +181,14 @@ export class UserStore {
       .execute();
   }
 
+  async markEmailVerified(id: string, now: number): Promise<void> {
+    await this.db
+      .updateTable("users")
+      .set({ email_verified: 1, updated_at: now })
+      .where("id", "=", id)
+      .execute();
+  }
+
   /** The stored (possibly sealed) TOTP secret, kept out of `User` so no cache ever holds it. */
   async totpSecret(id: string): Promise<string | null> {
     const row = await this.db

@@ -26,6 +26,7 @@ import {
   stepUpSecurity,
   TokenResponse,
   Username,
+  VerificationRequired,
 } from "../schemas.js";
 import { sendMfaRequired, sendStepUp, sendTokens } from "../token-reply.js";
 
@@ -65,15 +66,29 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       schema: {
         tags,
         summary: "Create an account and sign in",
+        description:
+          "201 with tokens, and a verification link is mailed. When `emailVerificationRequired` is " +
+          "on, 202 `{ verificationRequired: true }` instead and no session: sign in after following " +
+          "the link. The 202 is the same when the address already has an account (its owner is " +
+          "mailed instead), so sign-up does not reveal which addresses have accounts.",
         body: Type.Object(
           { email: Email, password: Password, username: Type.Optional(Username) },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Ref(TokenResponse), ...problemResponses(400, 409, 429) },
+        response: {
+          201: Type.Ref(TokenResponse),
+          202: VerificationRequired,
+          ...problemResponses(400, 409, 429),
+        },
       },
     },
-    async (request, reply) =>
-      sendTokens(reply, svc.config, await register(svc, request.body, clientInfo(request)), 201),
+    async (request, reply) => {
+      const result = await register(svc, request.body, clientInfo(request));
+      if (result.kind === "verification_required") {
+        return reply.code(202).send({ verificationRequired: true as const });
+      }
+      return sendTokens(reply, svc.config, result.tokens, 201);
+    },
   );
 
   app.post(

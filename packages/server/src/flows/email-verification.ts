@@ -1,0 +1,45 @@
+import type { User } from "../domain/user.js";
+import { normalizeEmail } from "../domain/user.js";
+import { templates } from "../mail/templates.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+
+/** Mails a verification link to the user's address, after the response. */
+export function sendVerification(svc: Services, user: Pick<User, "id" | "email">): void {
+  const { email } = user;
+  if (!email) return;
+  mailLater(svc, email, async () => {
+    const { link, ttlSeconds } = await createLink(svc, { id: user.id, email }, "verify_email");
+    return templates.verifyEmail(svc.config.mail, link, ttlSeconds);
+  });
+}
+
+/** POST /auth/email/verify: the link's token marks the address verified, once. */
+export async function verifyEmail(svc: Services, token: string, client: ClientInfo): Promise<User> {
+  const now = svc.clock.now();
+  const user = await svc.store.transaction(async (tx) => {
+    const user = await consumeLink(svc, tx, token, "verify_email");
+    await tx.users.markEmailVerified(user.id, now);
+    return user;
+  });
+  svc.sessions.userChanged(user.id);
+  audit(svc, { type: "email_verified", userId: user.id }, client);
+  return { ...user, emailVerified: true };
+}
+
+/** POST /auth/email/resend: always the same answer; mail only for an unverified account. */
+export async function resendVerification(
+  svc: Services,
+  email: string,
+  client: ClientInfo,
+): Promise<void> {
+  await limitMailRequest(svc, client);
+  const address = normalizeEmail(email);
+  mailLater(svc, address, async () => {
+    const user = await svc.store.users.findByEmail(address);
+    if (!user || user.emailVerified || user.disabled) return undefined;
+    const { link, ttlSeconds } = await createLink(svc, user, "verify_email");
+    return templates.verifyEmail(svc.config.mail, link, ttlSeconds);
+  });
+}

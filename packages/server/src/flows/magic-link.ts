@@ -1,0 +1,68 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
+import { normalizeEmail } from "../domain/user.js";
+import { templates } from "../mail/templates.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+import { startSession } from "./issue-tokens.js";
+import type { LoginResult } from "./login.js";
+import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+import { issueMfaToken } from "./mfa-login.js";
+
+/**
+ * RFC 8176 has no value for "proved control of the mailbox"; `email` names it
+ * plainly and is not mistaken for a second factor by any check.
+ */
+export const MAGIC_LINK_AMR = ["email"];
+
+/** POST /auth/magic-link: always the same answer; a link only for an existing, enabled account. */
+export async function requestMagicLink(
+  svc: Services,
+  email: string,
+  client: ClientInfo,
+): Promise<void> {
+  await limitMailRequest(svc, client);
+  const address = normalizeEmail(email);
+  mailLater(svc, address, async () => {
+    const user = await svc.store.users.findByEmail(address);
+    if (!user || user.disabled) return undefined;
+    const { link, ttlSeconds } = await createLink(svc, user, "magic_link");
+    audit(svc, { type: "magic_link_requested", userId: user.id }, client);
+    return templates.magicLink(svc.config.mail, link, ttlSeconds);
+  });
+}
+
+/**
+ * POST /auth/magic-link/verify: the link works once. It proves the mailbox, so
+ * the address becomes verified; MFA users still owe their second factor.
+ */
+export async function verifyMagicLink(
+  svc: Services,
+  token: string,
+  client: ClientInfo,
+): Promise<LoginResult> {
+  const now = svc.clock.now();
+  const found = await svc.store.transaction(async (tx) => {
+    const user = await consumeLink(svc, tx, token, "magic_link");
+    if (!user.emailVerified) await tx.users.markEmailVerified(user.id, now);
+    return user;
+  });
+  if (!found.emailVerified) svc.sessions.userChanged(found.id);
+  const user = { ...found, emailVerified: true };
+  assertAccountUsable(user, client.ip);
+  if (user.mfaEnabled) {
+    const pending = await issueMfaToken(svc, user, { amr: MAGIC_LINK_AMR, rememberMe: false });
+    return { kind: "mfa_required", ...pending };
+  }
+  const tokens = await startSession(svc, user, client, { amr: MAGIC_LINK_AMR, rememberMe: false });
+  audit(
+    svc,
+    {
+      type: "login_succeeded",
+      userId: user.id,
+      sessionId: tokens.sessionId,
+      detail: { method: "magic_link" },
+    },
+    client,
+  );
+  return { kind: "tokens", tokens };
+}

@@ -1,0 +1,102 @@
+import type { Config } from "../config/load.js";
+import { randomToken, sha256 } from "../domain/crypto.js";
+import { AuthError } from "../domain/errors.js";
+import type { User } from "../domain/user.js";
+import type { Rendered } from "../mail/templates.js";
+import type { ClientInfo, Services } from "../services.js";
+import type { Store } from "../store/index.js";
+import type { OneTimePurpose } from "../store/schema.js";
+
+/** The hosted page each link opens (see packages/ui); the token rides in the query. */
+const PAGES: Record<OneTimePurpose, string> = {
+  verify_email: "verify-email",
+  reset_password: "reset-password",
+  magic_link: "magic-link",
+};
+
+export function linkTtlSeconds(config: Config, purpose: OneTimePurpose): number {
+  const { links } = config;
+  return {
+    verify_email: links.verifyEmailTtlSeconds,
+    reset_password: links.resetPasswordTtlSeconds,
+    magic_link: links.magicLinkTtlSeconds,
+  }[purpose];
+}
+
+/**
+ * A single-use link to the user's current address. Only its hash is stored, and
+ * earlier unused links of the same purpose stop working (the newest mail wins).
+ */
+export async function createLink(
+  svc: Services,
+  user: Pick<User, "id" | "email">,
+  purpose: OneTimePurpose,
+): Promise<{ link: string; ttlSeconds: number }> {
+  if (!user.email) throw new TypeError("createLink needs a user with an email");
+  const token = randomToken();
+  const now = svc.clock.now();
+  const ttlSeconds = linkTtlSeconds(svc.config, purpose);
+  const record = {
+    userId: user.id,
+    purpose,
+    tokenHash: sha256(token),
+    email: user.email,
+    expiresAt: now + ttlSeconds * 1000,
+  };
+  await svc.store.transaction(async (tx) => {
+    await tx.oneTimeTokens.voidForUser(user.id, [purpose], now);
+    await tx.oneTimeTokens.create(record, now);
+  });
+  const { publicUrl, links } = svc.config;
+  const link = `${publicUrl}${links.basePath}/${PAGES[purpose]}?token=${encodeURIComponent(token)}`;
+  return { link, ttlSeconds };
+}
+
+/**
+ * Uses a mailed token once (compare-and-set). It must name an account that still
+ * has the address the link was sent to: changing the email voids older links.
+ */
+export async function consumeLink(
+  svc: Services,
+  tx: Store,
+  token: string,
+  purpose: OneTimePurpose,
+): Promise<User> {
+  const used = await tx.oneTimeTokens.consume(sha256(token), purpose, svc.clock.now());
+  const user = used && (await tx.users.findById(used.userId));
+  if (!used || !user || user.email !== used.email) {
+    throw new AuthError("invalid_or_expired_token", "The link is invalid, expired or already used");
+  }
+  return user;
+}
+
+/**
+ * Mail to an address named in a public request, composed after the response so
+ * its answer and timing never depend on whether the address has an account.
+ * `compose` returns undefined when there is nothing to send. Beyond the
+ * per-address limit the mail is dropped, still silently.
+ */
+export function mailLater(
+  svc: Services,
+  email: string,
+  compose: () => Promise<Rendered | undefined>,
+): void {
+  svc.mailer.defer(async () => {
+    if ((await svc.limits.mailPerEmail.hit(email)) > 0) {
+      svc.log.warn("mail limit for one address reached; message dropped");
+      return;
+    }
+    const message = await compose();
+    if (message) svc.mailer.send(email, message);
+  });
+}
+
+/** The per-IP budget of requests that send mail, checked before anything else. */
+export async function limitMailRequest(svc: Services, client: ClientInfo): Promise<void> {
+  const wait = await svc.limits.mailPerIp.hit(client.ip);
+  if (wait > 0) {
+    throw new AuthError("rate_limited", "Too many mail requests; try again later", {
+      retryAfterSeconds: wait,
+    });
+  }
+}

@@ -1,0 +1,61 @@
+import type { Session } from "../domain/session.js";
+import type { User } from "../domain/user.js";
+import { describeDevice } from "../domain/user-agent.js";
+import { type NoticeContext, templates } from "../mail/templates.js";
+import type { ClientInfo, Services } from "../services.js";
+
+/**
+ * Security notices: mail that tells the owner something changed, so a takeover
+ * does not go unseen. All are sent after the response; none can fail a request.
+ */
+function context(svc: Services, client: ClientInfo): NoticeContext {
+  const device = describeDevice(client.userAgent);
+  return {
+    at: new Date(svc.clock.now()),
+    ip: client.ip,
+    device: [device.browser, device.os].filter(Boolean).join(" on ") || null,
+  };
+}
+
+export function noticePasswordChanged(svc: Services, user: User, client: ClientInfo): void {
+  if (!user.email) return;
+  svc.mailer.send(user.email, templates.passwordChanged(svc.config.mail, context(svc, client)));
+}
+
+/** To the old address: the one a hijacker just replaced. */
+export function noticeEmailChanged(
+  svc: Services,
+  oldEmail: string,
+  newEmail: string,
+  client: ClientInfo,
+): void {
+  svc.mailer.send(
+    oldEmail,
+    templates.emailChanged(svc.config.mail, newEmail, context(svc, client)),
+  );
+}
+
+/**
+ * A sign-in from a browser and OS this account has no other session record of.
+ * Versions are ignored (a browser update is not a new device), and the very
+ * first session of an account is not news.
+ */
+export function noticeNewSignIn(
+  svc: Services,
+  user: User,
+  session: Session,
+  client: ClientInfo,
+): void {
+  const { email } = user;
+  if (!email || !svc.config.mail.newSignInNotice) return;
+  const family = (label: string | null) => label?.replace(/ \d+$/, "") ?? null;
+  svc.mailer.defer(async () => {
+    const others = await svc.store.sessions.devicesOf(user.id, session.id);
+    if (others.length === 0) return;
+    const device = describeDevice(client.userAgent);
+    const known = others.some(
+      (o) => family(o.browser) === family(device.browser) && family(o.os) === family(device.os),
+    );
+    if (!known) svc.mailer.send(email, templates.newSignIn(svc.config.mail, context(svc, client)));
+  });
+}

@@ -1,0 +1,59 @@
+import { normalizeEmail } from "../domain/user.js";
+import { templates } from "../mail/templates.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
+import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+import { noticePasswordChanged } from "./notices.js";
+
+/**
+ * POST /auth/password/forgot. The answer is the same for every address and is
+ * given before the account is even looked up (ASVS V2.5): the lookup, the token
+ * and the mail all happen after the response.
+ */
+export async function forgotPassword(
+  svc: Services,
+  email: string,
+  client: ClientInfo,
+): Promise<void> {
+  await limitMailRequest(svc, client);
+  const address = normalizeEmail(email);
+  mailLater(svc, address, async () => {
+    const user = await svc.store.users.findByEmail(address);
+    if (!user || user.disabled) return undefined;
+    const { link, ttlSeconds } = await createLink(svc, user, "reset_password");
+    audit(svc, { type: "password_reset_requested", userId: user.id }, client);
+    return templates.resetPassword(svc.config.mail, link, ttlSeconds);
+  });
+}
+
+export interface ResetInput {
+  token: string;
+  newPassword: string;
+}
+
+/**
+ * POST /auth/password/reset. One transaction uses the token, sets the password,
+ * voids every other mailed link and ends every session: whoever else held the
+ * account is out. The mailbox was proven, so the address counts as verified.
+ */
+export async function resetPassword(
+  svc: Services,
+  input: ResetInput,
+  client: ClientInfo,
+): Promise<void> {
+  // A refused password must not burn the link: check and hash before using it.
+  svc.hasher.check(input.newPassword, "newPassword");
+  const passwordHash = await svc.hasher.hash(input.newPassword);
+  const now = svc.clock.now();
+  const user = await svc.store.transaction(async (tx) => {
+    const user = await consumeLink(svc, tx, input.token, "reset_password");
+    await tx.users.setPasswordHash(user.id, passwordHash, now);
+    await tx.users.markEmailVerified(user.id, now);
+    await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
+    await svc.sessions.revokeAllForUser(user.id, "password_reset", undefined, tx);
+    return user;
+  });
+  svc.sessions.userChanged(user.id);
+  audit(svc, { type: "password_reset", userId: user.id }, client);
+  noticePasswordChanged(svc, user, client);
+}
