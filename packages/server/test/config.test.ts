@@ -69,6 +69,24 @@ describe("loadConfig", () => {
       expect(prod.allowedOrigins).toEqual(["https://auth.example.com"]);
     });
 
+    it("requires email verification and new-sign-in notices by default only where they make sense", () => {
+      const dev = loadConfig({});
+      expect(dev.emailVerificationRequired).toBe(false);
+      expect(dev.mail).toMatchObject({ transport: "outbox", newSignInNotice: false });
+      const prod = loadConfig({
+        LATCHKEY_MODE: "production",
+        LATCHKEY_PUBLIC_URL: "https://auth.example.com",
+        LATCHKEY_MAIL_TRANSPORT: "smtp",
+        LATCHKEY_SMTP_PORT: "465",
+      });
+      expect(prod.emailVerificationRequired).toBe(true);
+      expect(prod.mail).toMatchObject({ newSignInNotice: true, smtp: { port: 465 } });
+      expect(
+        loadConfig({ LATCHKEY_EMAIL_VERIFICATION_REQUIRED: "false", LATCHKEY_MODE: "production" })
+          .emailVerificationRequired,
+      ).toBe(false);
+    });
+
     it("ignores empty environment values", () => {
       expect(loadConfig({ LATCHKEY_PORT: "", LATCHKEY_HOST: "" })).toMatchObject({
         port: 8080,

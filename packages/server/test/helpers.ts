@@ -8,6 +8,7 @@ import { createApp, type Latchkey } from "../src/app.js";
 import { loadConfig } from "../src/config/load.js";
 import type { ConfigInput } from "../src/config/schema.js";
 import { ManualClock } from "../src/domain/clock.js";
+import type { MailTransport } from "../src/mail/transport.js";
 import { openDb } from "../src/store/db.js";
 
 /**
@@ -25,7 +26,16 @@ export interface TestApp extends Latchkey {
   listen(): Promise<string>;
 }
 
-type Overrides = Omit<Partial<ConfigInput>, "tokens" | "password" | "rateLimit" | "cookies"> & {
+type MailInput = ConfigInput["mail"];
+type Overrides = Omit<
+  Partial<ConfigInput>,
+  "tokens" | "password" | "rateLimit" | "cookies" | "mail" | "links"
+> & {
+  mail?: Partial<Omit<MailInput, "smtp" | "http">> & {
+    smtp?: Partial<MailInput["smtp"]>;
+    http?: Partial<MailInput["http"]>;
+  };
+  links?: Partial<ConfigInput["links"]>;
   tokens?: Partial<ConfigInput["tokens"]>;
   password?: Partial<ConfigInput["password"]>;
   rateLimit?: Partial<ConfigInput["rateLimit"]>;
@@ -40,7 +50,7 @@ type Overrides = Omit<Partial<ConfigInput>, "tokens" | "password" | "rateLimit" 
  */
 export async function startTestApp(
   overrides: Overrides = {},
-  options: { shareWith?: TestApp } = {},
+  options: { shareWith?: TestApp; mailTransport?: MailTransport } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
   const shared = options.shareWith?.svc.config;
@@ -67,12 +77,14 @@ export async function startTestApp(
     ...overrides,
     password: { argon2MemoryKiB: 8192, argon2Iterations: 1, ...overrides.password },
   } as Partial<ConfigInput>);
-  const latchkey = await createApp(config, { clock, logger: pino({ level: "silent" }) }).catch(
-    async (err: unknown) => {
-      await database.drop();
-      throw err;
-    },
-  );
+  const latchkey = await createApp(config, {
+    clock,
+    logger: pino({ level: "silent" }),
+    mailTransport: options.mailTransport,
+  }).catch(async (err: unknown) => {
+    await database.drop();
+    throw err;
+  });
   const app: TestApp = {
     ...latchkey,
     clock,

@@ -273,6 +273,47 @@ describe(`store (${TEST_DB})`, () => {
     });
   });
 
+  describe("one-time tokens", () => {
+    const token = (userId: string, email: string, hash: string, expiresAt: number) => ({
+      userId,
+      purpose: "reset_password" as const,
+      tokenHash: hash,
+      email,
+      expiresAt,
+    });
+
+    it("consume answers once, and never for another purpose or after expiry", async () => {
+      const user = await newUser();
+      const now = app.clock.now();
+      await store().oneTimeTokens.create(token(user.id, "a@x.test", "h-once", now + HOUR_MS), now);
+      expect(await store().oneTimeTokens.consume("h-once", "magic_link", now)).toBeUndefined();
+      expect(await store().oneTimeTokens.consume("h-once", "reset_password", now)).toEqual({
+        userId: user.id,
+        email: "a@x.test",
+      });
+      expect(await store().oneTimeTokens.consume("h-once", "reset_password", now)).toBeUndefined();
+
+      await store().oneTimeTokens.create(token(user.id, "a@x.test", "h-late", now + HOUR_MS), now);
+      expect(
+        await store().oneTimeTokens.consume("h-late", "reset_password", now + HOUR_MS),
+      ).toBeUndefined();
+    });
+
+    it("voidForUser ends unused tokens of the named purposes only; purge deletes dead ones", async () => {
+      const user = await newUser();
+      const now = app.clock.now();
+      await store().oneTimeTokens.create(token(user.id, "a@x.test", "h-void", now + HOUR_MS), now);
+      await store().oneTimeTokens.create(
+        { ...token(user.id, "a@x.test", "h-keep", now + HOUR_MS), purpose: "verify_email" },
+        now,
+      );
+      await store().oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
+      expect(await store().oneTimeTokens.consume("h-void", "reset_password", now)).toBeUndefined();
+      expect(await store().oneTimeTokens.consume("h-keep", "verify_email", now)).toBeDefined();
+      expect(await store().oneTimeTokens.purgeBefore(now + 2 * HOUR_MS)).toBeGreaterThanOrEqual(2);
+    });
+  });
+
   describe("UserStore uniqueness", () => {
     async function violation(write: () => Promise<unknown>): Promise<unknown> {
       try {

@@ -5,6 +5,21 @@ import type { Services } from "../../services.js";
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal("ok"), Type.Literal("unavailable")]),
   checks: Type.Record(Type.String(), Type.String()),
+  mail: Type.Object(
+    {
+      transport: Type.String(),
+      sent: Type.Integer(),
+      failed: Type.Integer({ description: "Messages given up on after every retry" }),
+      retried: Type.Integer(),
+      pending: Type.Integer(),
+      lastError: Type.Union([Type.String(), Type.Null()]),
+    },
+    {
+      description:
+        "Mail since start. Detail only: mail trouble does not make a node unready, since " +
+        "sign-in and refresh do not need it.",
+    },
+  ),
 });
 
 export interface ReadinessCheck {
@@ -15,7 +30,7 @@ export interface ReadinessCheck {
 export const healthRoutes: FastifyPluginAsyncTypebox<{
   svc: Services;
   checks: ReadinessCheck[];
-}> = async (app, { checks }) => {
+}> = async (app, { svc, checks }) => {
   const tags = ["operations"];
   app.get(
     "/healthz",
@@ -52,9 +67,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         }),
       );
       const ready = results.every(([, r]) => r === "ok");
-      return reply
-        .code(ready ? 200 : 503)
-        .send({ status: ready ? "ok" : "unavailable", checks: Object.fromEntries(results) });
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? "ok" : "unavailable",
+        checks: Object.fromEntries(results),
+        mail: svc.mailer.stats(),
+      });
     },
   );
 };

@@ -1,0 +1,484 @@
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
+import { enrolledUser, PASSWORD, passwordLogin } from "./mfa-helpers.js";
+
+const MINUTE = 60_000;
+const post = (app: TestApp, url: string, body: unknown, headers = {}) =>
+  app.http.inject({
+    method: "POST",
+    url,
+    ...json(body),
+    headers: { ...json(body).headers, ...headers },
+  });
+const email = () => `mail-${Math.random().toString(36).slice(2, 10)}@example.com`;
+
+describe("mailed links over real SMTP", () => {
+  const mail = useMailServer();
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({
+      ...smtpConfig(mail.server),
+      mail: { ...smtpConfig(mail.server).mail, perIp: 1000 },
+      rateLimit: { publicPerIp: 1000 },
+    });
+  });
+  afterAll(() => app.close());
+  beforeEach(() => mail.server.clear());
+
+  /** Everything the app queued has been handed to the SMTP server. */
+  const delivered = async (address: string) => {
+    await app.svc.mailer.flush();
+    return mail.server.to(address);
+  };
+
+  describe("email verification", () => {
+    it("register mails a link that verifies the address once", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address });
+      expect(user.user).toMatchObject({ emailVerified: false });
+      const [message] = await delivered(address);
+      expect(message?.subject).toBe("Acme: confirm your email address");
+      expect(message?.from).toBe("security@acme.test");
+      expect(message?.body).toContain("http://latchkey.test/ui/verify-email?token=");
+      expect(message?.raw).toMatch(/Content-Type: text\/html/);
+
+      const token = linkToken(message as never, "verify-email");
+      const ok = await post(app, "/auth/email/verify", { token });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json()).toEqual({ emailVerified: true, email: address });
+      const me = await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) });
+      expect(me.json()).toMatchObject({ emailVerified: true });
+
+      const again = await post(app, "/auth/email/verify", { token });
+      expect(again.statusCode).toBe(400);
+      expect(again.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+
+    it("refuses an unknown token and an expired link", async () => {
+      const unknown = await post(app, "/auth/email/verify", { token: "x".repeat(43) });
+      expect(unknown.json()).toMatchObject({ status: 400, code: "invalid_or_expired_token" });
+
+      const address = email();
+      await registerUser(app, { email: address });
+      const [message] = await delivered(address);
+      app.clock.advance(24 * 60 * MINUTE + 1);
+      const late = await post(app, "/auth/email/verify", {
+        token: linkToken(message as never, "verify-email"),
+      });
+      expect(late.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+
+    it("resend answers 202 the same for every address; only an unverified account gets mail", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      mail.server.clear();
+      const known = await post(app, "/auth/email/resend", { email: address.toUpperCase() });
+      const unknown = await post(app, "/auth/email/resend", { email: email() });
+      expect(known.statusCode).toBe(202);
+      expect(unknown.statusCode).toBe(202);
+      expect(known.body).toBe(unknown.body);
+      expect(await delivered(address)).toHaveLength(1);
+      expect(mail.server.inbox).toHaveLength(1);
+    });
+
+    it("a newer link voids the older one", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      const [first] = await delivered(address);
+      await post(app, "/auth/email/resend", { email: address });
+      const [, second] = await delivered(address);
+      const old = await post(app, "/auth/email/verify", {
+        token: linkToken(first as never, "verify-email"),
+      });
+      expect(old.json()).toMatchObject({ code: "invalid_or_expired_token" });
+      const fresh = await post(app, "/auth/email/verify", {
+        token: linkToken(second as never, "verify-email"),
+      });
+      expect(fresh.statusCode).toBe(200);
+    });
+
+    it("changing the email unverifies it, mails the new address a link and the old one a notice", async () => {
+      const oldAddress = email();
+      const newAddress = email();
+      const user = await registerUser(app, { email: oldAddress });
+      const [oldLink] = await delivered(oldAddress);
+      const res = await app.http.inject({
+        method: "PATCH",
+        url: "/users/me",
+        headers: { ...bearer(user.accessToken), ...json({}).headers },
+        payload: JSON.stringify({ email: newAddress }),
+      });
+      expect(res.json()).toMatchObject({ user: { email: newAddress, emailVerified: false } });
+
+      const [, notice] = await delivered(oldAddress);
+      expect(notice?.subject).toBe("Acme: your email address was changed");
+      expect(notice?.body).toContain(`${newAddress[0]}***@example.com`);
+      expect(notice?.body).not.toContain(newAddress);
+      // The link mailed to the old address no longer verifies anything.
+      const stale = await post(app, "/auth/email/verify", {
+        token: linkToken(oldLink as never, "verify-email"),
+      });
+      expect(stale.json()).toMatchObject({ code: "invalid_or_expired_token" });
+      const [link] = await delivered(newAddress);
+      expect(
+        (await post(app, "/auth/email/verify", { token: linkToken(link as never, "verify-email") }))
+          .statusCode,
+      ).toBe(200);
+    });
+  });
+
+  describe("password reset", () => {
+    it("answers 202 with the same body for known and unknown addresses; only the known one gets mail", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      mail.server.clear();
+      const known = await post(app, "/auth/password/forgot", { email: address });
+      const unknown = await post(app, "/auth/password/forgot", { email: email() });
+      expect([known.statusCode, unknown.statusCode]).toEqual([202, 202]);
+      expect(known.body).toBe(unknown.body);
+      expect(known.headers["content-type"]).toBe(unknown.headers["content-type"]);
+      const messages = await delivered(address);
+      expect(messages.map((m) => m.subject)).toEqual(["Acme: reset your password"]);
+      expect(mail.server.inbox).toHaveLength(1);
+    });
+
+    it("answers before the account is looked up or mail is sent", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      const held = mail.server.hold();
+      const res = await post(app, "/auth/password/forgot", { email: address });
+      expect(res.statusCode).toBe(202);
+      expect(app.svc.mailer.stats().pending).toBeGreaterThan(0);
+      held.release();
+      await delivered(address);
+    });
+
+    it("a reset sets the password, ends every session, works once and mails a notice", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      const token = linkToken(reset as never, "reset-password");
+      mail.server.clear();
+
+      const res = await post(app, "/auth/password/reset", {
+        token,
+        newPassword: "a brand new passphrase",
+      });
+      expect(res.statusCode).toBe(204);
+      const refresh = await post(app, "/auth/refresh", { refreshToken: user.refreshToken });
+      expect(refresh.json()).toMatchObject({ status: 401 });
+      const me = await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) });
+      expect(me.statusCode).toBe(401);
+      expect((await passwordLogin(app, address)).statusCode).toBe(401);
+      const login = await passwordLogin(app, address, "a brand new passphrase");
+      expect(login.statusCode).toBe(200);
+      // Following a mailed link proved the mailbox.
+      expect(login.json()).toMatchObject({ user: { emailVerified: true } });
+
+      const again = await post(app, "/auth/password/reset", {
+        token,
+        newPassword: "yet another one",
+      });
+      expect(again.json()).toMatchObject({ status: 400, code: "invalid_or_expired_token" });
+      const [notice] = await delivered(address);
+      expect(notice?.subject).toBe("Acme: your password was changed");
+      expect(notice?.body).toContain("127.0.0.1");
+    });
+
+    it("a refused new password leaves the link usable", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      const token = linkToken(reset as never, "reset-password");
+      const short = await post(app, "/auth/password/reset", { token, newPassword: "short" });
+      expect(short.json()).toMatchObject({ status: 400, code: "validation_failed" });
+      const ok = await post(app, "/auth/password/reset", { token, newPassword: "long enough now" });
+      expect(ok.statusCode).toBe(204);
+    });
+
+    it("the link expires after 30 minutes", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      app.clock.advance(30 * MINUTE + 1);
+      const res = await post(app, "/auth/password/reset", {
+        token: linkToken(reset as never, "reset-password"),
+        newPassword: "a brand new passphrase",
+      });
+      expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+
+    it("a password change voids an outstanding reset link", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      const stepUp = await post(
+        app,
+        "/auth/step-up",
+        { password: PASSWORD },
+        bearer(user.accessToken),
+      );
+      const change = await post(
+        app,
+        "/auth/password/change",
+        { currentPassword: PASSWORD, newPassword: "changed on purpose" },
+        { ...bearer(user.accessToken), "x-step-up-token": stepUp.json().stepUpToken },
+      );
+      expect(change.statusCode).toBe(200);
+      const res = await post(app, "/auth/password/reset", {
+        token: linkToken(reset as never, "reset-password"),
+        newPassword: "an attacker's choice",
+      });
+      expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+      const notices = (await delivered(address)).filter((m) => m.subject.includes("changed"));
+      expect(notices).toHaveLength(1);
+    });
+  });
+
+  describe("magic links", () => {
+    it("signs in once with amr email, and verifies the address", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      mail.server.clear();
+      const res = await post(app, "/auth/magic-link", { email: address });
+      expect(res.statusCode).toBe(202);
+      const [message] = (await delivered(address)).filter((m) => m.subject.includes("sign-in"));
+      const token = linkToken(message as never, "magic-link");
+
+      const login = await post(app, "/auth/magic-link/verify", { token });
+      expect(login.statusCode).toBe(200);
+      const body = login.json();
+      expect(body.user).toMatchObject({ email: address, emailVerified: true });
+      expect(decodeJwt(body.accessToken)).toMatchObject({ amr: ["email"], emailVerified: true });
+      const again = await post(app, "/auth/magic-link/verify", { token });
+      expect(again.json()).toMatchObject({ status: 400, code: "invalid_or_expired_token" });
+    });
+
+    it("answers unknown addresses the same and mails nothing", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      mail.server.clear();
+      const known = await post(app, "/auth/magic-link", { email: address });
+      const unknown = await post(app, "/auth/magic-link", { email: email() });
+      expect(known.body).toBe(unknown.body);
+      await app.svc.mailer.flush();
+      expect(mail.server.inbox.map((m) => m.to[0])).toEqual([address]);
+    });
+
+    it("leaves MFA users at MFA pending", async () => {
+      const user = await enrolledUser(app);
+      await post(app, "/auth/magic-link", { email: user.email });
+      const [message] = (await delivered(user.email)).filter((m) => m.subject.includes("sign-in"));
+      const res = await post(app, "/auth/magic-link/verify", {
+        token: linkToken(message as never, "magic-link"),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ mfaRequired: true, expiresIn: 600 });
+      expect(res.json().accessToken).toBeUndefined();
+    });
+
+    it("expires after 15 minutes", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await post(app, "/auth/magic-link", { email: address });
+      const [message] = (await delivered(address)).filter((m) => m.subject.includes("sign-in"));
+      app.clock.advance(15 * MINUTE + 1);
+      const res = await post(app, "/auth/magic-link/verify", {
+        token: linkToken(message as never, "magic-link"),
+      });
+      expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+
+    it("a password reset voids an outstanding magic link", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await post(app, "/auth/magic-link", { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const messages = await delivered(address);
+      const magic = messages.find((m) => m.subject.includes("sign-in"));
+      const reset = messages.find((m) => m.subject.includes("reset"));
+      await post(app, "/auth/password/reset", {
+        token: linkToken(reset as never, "reset-password"),
+        newPassword: "a brand new passphrase",
+      });
+      const res = await post(app, "/auth/magic-link/verify", {
+        token: linkToken(magic as never, "magic-link"),
+      });
+      expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+  });
+
+  describe("mail failures", () => {
+    it("are retried, never fail the request, and show in /readyz", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      const before = app.svc.mailer.stats();
+      mail.server.failNext(2);
+      expect((await post(app, "/auth/password/forgot", { email: address })).statusCode).toBe(202);
+      const [reset] = (await delivered(address)).filter((m) => m.subject.includes("reset"));
+      expect(reset).toBeDefined();
+      const ready = await app.http.inject({ url: "/readyz" });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json().mail).toMatchObject({
+        transport: "smtp",
+        retried: before.retried + 2,
+        failed: before.failed,
+        lastError: expect.stringContaining("Try again later"),
+      });
+    });
+
+    it("give up after mail.maxAttempts and count the loss", async () => {
+      const address = email();
+      await registerUser(app, { email: address });
+      await delivered(address);
+      mail.server.clear();
+      const before = app.svc.mailer.stats();
+      mail.server.failNext(4);
+      expect((await post(app, "/auth/magic-link", { email: address })).statusCode).toBe(202);
+      expect(await delivered(address)).toHaveLength(0);
+      expect(app.svc.mailer.stats()).toMatchObject({ failed: before.failed + 1, pending: 0 });
+    });
+  });
+});
+
+describe("when email verification is required", () => {
+  const mail = useMailServer();
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ ...smtpConfig(mail.server), emailVerificationRequired: true });
+  });
+  afterAll(() => app.close());
+
+  it("register answers 202 without tokens; login is refused until the link is followed", async () => {
+    const address = email();
+    const res = await post(app, "/auth/register", { email: address, password: PASSWORD });
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ verificationRequired: true });
+    expect(res.headers["set-cookie"]).toBeUndefined();
+
+    const refused = await passwordLogin(app, address);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: "email_not_verified" });
+
+    await app.svc.mailer.flush();
+    const [message] = mail.server.to(address);
+    await post(app, "/auth/email/verify", { token: linkToken(message as never, "verify-email") });
+    const login = await passwordLogin(app, address);
+    expect(login.statusCode).toBe(200);
+    expect(decodeJwt(login.json().accessToken)).toMatchObject({ emailVerified: true });
+  });
+
+  it("a taken address gets the same 202, and its owner a mail instead of a second account", async () => {
+    const address = email();
+    await post(app, "/auth/register", { email: address, password: PASSWORD });
+    const again = await post(app, "/auth/register", {
+      email: address,
+      password: "another password",
+    });
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual({ verificationRequired: true });
+    await app.svc.mailer.flush();
+    expect(mail.server.to(address).map((m) => m.subject)).toEqual([
+      "Acme: confirm your email address",
+      "Acme: you already have an account",
+    ]);
+  });
+
+  it("a wrong password is still 401, so the 403 only ever follows the right one", async () => {
+    const address = email();
+    await post(app, "/auth/register", { email: address, password: PASSWORD });
+    const res = await passwordLogin(app, address, "not the password");
+    expect(res.json()).toMatchObject({ status: 401, code: "invalid_credentials" });
+  });
+});
+
+describe("mail limits", () => {
+  const mail = useMailServer();
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({
+      ...smtpConfig(mail.server),
+      mail: { ...smtpConfig(mail.server).mail, perIp: 3, perEmail: 2 },
+    });
+  });
+  afterAll(() => app.close());
+
+  it("per address: beyond the limit mail is dropped while the answer stays 202", async () => {
+    const address = email();
+    await registerUser(app, { email: address }); // its verification mail counts too
+    const res = await post(app, "/auth/password/forgot", { email: address });
+    expect(res.statusCode).toBe(202);
+    await post(app, "/auth/magic-link", { email: address });
+    await app.svc.mailer.flush();
+    expect(mail.server.to(address)).toHaveLength(2);
+  });
+
+  it("per IP: the requests that send mail answer 429 with Retry-After", async () => {
+    const from = (url: string) =>
+      app.http.inject({
+        method: "POST",
+        url,
+        remoteAddress: "10.9.8.7",
+        ...json({ email: email() }),
+      });
+    const passed = [
+      await from("/auth/email/resend"),
+      await from("/auth/password/forgot"),
+      await from("/auth/magic-link"),
+    ];
+    expect(passed.map((r) => r.statusCode)).toEqual([202, 202, 202]);
+    const res = await from("/auth/password/forgot");
+    expect(res.statusCode).toBe(429);
+    expect(res.json()).toMatchObject({ code: "rate_limited" });
+    expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+  });
+});
+
+describe("new sign-in notice", () => {
+  const mail = useMailServer();
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({
+      ...smtpConfig(mail.server),
+      mail: { ...smtpConfig(mail.server).mail, newSignInNotice: true },
+    });
+  });
+  afterAll(() => app.close());
+
+  const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+  const CHROME_MAC =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+  const login = (address: string, ua: string) =>
+    post(app, "/auth/login", { identifier: address, password: PASSWORD }, { "user-agent": ua });
+
+  it("mails once a browser and OS the account has not used signs in, not for known ones", async () => {
+    const address = email();
+    await post(
+      app,
+      "/auth/register",
+      { email: address, password: PASSWORD },
+      { "user-agent": FIREFOX },
+    );
+    await login(address, FIREFOX.replace("133.0", "134.0")); // an update is not a new device
+    await app.svc.mailer.flush();
+    expect(mail.server.to(address).map((m) => m.subject)).toEqual([
+      "Acme: confirm your email address",
+    ]);
+    await login(address, CHROME_MAC);
+    await app.svc.mailer.flush();
+    const notice = mail.server.to(address).at(-1);
+    expect(notice?.subject).toBe("Acme: new sign-in to your account");
+    expect(notice?.body).toContain("Chrome 131 on Mac OS 10");
+  });
+});
