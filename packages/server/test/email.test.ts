@@ -2,7 +2,7 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
-import { enrolledUser, PASSWORD, passwordLogin } from "./mfa-helpers.js";
+import { enrolledUser, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
 
 const MINUTE = 60_000;
 const post = (app: TestApp, url: string, body: unknown, headers = {}) =>
@@ -315,6 +315,29 @@ describe("mailed links over real SMTP", () => {
         token: linkToken(magic as never, "magic-link"),
       });
       expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+    });
+  });
+
+  describe("security notices", () => {
+    it("MFA turned on, new backup codes and MFA turned off each mail the owner", async () => {
+      const user = await enrolledUser(app);
+      const stepUp = await post(
+        app,
+        "/auth/step-up",
+        { code: totpAt(user.secret, app.clock.now()) },
+        bearer(user.accessToken),
+      );
+      const grant = { ...bearer(user.accessToken), "x-step-up-token": stepUp.json().stepUpToken };
+      expect((await post(app, "/mfa/backup-codes", {}, grant)).statusCode).toBe(200);
+      expect((await post(app, "/mfa/totp/disable", {}, grant)).statusCode).toBe(204);
+      const notices = (await delivered(user.email)).filter((m) => m.subject.includes("security"));
+      expect(
+        notices.map((m) => /(Two-factor[^.]*|New backup codes[^;]*)/.exec(m.body)?.[1]),
+      ).toEqual([
+        "Two-factor authentication was turned on",
+        "New backup codes were made",
+        "Two-factor authentication was turned off",
+      ]);
     });
   });
 

@@ -4,6 +4,7 @@ import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { Store } from "../store/index.js";
 import { audit } from "./audit.js";
+import { noticeSecurityChange } from "./notices.js";
 
 /** A new set in the caller's transaction; the old set, used or not, is void. Shown once. */
 export async function replaceBackupCodes(svc: Services, tx: Store, userId: string) {
@@ -23,5 +24,11 @@ export async function regenerateBackupCodes(
   if (!fresh?.mfaEnabled) throw new AuthError("conflict", "MFA is not enabled");
   const codes = await svc.store.transaction((tx) => replaceBackupCodes(svc, tx, user.id));
   audit(svc, { type: "backup_codes_regenerated", userId: user.id }, client);
+  noticeSecurityChange(
+    svc,
+    user,
+    "New backup codes were made; the earlier ones no longer work.",
+    client,
+  );
   return codes;
 }

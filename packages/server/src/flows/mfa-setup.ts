@@ -4,6 +4,7 @@ import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { replaceBackupCodes } from "./backup-codes.js";
+import { noticeSecurityChange } from "./notices.js";
 import { acceptTotp } from "./second-factor.js";
 
 export interface TotpSetup {
@@ -56,5 +57,6 @@ export async function enableTotp(
   });
   svc.sessions.userChanged(user.id);
   audit(svc, { type: "mfa_enabled", userId: user.id }, client);
+  noticeSecurityChange(svc, user, "Two-factor authentication was turned on.", client);
   return codes;
 }

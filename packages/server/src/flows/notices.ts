@@ -22,6 +22,20 @@ export function noticePasswordChanged(svc: Services, user: User, client: ClientI
   svc.mailer.send(user.email, templates.passwordChanged(svc.config.mail, context(svc, client)));
 }
 
+/** MFA turned on or off, new backup codes, a passkey added: `change` says which, in one sentence. */
+export function noticeSecurityChange(
+  svc: Services,
+  user: User,
+  change: string,
+  client: ClientInfo,
+): void {
+  if (!user.email) return;
+  svc.mailer.send(
+    user.email,
+    templates.securityChange(svc.config.mail, change, context(svc, client)),
+  );
+}
+
 /** To the old address: the one a hijacker just replaced. */
 export function noticeEmailChanged(
   svc: Services,

@@ -113,6 +113,14 @@ export const templates = {
       NOT_YOU,
     ]),
 
+  /** A change to how the account signs in: `change` is one sentence, e.g. "Two-factor authentication was turned off." */
+  securityChange: (brand: Brand, change: string, context: NoticeContext) =>
+    render(brand, "a security setting of your account changed", [
+      change,
+      describe(context),
+      NOT_YOU,
+    ]),
+
   newSignIn: (brand: Brand, context: NoticeContext) =>
     render(brand, "new sign-in to your account", [
       "Your account was signed in to from a browser or device it had not used before.",
