@@ -307,4 +307,22 @@ describe("tier limits", () => {
     await app.http.inject({ method: "DELETE", url: `/tokens/${id}`, headers: bearer(accessToken) });
     expect((await create("three")).statusCode).toBe(201);
   });
+
+  it("holds under concurrent creations (count and insert are one step)", async () => {
+    await app.close();
+    app = await startTestApp({ tiers: { free: { apiTokens: 3 } } });
+    await app.listen();
+    const { accessToken } = await registerUser(app);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        fetch(`${app.url}/tokens`, {
+          method: "POST",
+          headers: { ...bearer(accessToken), "content-type": "application/json" },
+          body: JSON.stringify({ name: `t${i}`, scopes: ["profile:read"] }),
+        }).then((r) => r.status),
+      ),
+    );
+    expect(answers.filter((s) => s === 201)).toHaveLength(3);
+    expect(answers.filter((s) => s === 403)).toHaveLength(5);
+  });
 });

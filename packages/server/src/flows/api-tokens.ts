@@ -35,27 +35,32 @@ export async function createApiToken(
   const userId = user.id;
   const now = svc.clock.now();
   const limit = svc.config.tiers[user.tier]?.[API_TOKENS_LIMIT];
-  if (limit !== undefined) {
-    const live = (await svc.store.apiTokens.listForUser(userId)).filter(
-      (t) => t.expiresAt === null || t.expiresAt > now,
-    );
-    if (live.length >= limit) {
-      throw new AuthError("forbidden", `The ${user.tier} tier allows ${limit} API tokens`);
-    }
-  }
   const { token, prefix } = generateApiToken();
-  const apiToken = await svc.store.apiTokens.create(
-    {
-      id: uuidv7(now),
-      userId,
-      name: input.name,
-      prefix,
-      tokenHash: sha256(token),
-      scopes: input.scopes,
-      expiresAt: apiTokenExpiry(now, input.expiresInDays),
-    },
-    now,
-  );
+  // Count and insert in one transaction with the user's row held: concurrent
+  // creations cannot all see room under the limit.
+  const apiToken = await svc.store.transaction(async (tx) => {
+    if (limit !== undefined) {
+      await tx.lockUser(userId);
+      const live = (await tx.apiTokens.listForUser(userId)).filter(
+        (t) => t.expiresAt === null || t.expiresAt > now,
+      );
+      if (live.length >= limit) {
+        throw new AuthError("forbidden", `The ${user.tier} tier allows ${limit} API tokens`);
+      }
+    }
+    return tx.apiTokens.create(
+      {
+        id: uuidv7(now),
+        userId,
+        name: input.name,
+        prefix,
+        tokenHash: sha256(token),
+        scopes: input.scopes,
+        expiresAt: apiTokenExpiry(now, input.expiresInDays),
+      },
+      now,
+    );
+  });
   audit(svc, { type: "api_token_created", userId, detail: { tokenId: apiToken.id } }, client);
   return { apiToken, token };
 }

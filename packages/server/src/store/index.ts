@@ -47,6 +47,16 @@ export class Store {
     return this.db.transaction().execute((trx) => fn(new Store(trx, this.dialect)));
   }
 
+  /**
+   * Inside a transaction: holds the user's row until commit, so a per-user limit's
+   * count and the insert it allows act as one step. PostgreSQL locks the row;
+   * SQLite already runs one transaction at a time.
+   */
+  async lockUser(id: string): Promise<void> {
+    if (this.dialect !== "postgres") return;
+    await this.db.selectFrom("users").select("id").where("id", "=", id).forUpdate().execute();
+  }
+
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
   }
