@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isIpAllowed, normalizeAllowedIps } from "../src/domain/ip-rules.js";
+import { ipLimitKey, isIpAllowed, normalizeAllowedIps } from "../src/domain/ip-rules.js";
 
 describe("allowedIps rules", () => {
   it("normalises addresses and ranges to canonical form and drops duplicates", () => {
@@ -46,5 +46,15 @@ describe("allowedIps rules", () => {
 
   it("refuses a malformed client address", () => {
     expect(isIpAllowed("not-an-ip", ["10.0.0.0/8"])).toBe(false);
+  });
+});
+
+describe("ipLimitKey", () => {
+  it("counts IPv4 by address (mapped or not) and IPv6 by its /64", () => {
+    expect(ipLimitKey("203.0.113.9")).toBe("203.0.113.9");
+    expect(ipLimitKey("::ffff:203.0.113.9")).toBe("203.0.113.9");
+    expect(ipLimitKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
+    expect(ipLimitKey("2001:DB8:1:2:ffff:ffff:ffff:ffff")).toBe("2001:db8:1:2::/64");
+    expect(ipLimitKey("2001:db8:1:3::1")).not.toBe(ipLimitKey("2001:db8:1:2::1"));
   });
 });

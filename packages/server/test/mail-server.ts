@@ -15,8 +15,8 @@ export interface ReceivedMail {
 export interface MailServer {
   port: number;
   inbox: ReceivedMail[];
-  /** Answer DATA with a temporary failure for the next `n` messages. */
-  failNext(n: number): void;
+  /** Answer DATA with `code` (default 451, temporary) for the next `n` messages. */
+  failNext(n: number, code?: number): void;
   /** Hold every DATA until `release()` (mail stuck in flight). */
   hold(): { release(): void };
   /** Messages to `address`, newest last. */
@@ -32,6 +32,7 @@ export const SMTP_PASSWORD = "smtp secret";
 export async function startMailServer(): Promise<MailServer> {
   const inbox: ReceivedMail[] = [];
   let failures = 0;
+  let failCode = 451;
   let gate: Promise<void> | undefined;
   const server = new SMTPServer({
     disabledCommands: ["STARTTLS"],
@@ -50,7 +51,7 @@ export async function startMailServer(): Promise<MailServer> {
         await gate;
         if (failures > 0) {
           failures--;
-          const err = Object.assign(new Error("Try again later"), { responseCode: 451 });
+          const err = Object.assign(new Error("Refused for the test"), { responseCode: failCode });
           return callback(err);
         }
         const raw = Buffer.concat(chunks).toString("utf8");
@@ -70,8 +71,9 @@ export async function startMailServer(): Promise<MailServer> {
   return {
     port,
     inbox,
-    failNext(n) {
+    failNext(n, code = 451) {
       failures = n;
+      failCode = code;
     },
     hold() {
       let release = () => {};

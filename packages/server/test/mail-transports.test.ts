@@ -91,7 +91,32 @@ describe("HTTP mail API transport", () => {
       expect(app.svc.mailer.stats()).toMatchObject({
         failed: 1,
         retried: 2,
-        lastError: "mail API answered 503",
+        lastError: "HTTP 503",
+      });
+    } finally {
+      answer = 200;
+      await app.close();
+    }
+  });
+
+  it("does not retry a refusal (4xx other than 408 and 429)", async () => {
+    answer = 400;
+    const app = await startTestApp({
+      mail: {
+        transport: "http",
+        http: { url: api.url, apiKey: "k", apiSecret: "s" },
+        retryDelayMs: 1,
+      },
+    });
+    try {
+      api.calls.length = 0;
+      await registerUser(app);
+      await app.svc.mailer.flush();
+      expect(api.calls).toHaveLength(1);
+      expect(app.svc.mailer.stats()).toMatchObject({
+        failed: 1,
+        retried: 0,
+        lastError: "HTTP 400",
       });
     } finally {
       answer = 200;

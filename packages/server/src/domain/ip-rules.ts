@@ -51,3 +51,18 @@ const isMapped = (addr: ipaddr.IPv4 | ipaddr.IPv6) =>
 
 const unmapped = (addr: ipaddr.IPv4 | ipaddr.IPv6) =>
   isMapped(addr) ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
+
+/** One IPv6 subscriber usually holds a whole /64: counting addresses one by one would let it walk around every per-IP limit. */
+const IPV6_LIMIT_PREFIX = 64;
+
+/**
+ * The key per-IP limits count under: the address for IPv4 (mapped ones too), its
+ * /64 for IPv6.
+ */
+export function ipLimitKey(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const addr = ipaddr.process(ip);
+  if (addr.kind() === "ipv4") return addr.toString();
+  const parts = (addr as ipaddr.IPv6).parts.slice(0, IPV6_LIMIT_PREFIX / 16);
+  return `${parts.map((p) => p.toString(16)).join(":")}::/${IPV6_LIMIT_PREFIX}`;
+}

@@ -6,10 +6,14 @@ import { audit } from "./audit.js";
 import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
 
 /** Mails a verification link to the user's address, after the response. */
-export function sendVerification(svc: Services, user: Pick<User, "id" | "email">): void {
+export function sendVerification(
+  svc: Services,
+  user: Pick<User, "id" | "email">,
+  client: ClientInfo,
+): void {
   const { email } = user;
   if (!email) return;
-  mailLater(svc, email, async () => {
+  mailLater(svc, { to: email, kind: "verify_email", client }, async () => {
     const { link, ttlSeconds } = await createLink(svc, { id: user.id, email }, "verify_email");
     return templates.verifyEmail(svc.config.mail, link, ttlSeconds);
   });
@@ -20,7 +24,7 @@ export async function verifyEmail(svc: Services, token: string, client: ClientIn
   const now = svc.clock.now();
   const user = await svc.store.transaction(async (tx) => {
     const user = await consumeLink(svc, tx, token, "verify_email");
-    await tx.users.markEmailVerified(user.id, now);
+    await tx.users.markEmailVerified(user.id, user.email as string, now);
     return user;
   });
   svc.sessions.userChanged(user.id);
@@ -36,7 +40,7 @@ export async function resendVerification(
 ): Promise<void> {
   await limitMailRequest(svc, client);
   const address = normalizeEmail(email);
-  mailLater(svc, address, async () => {
+  mailLater(svc, { to: address, kind: "verify_email" }, async () => {
     const user = await svc.store.users.findByEmail(address);
     if (!user || user.emailVerified || user.disabled) return undefined;
     const { link, ttlSeconds } = await createLink(svc, user, "verify_email");

@@ -46,6 +46,6 @@ export async function upgradeGuest(
   if (!user) throw new AuthError("conflict", "This account is not a guest");
   svc.sessions.userChanged(user.id);
   audit(svc, { type: "guest_upgraded", userId: user.id, sessionId: auth.session.id }, client);
-  sendVerification(svc, user);
+  sendVerification(svc, user, client);
   return { user, ...(await accessTokenFor(svc, user, auth.session)) };
 }

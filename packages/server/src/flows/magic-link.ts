@@ -22,7 +22,7 @@ export async function requestMagicLink(
 ): Promise<void> {
   await limitMailRequest(svc, client);
   const address = normalizeEmail(email);
-  mailLater(svc, address, async () => {
+  mailLater(svc, { to: address, kind: "magic_link" }, async () => {
     const user = await svc.store.users.findByEmail(address);
     if (!user || user.disabled) return undefined;
     const { link, ttlSeconds } = await createLink(svc, user, "magic_link");
@@ -43,7 +43,7 @@ export async function verifyMagicLink(
   const now = svc.clock.now();
   const found = await svc.store.transaction(async (tx) => {
     const user = await consumeLink(svc, tx, token, "magic_link");
-    if (!user.emailVerified) await tx.users.markEmailVerified(user.id, now);
+    if (!user.emailVerified) await tx.users.markEmailVerified(user.id, user.email as string, now);
     return user;
   });
   if (!found.emailVerified) svc.sessions.userChanged(found.id);

@@ -1,6 +1,7 @@
 import type { Config } from "../config/load.js";
 import { randomToken, sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
+import { ipLimitKey } from "../domain/ip-rules.js";
 import type { User } from "../domain/user.js";
 import type { Rendered } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -44,6 +45,7 @@ export async function createLink(
     expiresAt: now + ttlSeconds * 1000,
   };
   await svc.store.transaction(async (tx) => {
+    await tx.lockUser(user.id); // two concurrent requests must not leave two live links
     await tx.oneTimeTokens.voidForUser(user.id, [purpose], now);
     await tx.oneTimeTokens.create(record, now);
   });
@@ -63,6 +65,8 @@ export async function consumeLink(
   purpose: OneTimePurpose,
 ): Promise<User> {
   const used = await tx.oneTimeTokens.consume(sha256(token), purpose, svc.clock.now());
+  // Held until commit, so an email change cannot slip in between this check and the write.
+  if (used) await tx.lockUser(used.userId);
   const user = used && (await tx.users.findById(used.userId));
   if (!used || !user || user.email !== used.email) {
     throw new AuthError("invalid_or_expired_token", "The link is invalid, expired or already used");
@@ -70,30 +74,53 @@ export async function consumeLink(
   return user;
 }
 
+/** What a queued mail is, for its budgets. */
+export interface MailRequest {
+  to: string;
+  /**
+   * Budgets are per address and kind, so a flood of one kind (say, reset requests
+   * for a victim's address) does not also silence their verification mail.
+   */
+  kind: OneTimePurpose | "notice";
+  /** Also counts against the sender's per-IP mail budget; beyond it the mail is skipped. */
+  client?: ClientInfo;
+}
+
 /**
- * Mail to an address named in a public request, composed after the response so
- * its answer and timing never depend on whether the address has an account.
- * `compose` returns undefined when there is nothing to send. Beyond the
- * per-address limit the mail is dropped, still silently.
+ * Mail composed after the response, so the answer and its timing never depend on
+ * whether the address has an account. `compose` returns undefined when there is
+ * nothing to send. Beyond a budget the mail is dropped, silently: the request's
+ * own effect stands, and the answer says nothing.
  */
 export function mailLater(
   svc: Services,
-  email: string,
+  request: MailRequest,
   compose: () => Promise<Rendered | undefined>,
 ): void {
   svc.mailer.defer(async () => {
-    if ((await svc.limits.mailPerEmail.hit(email)) > 0) {
-      svc.log.warn("mail limit for one address reached; message dropped");
+    const { to, kind, client } = request;
+    const [byAddress, byIp] = await Promise.all([
+      svc.limits.mailPerEmail.hit(`${kind}:${to}`),
+      client ? svc.limits.mailPerIp.hit(ipLimitKey(client.ip)) : 0,
+    ]);
+    if (byAddress > 0 || byIp > 0) {
+      svc.log.warn(
+        { kind, limit: byAddress > 0 ? "address" : "ip" },
+        "mail limit reached; message dropped",
+      );
       return;
     }
     const message = await compose();
-    if (message) svc.mailer.send(email, message);
+    if (message) svc.mailer.send(to, message);
   });
 }
 
-/** The per-IP budget of requests that send mail, checked before anything else. */
+/**
+ * The per-IP budget, checked before anything else by the endpoints whose only
+ * job is to send mail (resend, forgot, magic link): they answer 429.
+ */
 export async function limitMailRequest(svc: Services, client: ClientInfo): Promise<void> {
-  const wait = await svc.limits.mailPerIp.hit(client.ip);
+  const wait = await svc.limits.mailPerIp.hit(ipLimitKey(client.ip));
   if (wait > 0) {
     throw new AuthError("rate_limited", "Too many mail requests; try again later", {
       retryAfterSeconds: wait,

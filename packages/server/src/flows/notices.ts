@@ -1,12 +1,14 @@
 import type { Session } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
-import { type NoticeContext, templates } from "../mail/templates.js";
+import { type NoticeContext, type Rendered, templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
+import { mailLater } from "./mail-links.js";
 
 /**
  * Security notices: mail that tells the owner something changed, so a takeover
- * does not go unseen. All are sent after the response; none can fail a request.
+ * does not go unseen. All are sent after the response and none can fail a
+ * request; they share a per-address budget, so no one can flood an inbox with them.
  */
 function context(svc: Services, client: ClientInfo): NoticeContext {
   const device = describeDevice(client.userAgent);
@@ -17,9 +19,19 @@ function context(svc: Services, client: ClientInfo): NoticeContext {
   };
 }
 
+function notify(
+  svc: Services,
+  to: string | null,
+  client: ClientInfo,
+  render: () => Rendered,
+): void {
+  if (to) mailLater(svc, { to, kind: "notice", client }, async () => render());
+}
+
 export function noticePasswordChanged(svc: Services, user: User, client: ClientInfo): void {
-  if (!user.email) return;
-  svc.mailer.send(user.email, templates.passwordChanged(svc.config.mail, context(svc, client)));
+  notify(svc, user.email, client, () =>
+    templates.passwordChanged(svc.config.mail, context(svc, client)),
+  );
 }
 
 /** MFA turned on or off, new backup codes, a passkey added: `change` says which, in one sentence. */
@@ -29,9 +41,7 @@ export function noticeSecurityChange(
   change: string,
   client: ClientInfo,
 ): void {
-  if (!user.email) return;
-  svc.mailer.send(
-    user.email,
+  notify(svc, user.email, client, () =>
     templates.securityChange(svc.config.mail, change, context(svc, client)),
   );
 }
@@ -43,8 +53,7 @@ export function noticeEmailChanged(
   newEmail: string,
   client: ClientInfo,
 ): void {
-  svc.mailer.send(
-    oldEmail,
+  notify(svc, oldEmail, client, () =>
     templates.emailChanged(svc.config.mail, newEmail, context(svc, client)),
   );
 }
@@ -60,9 +69,9 @@ export function noticeNewSignIn(
   session: Session,
   client: ClientInfo,
 ): void {
-  const { email } = user;
-  if (!email || !svc.config.mail.newSignInNotice) return;
+  if (!user.email || !svc.config.mail.newSignInNotice) return;
   const family = (label: string | null) => label?.replace(/ \d+$/, "") ?? null;
+  // Decided first, so sign-ins from known devices never use up the notice budget.
   svc.mailer.defer(async () => {
     const others = await svc.store.sessions.devicesOf(user.id, session.id);
     if (others.length === 0) return;
@@ -70,6 +79,10 @@ export function noticeNewSignIn(
     const known = others.some(
       (o) => family(o.browser) === family(device.browser) && family(o.os) === family(device.os),
     );
-    if (!known) svc.mailer.send(email, templates.newSignIn(svc.config.mail, context(svc, client)));
+    if (!known) {
+      notify(svc, user.email, client, () =>
+        templates.newSignIn(svc.config.mail, context(svc, client)),
+      );
+    }
   });
 }

@@ -1,3 +1,4 @@
+import { AuthError } from "../domain/errors.js";
 import { normalizeEmail } from "../domain/user.js";
 import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -17,7 +18,7 @@ export async function forgotPassword(
 ): Promise<void> {
   await limitMailRequest(svc, client);
   const address = normalizeEmail(email);
-  mailLater(svc, address, async () => {
+  mailLater(svc, { to: address, kind: "reset_password" }, async () => {
     const user = await svc.store.users.findByEmail(address);
     if (!user || user.disabled) return undefined;
     const { link, ttlSeconds } = await createLink(svc, user, "reset_password");
@@ -47,8 +48,10 @@ export async function resetPassword(
   const now = svc.clock.now();
   const user = await svc.store.transaction(async (tx) => {
     const user = await consumeLink(svc, tx, input.token, "reset_password");
+    // A link mailed before the account was disabled must not change it now.
+    if (user.disabled) throw new AuthError("account_disabled", "This account is disabled");
     await tx.users.setPasswordHash(user.id, passwordHash, now);
-    await tx.users.markEmailVerified(user.id, now);
+    await tx.users.markEmailVerified(user.id, user.email as string, now);
     await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
     await svc.sessions.revokeAllForUser(user.id, "password_reset", undefined, tx);
     return user;

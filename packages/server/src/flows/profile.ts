@@ -3,6 +3,7 @@ import { isIpAllowed, normalizeAllowedIps } from "../domain/ip-rules.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
+import { ONE_TIME_PURPOSES } from "../store/schema.js";
 import type { ProfileChange } from "../store/users.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
@@ -50,7 +51,15 @@ export async function updateProfile(
     delete normalized.email;
   let user: Authenticated["user"];
   try {
-    user = await svc.store.users.update(auth.user.id, normalized, svc.clock.now());
+    const now = svc.clock.now();
+    user = await svc.store.transaction(async (tx) => {
+      const updated = await tx.users.update(auth.user.id, normalized, now);
+      // Links mailed to the old address must not come back to life if it returns.
+      if (normalized.email !== undefined) {
+        await tx.oneTimeTokens.voidForUser(auth.user.id, ONE_TIME_PURPOSES, now);
+      }
+      return updated;
+    });
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new AuthError("conflict", "That email or username is already taken");
@@ -62,7 +71,7 @@ export async function updateProfile(
     const oldEmail = auth.user.email;
     audit(svc, { type: "email_changed", userId: user.id, sessionId: auth.session.id }, client);
     if (oldEmail && normalized.email) noticeEmailChanged(svc, oldEmail, normalized.email, client);
-    sendVerification(svc, user);
+    sendVerification(svc, user, client);
   }
   return { user, ...(await accessTokenFor(svc, user, auth.session)) };
 }

@@ -1,6 +1,6 @@
 import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
-import { normalizeEmail } from "../domain/user.js";
+import { normalizeEmail, usernameKey } from "../domain/user.js";
 import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -49,29 +49,34 @@ export async function register(
   }
   const tokens = await createUserWithSession(svc, client, user);
   audit(svc, { type: "register", userId: tokens.user.id, sessionId: tokens.sessionId }, client);
-  sendVerification(svc, tokens.user);
+  sendVerification(svc, tokens.user, client);
   return { kind: "tokens", tokens };
 }
 
+/**
+ * No session until the address is proven. The username is public, so a taken one
+ * is refused first, whatever the address; a taken address answers like a new one
+ * (both paths try the same INSERT) and its owner is told by mail.
+ */
 async function registerUnverified(svc: Services, user: NewUser, client: ClientInfo): Promise<void> {
   const email = user.email as string;
-  if (await svc.store.users.findByEmail(email)) {
-    mailLater(svc, email, async () =>
-      templates.accountExists(
-        svc.config.mail,
-        `${svc.config.publicUrl}${svc.config.links.basePath}/login`,
-      ),
-    );
-    return;
+  if (user.username && (await svc.store.users.findByUsernameKey(usernameKey(user.username)))) {
+    throw new AuthError("conflict", "This username is taken");
   }
   try {
     const created = await svc.store.users.create(user, svc.clock.now());
     audit(svc, { type: "register", userId: created.id }, client);
-    sendVerification(svc, created);
+    sendVerification(svc, created, client);
   } catch (err) {
-    // The address was free a moment ago, so this is the username (or a racing twin).
-    if (isUniqueViolation(err)) throw new AuthError("conflict", "This username is taken");
-    throw err;
+    if (!isUniqueViolation(err)) throw err;
+    // A username taken meanwhile; otherwise the address has an account.
+    if (!(await svc.store.users.findByEmail(email))) {
+      throw new AuthError("conflict", "This username is taken");
+    }
+    const signIn = `${svc.config.publicUrl}${svc.config.links.basePath}/login`;
+    mailLater(svc, { to: email, kind: "notice", client }, async () =>
+      templates.accountExists(svc.config.mail, signIn),
+    );
   }
 }
 

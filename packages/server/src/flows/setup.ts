@@ -44,6 +44,6 @@ export async function setup(
     },
   );
   audit(svc, { type: "setup", userId: tokens.user.id, sessionId: tokens.sessionId }, client);
-  sendVerification(svc, tokens.user);
+  sendVerification(svc, tokens.user, client);
   return tokens;
 }

@@ -1,5 +1,5 @@
 import type { Config } from "../config/load.js";
-import type { MailMessage, MailTransport } from "./transport.js";
+import { type MailMessage, type MailTransport, PermanentMailError } from "./transport.js";
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -21,7 +21,10 @@ export function httpApiTransport(http: Config["mail"]["http"]): MailTransport {
       if (!response.ok) {
         // The body may echo the message; the status alone says what went wrong.
         await response.body?.cancel();
-        throw new Error(`mail API answered ${response.status}`);
+        const { status } = response;
+        const retryable = status >= 500 || status === 408 || status === 429;
+        const Failure = retryable ? Error : PermanentMailError;
+        throw Object.assign(new Failure(`mail API answered ${status}`), { code: "HTTP", status });
       }
       await response.body?.cancel();
     },

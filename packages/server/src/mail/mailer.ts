@@ -1,5 +1,10 @@
 import type { FastifyBaseLogger } from "fastify";
-import type { MailMessage, MailTransport } from "./transport.js";
+import {
+  type MailMessage,
+  type MailTransport,
+  mailErrorCode,
+  PermanentMailError,
+} from "./transport.js";
 
 export interface MailerOptions {
   from: string;
@@ -8,27 +13,36 @@ export interface MailerOptions {
   retryDelayMs: number;
 }
 
-/** Counters for /readyz and metrics: mail trouble is visible without failing requests. */
+/** Counters for metrics (admin only): they move with mail to real accounts, so never public. */
 export interface MailStats {
   transport: string;
   sent: number;
   failed: number;
   retried: number;
   pending: number;
+  /** Codes only (e.g. `EENVELOPE 550`), never a transport's message. */
   lastError: string | null;
+}
+
+/** What /readyz shows: `failing` while the last message given up on has had no success since. */
+export interface MailHealth {
+  transport: string;
+  status: "ok" | "failing";
 }
 
 /**
  * Sends mail off the request path. A request hands over a task and answers at
  * once, so neither the transport's latency nor whether a message was sent at all
- * shows in the response (no account enumeration by timing). Failures are
- * retried a bounded number of times, logged, and counted; they never fail the
- * request whose effect caused the message.
+ * shows in the response (no account enumeration by timing). Temporary failures
+ * are retried a bounded number of times; every failure is logged and counted;
+ * none fails the request whose effect caused the message. The queue lives in
+ * memory: a crash loses the mail still in it (the links can be asked for again).
  */
 export class Mailer {
   private readonly pending = new Set<Promise<void>>();
   private readonly counts = { sent: 0, failed: 0, retried: 0 };
   private lastError: string | null = null;
+  private failing = false;
 
   constructor(
     readonly transport: MailTransport,
@@ -64,6 +78,10 @@ export class Mailer {
     };
   }
 
+  health(): MailHealth {
+    return { transport: this.transport.name, status: this.failing ? "failing" : "ok" };
+  }
+
   async close(): Promise<void> {
     await this.flush();
     await this.transport.close?.();
@@ -74,17 +92,21 @@ export class Mailer {
       try {
         await this.transport.send(message);
         this.counts.sent++;
+        this.failing = false;
         return;
       } catch (err) {
-        this.lastError = err instanceof Error ? err.message : String(err);
-        if (attempt >= this.options.maxAttempts) {
+        // Neither the recipient nor the transport's text (which often quotes it) is logged.
+        const code = mailErrorCode(err);
+        this.lastError = code;
+        const context = { code, subject: message.subject, attempt };
+        if (err instanceof PermanentMailError || attempt >= this.options.maxAttempts) {
           this.counts.failed++;
-          // The recipient is personal data; the subject says which flow lost its mail.
-          this.log.error({ err, subject: message.subject, attempts: attempt }, "mail not sent");
+          this.failing = true;
+          this.log.error(context, "mail not sent");
           return;
         }
         this.counts.retried++;
-        this.log.warn({ err, subject: message.subject, attempt }, "mail failed; retrying");
+        this.log.warn(context, "mail failed; retrying");
         await new Promise((r) => setTimeout(r, this.options.retryDelayMs * 2 ** (attempt - 1)));
       }
     }

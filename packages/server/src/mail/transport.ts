@@ -19,3 +19,20 @@ export interface MailTransport {
   send(message: MailMessage): Promise<void>;
   close?(): Promise<void>;
 }
+
+/** A refusal that retrying cannot fix (an SMTP 5xx reply, an API's 4xx): not retried. */
+export class PermanentMailError extends Error {
+  override name = "PermanentMailError";
+}
+
+/**
+ * What went wrong, in a form fit for logs and metrics: codes only. Transport
+ * messages often quote the recipient (`550 <ada@example.com>: no such user`).
+ */
+export function mailErrorCode(err: unknown): string {
+  const e = err as { code?: unknown; responseCode?: unknown; status?: unknown };
+  const parts = [e.code, e.responseCode ?? e.status].filter(
+    (p) => typeof p === "string" || typeof p === "number",
+  );
+  return parts.length > 0 ? parts.join(" ") : err instanceof Error ? err.name : "unknown";
+}

@@ -52,7 +52,11 @@ export class OneTimeTokenStore {
   }
 
   /** Voids every unused token of these purposes (a reset, a password change, a new link). */
-  async voidForUser(userId: string, purposes: OneTimePurpose[], now: number): Promise<void> {
+  async voidForUser(
+    userId: string,
+    purposes: readonly OneTimePurpose[],
+    now: number,
+  ): Promise<void> {
     await this.db
       .updateTable("one_time_tokens")
       .set({ used_at: now })

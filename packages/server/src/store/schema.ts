@@ -112,7 +112,8 @@ export interface MetaTable {
   value: string;
 }
 
-export type OneTimePurpose = "verify_email" | "reset_password" | "magic_link";
+export const ONE_TIME_PURPOSES = ["verify_email", "reset_password", "magic_link"] as const;
+export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number];
 
 export interface OneTimeTokensTable {
   id: string;

@@ -181,11 +181,13 @@ export class UserStore {
       .execute();
   }
 
-  async markEmailVerified(id: string, now: number): Promise<void> {
+  /** Verifies `email` only while it is still the account's address (a change may have raced). */
+  async markEmailVerified(id: string, email: string, now: number): Promise<void> {
     await this.db
       .updateTable("users")
       .set({ email_verified: 1, updated_at: now })
       .where("id", "=", id)
+      .where("email", "=", email)
       .execute();
   }
 
