@@ -1,9 +1,7 @@
 import type { User } from "../domain/user.js";
-import { normalizeEmail } from "../domain/user.js";
-import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
-import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+import { consumeLink, linkMail, mailLater, mailLinkOnRequest } from "./mail-links.js";
 
 /** Mails a verification link to the user's address, after the response. */
 export function sendVerification(
@@ -13,10 +11,9 @@ export function sendVerification(
 ): void {
   const { email } = user;
   if (!email) return;
-  mailLater(svc, { to: email, kind: "verify_email", client }, async () => {
-    const { link, ttlSeconds } = await createLink(svc, { id: user.id, email }, "verify_email");
-    return templates.verifyEmail(svc.config.mail, link, ttlSeconds);
-  });
+  mailLater(svc, { to: email, kind: "verify_email", client }, () =>
+    linkMail(svc, { id: user.id, email }, "verify_email"),
+  );
 }
 
 /** POST /auth/email/verify: the link's token marks the address verified, once. */
@@ -33,17 +30,5 @@ export async function verifyEmail(svc: Services, token: string, client: ClientIn
 }
 
 /** POST /auth/email/resend: always the same answer; mail only for an unverified account. */
-export async function resendVerification(
-  svc: Services,
-  email: string,
-  client: ClientInfo,
-): Promise<void> {
-  await limitMailRequest(svc, client);
-  const address = normalizeEmail(email);
-  mailLater(svc, { to: address, kind: "verify_email" }, async () => {
-    const user = await svc.store.users.findByEmail(address);
-    if (!user || user.emailVerified || user.disabled) return undefined;
-    const { link, ttlSeconds } = await createLink(svc, user, "verify_email");
-    return templates.verifyEmail(svc.config.mail, link, ttlSeconds);
-  });
-}
+export const resendVerification = (svc: Services, email: string, client: ClientInfo) =>
+  mailLinkOnRequest(svc, email, client, "verify_email", { wants: (user) => !user.emailVerified });

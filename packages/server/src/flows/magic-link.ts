@@ -1,11 +1,9 @@
 import { assertAccountUsable } from "../domain/account-policy.js";
-import { normalizeEmail } from "../domain/user.js";
-import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { startSession } from "./issue-tokens.js";
 import type { LoginResult } from "./login.js";
-import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
 import { issueMfaToken } from "./mfa-login.js";
 
 /**
@@ -15,21 +13,8 @@ import { issueMfaToken } from "./mfa-login.js";
 export const MAGIC_LINK_AMR = ["email"];
 
 /** POST /auth/magic-link: always the same answer; a link only for an existing, enabled account. */
-export async function requestMagicLink(
-  svc: Services,
-  email: string,
-  client: ClientInfo,
-): Promise<void> {
-  await limitMailRequest(svc, client);
-  const address = normalizeEmail(email);
-  mailLater(svc, { to: address, kind: "magic_link" }, async () => {
-    const user = await svc.store.users.findByEmail(address);
-    if (!user || user.disabled) return undefined;
-    const { link, ttlSeconds } = await createLink(svc, user, "magic_link");
-    audit(svc, { type: "magic_link_requested", userId: user.id }, client);
-    return templates.magicLink(svc.config.mail, link, ttlSeconds);
-  });
-}
+export const requestMagicLink = (svc: Services, email: string, client: ClientInfo) =>
+  mailLinkOnRequest(svc, email, client, "magic_link", { audit: "magic_link_requested" });
 
 /**
  * POST /auth/magic-link/verify: the link works once. It proves the mailbox, so

@@ -3,10 +3,13 @@ import { randomToken, sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
 import { ipLimitKey } from "../domain/ip-rules.js";
 import type { User } from "../domain/user.js";
-import type { Rendered } from "../mail/templates.js";
+import { normalizeEmail } from "../domain/user.js";
+import { type Rendered, templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
+import type { AuditType } from "../store/audit.js";
 import type { Store } from "../store/index.js";
 import type { OneTimePurpose } from "../store/schema.js";
+import { audit } from "./audit.js";
 
 /** The hosted page each link opens (see packages/ui); the token rides in the query. */
 const PAGES: Record<OneTimePurpose, string> = {
@@ -14,6 +17,12 @@ const PAGES: Record<OneTimePurpose, string> = {
   reset_password: "reset-password",
   magic_link: "magic-link",
 };
+
+const TEMPLATES = {
+  verify_email: templates.verifyEmail,
+  reset_password: templates.resetPassword,
+  magic_link: templates.magicLink,
+} satisfies Record<OneTimePurpose, unknown>;
 
 export function linkTtlSeconds(config: Config, purpose: OneTimePurpose): number {
   const { links } = config;
@@ -126,4 +135,36 @@ export async function limitMailRequest(svc: Services, client: ClientInfo): Promi
       retryAfterSeconds: wait,
     });
   }
+}
+
+/** A fresh link of `purpose` for the user, rendered as its mail. */
+export async function linkMail(
+  svc: Services,
+  user: Pick<User, "id" | "email">,
+  purpose: OneTimePurpose,
+): Promise<Rendered> {
+  const { link, ttlSeconds } = await createLink(svc, user, purpose);
+  return TEMPLATES[purpose](svc.config.mail, link, ttlSeconds);
+}
+
+/**
+ * The public "mail me a link" requests (resend, forgot, magic link): 429 past the
+ * per-IP budget; otherwise the same answer for every address, given before the
+ * account is looked up. Only an enabled account that `wants` the link gets one.
+ */
+export async function mailLinkOnRequest(
+  svc: Services,
+  email: string,
+  client: ClientInfo,
+  purpose: OneTimePurpose,
+  options: { wants?: (user: User) => boolean; audit?: AuditType } = {},
+): Promise<void> {
+  await limitMailRequest(svc, client);
+  const address = normalizeEmail(email);
+  mailLater(svc, { to: address, kind: purpose }, async () => {
+    const user = await svc.store.users.findByEmail(address);
+    if (!user || user.disabled || (options.wants && !options.wants(user))) return undefined;
+    if (options.audit) audit(svc, { type: options.audit, userId: user.id }, client);
+    return linkMail(svc, user, purpose);
+  });
 }

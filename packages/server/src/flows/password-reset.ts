@@ -1,9 +1,7 @@
 import { AuthError } from "../domain/errors.js";
-import { normalizeEmail } from "../domain/user.js";
-import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
-import { consumeLink, createLink, limitMailRequest, mailLater } from "./mail-links.js";
+import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
 import { noticePasswordChanged } from "./notices.js";
 
 /**
@@ -11,21 +9,8 @@ import { noticePasswordChanged } from "./notices.js";
  * given before the account is even looked up (ASVS V2.5): the lookup, the token
  * and the mail all happen after the response.
  */
-export async function forgotPassword(
-  svc: Services,
-  email: string,
-  client: ClientInfo,
-): Promise<void> {
-  await limitMailRequest(svc, client);
-  const address = normalizeEmail(email);
-  mailLater(svc, { to: address, kind: "reset_password" }, async () => {
-    const user = await svc.store.users.findByEmail(address);
-    if (!user || user.disabled) return undefined;
-    const { link, ttlSeconds } = await createLink(svc, user, "reset_password");
-    audit(svc, { type: "password_reset_requested", userId: user.id }, client);
-    return templates.resetPassword(svc.config.mail, link, ttlSeconds);
-  });
-}
+export const forgotPassword = (svc: Services, email: string, client: ClientInfo) =>
+  mailLinkOnRequest(svc, email, client, "reset_password", { audit: "password_reset_requested" });
 
 export interface ResetInput {
   token: string;

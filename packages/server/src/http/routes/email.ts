@@ -61,41 +61,35 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     },
   );
 
-  app.post(
-    "/auth/email/resend",
-    {
-      preHandler: limited,
-      schema: {
-        tags,
-        summary: "Mail a new verification link",
-        description: UNIFORM,
-        body: EmailBody,
-        response: accepted,
+  // The three "mail me a link" requests: one shape, one uniform answer.
+  const mailRequests = [
+    ["/auth/email/resend", "Mail a new verification link", "", resendVerification],
+    [
+      "/auth/password/forgot",
+      "Mail a password reset link",
+      " The link works once and expires (default 30 min).",
+      forgotPassword,
+    ],
+    [
+      "/auth/magic-link",
+      "Mail a one-time sign-in link",
+      " Only existing, enabled accounts get a link (no sign-up by link); it works once and expires (default 15 min).",
+      requestMagicLink,
+    ],
+  ] as const;
+  for (const [url, summary, more, send] of mailRequests) {
+    app.post(
+      url,
+      {
+        preHandler: limited,
+        schema: { tags, summary, description: UNIFORM + more, body: EmailBody, response: accepted },
       },
-    },
-    async (request, reply) => {
-      await resendVerification(svc, request.body.email, clientInfo(request));
-      return reply.code(202).send(ACCEPTED);
-    },
-  );
-
-  app.post(
-    "/auth/password/forgot",
-    {
-      preHandler: limited,
-      schema: {
-        tags,
-        summary: "Mail a password reset link",
-        description: `${UNIFORM} The link works once and expires (default 30 min).`,
-        body: EmailBody,
-        response: accepted,
+      async (request, reply) => {
+        await send(svc, request.body.email, clientInfo(request));
+        return reply.code(202).send(ACCEPTED);
       },
-    },
-    async (request, reply) => {
-      await forgotPassword(svc, request.body.email, clientInfo(request));
-      return reply.code(202).send(ACCEPTED);
-    },
-  );
+    );
+  }
 
   app.post(
     "/auth/password/reset",
@@ -119,24 +113,6 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     async (request, reply) => {
       await resetPassword(svc, request.body, clientInfo(request));
       return reply.code(204).send(null);
-    },
-  );
-
-  app.post(
-    "/auth/magic-link",
-    {
-      preHandler: limited,
-      schema: {
-        tags,
-        summary: "Mail a one-time sign-in link",
-        description: `${UNIFORM} Only existing, enabled accounts get a link (no sign-up by link); it works once and expires (default 15 min).`,
-        body: EmailBody,
-        response: accepted,
-      },
-    },
-    async (request, reply) => {
-      await requestMagicLink(svc, request.body.email, clientInfo(request));
-      return reply.code(202).send(ACCEPTED);
     },
   );
 
