@@ -8,6 +8,7 @@ import { MemoryBus, RedisBus, type RevocationBus } from "./cache/revocation-bus.
 import { SessionCache } from "./cache/session-cache.js";
 import { VerifiedTokenCache } from "./cache/verified-tokens.js";
 import type { Config } from "./config/load.js";
+import { assertProductionReady } from "./config/production.js";
 import { BackupCodeHasher } from "./domain/backup-codes.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { PasswordHasher } from "./domain/password.js";
@@ -23,12 +24,15 @@ import { Mailer } from "./mail/mailer.js";
 import { openTransport } from "./mail/open.js";
 import type { MailTransport } from "./mail/transport.js";
 import type { Services } from "./services.js";
-import { migrateToLatest, openDb } from "./store/db.js";
+import { assertMigrated, migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
 
 export interface AppOptions {
   clock?: Clock;
-  /** Apply pending migrations first (the CLI's `serve` does; serverless runs `migrate` apart). */
+  /**
+   * Apply pending migrations first (the CLI's `serve` does). Functions pass false, run
+   * `latchkey migrate` as a deploy step, and refuse to start on an older schema.
+   */
   migrate?: boolean;
   logger?: pino.Logger;
   /** Send mail your own way instead of the configured transport. */
@@ -66,12 +70,18 @@ async function assemble(
   options: AppOptions,
   closers: Array<() => Promise<unknown>>,
 ): Promise<Pick<Latchkey, "http" | "svc">> {
+  assertProductionReady(config);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
-  const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+  const db = await openDb(config.databaseUrl, {
+    schema: config.databaseSchema,
+    poolSize: config.postgresPool.max,
+    idleTimeoutMs: config.postgresPool.idleTimeoutMs,
+  });
   closers.push(() => db.close());
   const store = Store.of(db);
   if (options.migrate ?? true) await migrateToLatest(db);
+  else await assertMigrated(db);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   if (redis) closers.push(() => redis.quit());
   const bus: RevocationBus = redis

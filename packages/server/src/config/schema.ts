@@ -168,6 +168,22 @@ export const ConfigSchema = Type.Object({
   ),
   sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
   purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),
+  postgresPool: Type.Object(
+    {
+      max: Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        default: 10,
+        description: "Connections per process (functions default to 2)",
+      }),
+      idleTimeoutMs: Type.Integer({
+        minimum: 0,
+        default: 10_000,
+        description: "Close a connection idle this long; 0 keeps it (functions default to 5000)",
+      }),
+    },
+    { default: {} },
+  ),
 });
 
 export type ConfigInput = Static<typeof ConfigSchema>;
@@ -224,4 +240,6 @@ export const ENV: Record<string, string> = {
   LATCHKEY_MAIL_NEW_SIGN_IN_NOTICE: "mail.newSignInNotice",
   LATCHKEY_SESSION_CACHE_MS: "sessionCacheMs",
   LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
+  LATCHKEY_PG_POOL_MAX: "postgresPool.max",
+  LATCHKEY_PG_IDLE_TIMEOUT_MS: "postgresPool.idleTimeoutMs",
 };

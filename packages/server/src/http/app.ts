@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
+import { lazyCompilers } from "./lazy-compilers.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { authRoutes } from "./routes/auth.js";
 import { emailRoutes } from "./routes/email.js";
@@ -29,6 +30,7 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
     return503OnClosing: true,
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,
+    schemaController: { compilersFactory: lazyCompilers() },
     ajv: {
       // A string where a boolean belongs is a client bug to report, not to paper over.
       // allErrors lists every bad field; bodies are bounded by bodyLimit, so its cost is too.

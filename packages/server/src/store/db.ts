@@ -1,7 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
+import {
+  DEFAULT_MIGRATION_TABLE,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  type SqliteDatabase,
+  SqliteDialect,
+  sql,
+} from "kysely";
 import type { CustomTypesConfig } from "pg";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
@@ -24,7 +32,7 @@ const PG_INT8 = 20;
  */
 export async function openDb(
   url: string,
-  options: { poolSize?: number; schema?: string } = {},
+  options: { poolSize?: number; idleTimeoutMs?: number; schema?: string } = {},
 ): Promise<Db> {
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     // Loaded only when used: a SQLite deployment never pays pg's start-up time or memory.
@@ -32,12 +40,16 @@ export async function openDb(
     const pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
+      idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
       // Epoch-millisecond columns are bigint; they fit a JS number exactly.
       types: {
         getTypeParser: (oid: number, format?: "text" | "binary") =>
           oid === PG_INT8 ? Number : pg.types.getTypeParser(oid, format as "text"),
       } as CustomTypesConfig,
     });
+    // A connection that dies while idle (server restart, a function instance thawed after
+    // its socket was dropped) is removed by pg; without a listener Node would crash instead.
+    pool.on("error", () => {});
     const { schema } = options;
     if (schema) {
       pool.on("connect", (client) => {
@@ -113,9 +125,40 @@ export async function migrateToLatest(
   }
 }
 
+/**
+ * For servers that do not migrate at start (functions): refuses a schema older than
+ * this code, naming the step that fixes it. One query; Kysely's own Migrator.getMigrations
+ * would introspect every table of the database first.
+ */
+export async function assertMigrated(db: Db): Promise<void> {
+  const table = db.schema
+    ? sql.table(`${db.schema}.${DEFAULT_MIGRATION_TABLE}`)
+    : sql.table(DEFAULT_MIGRATION_TABLE);
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql<{ name: string }>`select name from ${table}`.execute(db.kysely);
+    applied = new Set(rows.map((r) => r.name));
+  } catch (err) {
+    if (!isMissingTable(err)) throw err;
+    applied = new Set(); // never migrated
+  }
+  const known = Object.keys(await migrations.getMigrations());
+  const pending = known.filter((name) => !applied.has(name));
+  if (pending.length > 0) {
+    throw new Error(
+      `The database is missing migrations ${pending.join(", ")}: run \`latchkey migrate\` before starting this version`,
+    );
+  }
+}
+
 /** PostgreSQL: invalid_schema_name, undefined_table, undefined_column, undefined_object. */
 const VANISHED_OBJECT = new Set(["3F000", "42P01", "42703", "42704"]);
 const MIGRATION_SETUP_ATTEMPTS = 5;
+
+function isMissingTable(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: string; message?: string };
+  return code === "42P01" || (code === "SQLITE_ERROR" && /no such table/.test(message ?? ""));
+}
 
 /** Unique-constraint violation on either database. */
 export function isUniqueViolation(err: unknown): boolean {

@@ -1,0 +1,46 @@
+import { createApp, type Latchkey } from "../app.js";
+import { type Config, loadConfig } from "../config/load.js";
+
+/**
+ * A function instance serves one request at a time (Lambda) or a few (Cloud Run), and
+ * hundreds of instances may share one PostgreSQL: two connections each (one for the
+ * request, one for background writes), released after 5 s idle. Frozen instances keep
+ * their sockets, so put RDS Proxy or PgBouncer in front of a busy database. The
+ * environment still overrides both.
+ */
+const FUNCTION_DEFAULTS: Record<string, string> = {
+  LATCHKEY_PG_POOL_MAX: "2",
+  LATCHKEY_PG_IDLE_TIMEOUT_MS: "5000",
+};
+
+export function loadFunctionConfig(env: Record<string, string | undefined>): Config {
+  const merged = { ...FUNCTION_DEFAULTS };
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && value !== "") merged[name] = value;
+  }
+  return loadConfig(merged);
+}
+
+/**
+ * The app a deployed function serves, configured by its environment. No migrations
+ * here: they are a deploy step (`latchkey migrate`), and an older schema is refused.
+ */
+export function appFromEnvironment(): Promise<Latchkey> {
+  return createApp(loadFunctionConfig(process.env), { migrate: false });
+}
+
+/**
+ * Builds on first use and keeps the result for the instance's life: config, keys and
+ * the database pool load once per cold start. A failed start is not kept, so the next
+ * invocation tries again (a database that was briefly unreachable).
+ */
+export function once<T>(build: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= build().catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
+}
