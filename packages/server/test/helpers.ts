@@ -102,7 +102,7 @@ export async function startTestApp(
 }
 
 /** A temporary directory (the data dir: SQLite file, dev mail outbox) and a database of its own. */
-async function freshDatabase(): Promise<{
+export async function freshDatabase(): Promise<{
   url: string;
   schema?: string;
   dataDir: string;

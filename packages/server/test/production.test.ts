@@ -1,0 +1,171 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../src/app.js";
+import { ConfigError, loadConfig } from "../src/config/load.js";
+
+/** A production configuration that passes every check (README, "Production checklist"). */
+const SECURE: Record<string, string> = {
+  LATCHKEY_MODE: "production",
+  LATCHKEY_PUBLIC_URL: "https://auth.example.com",
+  LATCHKEY_MASTER_KEY: randomBytes(32).toString("base64"),
+  LATCHKEY_ALLOWED_ORIGINS: "https://app.example.com,https://auth.example.com",
+  LATCHKEY_TRUST_PROXY: "10.0.0.0/8",
+  DATABASE_URL: "sqlite::memory:",
+};
+
+/** createApp's refusal for SECURE with `change` applied; the checks run before any I/O. */
+async function refusal(change: Record<string, string | undefined>): Promise<string> {
+  const env = { ...SECURE, ...change };
+  const err = await createApp(loadConfig(env)).then(
+    async (app) => {
+      await app.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  const message = (err as Error).message;
+  expect(message).toMatch(/^Refusing to start in production mode/);
+  return message;
+}
+
+describe("production mode refuses insecure settings, naming each", () => {
+  it.each([
+    [
+      "no master key",
+      { LATCHKEY_MASTER_KEY: undefined },
+      "LATCHKEY_MASTER_KEY (masterKey): not set",
+    ],
+    [
+      "Secure cookies off",
+      { LATCHKEY_COOKIE_SECURE: "false" },
+      "LATCHKEY_COOKIE_SECURE (cookies.secure): is false",
+    ],
+    [
+      "a plain-HTTP public URL",
+      { LATCHKEY_PUBLIC_URL: "http://auth.example.com" },
+      "LATCHKEY_PUBLIC_URL (publicUrl): must be an https:// URL (now http://auth.example.com)",
+    ],
+    [
+      "no public URL (the http://host:port default)",
+      { LATCHKEY_PUBLIC_URL: undefined },
+      "LATCHKEY_PUBLIC_URL (publicUrl): must be an https:// URL (now http://127.0.0.1:8080)",
+    ],
+    [
+      "a wildcard allowed origin",
+      { LATCHKEY_ALLOWED_ORIGINS: "https://*.example.com" },
+      "LATCHKEY_ALLOWED_ORIGINS (allowedOrigins): https://*.example.com is a wildcard",
+    ],
+    [
+      "a plain-HTTP allowed origin",
+      { LATCHKEY_ALLOWED_ORIGINS: "https://app.example.com,http://app.example.com" },
+      "LATCHKEY_ALLOWED_ORIGINS (allowedOrigins): http://app.example.com is plain HTTP",
+    ],
+    [
+      "trusting every proxy (IPv4)",
+      { LATCHKEY_TRUST_PROXY: "0.0.0.0/0" },
+      "LATCHKEY_TRUST_PROXY (trustProxy): 0.0.0.0/0 trusts every address",
+    ],
+    [
+      "trusting every proxy (IPv6)",
+      { LATCHKEY_TRUST_PROXY: "10.0.0.0/8,::/0" },
+      "LATCHKEY_TRUST_PROXY (trustProxy): ::/0 trusts every address",
+    ],
+    [
+      "a passphrase as HS256 secret",
+      { LATCHKEY_JWT_SECRET: "correct horse battery staple 2026" },
+      "LATCHKEY_JWT_SECRET (jwtSecret): looks weak",
+    ],
+    [
+      "a repetitive HS256 secret",
+      { LATCHKEY_JWT_SECRET: "aB3$".repeat(16) },
+      "LATCHKEY_JWT_SECRET (jwtSecret): looks weak",
+    ],
+    [
+      "the master key reused as HS256 secret",
+      { LATCHKEY_JWT_SECRET: SECURE.LATCHKEY_MASTER_KEY },
+      "LATCHKEY_JWT_SECRET (jwtSecret): equals the master key",
+    ],
+    [
+      "Argon2 below OWASP's minimum",
+      { LATCHKEY_ARGON2_MEMORY_KIB: "8192", LATCHKEY_ARGON2_ITERATIONS: "1" },
+      "LATCHKEY_ARGON2_MEMORY_KIB (password.argon2MemoryKiB): with 1 iteration(s) is below OWASP's minimum",
+    ],
+  ])("%s", async (_name, change, expected) => {
+    const message = await refusal(change);
+    expect(message).toContain(expected);
+    expect(message.split("\n")).toHaveLength(2); // the headline and this one problem
+  });
+
+  it("lists every problem at once", async () => {
+    const message = await refusal({
+      LATCHKEY_MASTER_KEY: undefined,
+      LATCHKEY_COOKIE_SECURE: "false",
+      LATCHKEY_PUBLIC_URL: "http://auth.example.com",
+    });
+    expect(message.split("\n").slice(1)).toEqual([
+      expect.stringContaining("LATCHKEY_MASTER_KEY"),
+      expect.stringContaining("LATCHKEY_COOKIE_SECURE"),
+      expect.stringContaining("LATCHKEY_PUBLIC_URL"),
+    ]);
+  });
+
+  it("never echoes a secret in the message", async () => {
+    const weak = "correct horse battery staple 2026";
+    expect(await refusal({ LATCHKEY_JWT_SECRET: weak })).not.toContain(weak);
+    const reused = await refusal({ LATCHKEY_JWT_SECRET: SECURE.LATCHKEY_MASTER_KEY });
+    expect(reused).not.toContain(SECURE.LATCHKEY_MASTER_KEY);
+  });
+});
+
+describe("production mode starts with secure settings", () => {
+  it.each([
+    ["the secure baseline", {}],
+    [
+      "a random HS256 secret (openssl rand -base64 32)",
+      { LATCHKEY_JWT_SECRET: randomBytes(32).toString("base64") },
+    ],
+    [
+      "a random HS256 secret (openssl rand -hex 32)",
+      { LATCHKEY_JWT_SECRET: randomBytes(32).toString("hex") },
+    ],
+    [
+      "a loopback http origin (local tooling)",
+      { LATCHKEY_ALLOWED_ORIGINS: "http://localhost:3000" },
+    ],
+    [
+      "the OWASP m=9216 KiB, t=4 pairing",
+      { LATCHKEY_ARGON2_MEMORY_KIB: "9216", LATCHKEY_ARGON2_ITERATIONS: "4" },
+    ],
+  ])("%s", async (_name, change) => {
+    const dir = mkdtempSync(join(tmpdir(), "latchkey-prod-"));
+    try {
+      const config = loadConfig({
+        ...SECURE,
+        ...change,
+        DATABASE_URL: `sqlite:${join(dir, "db")}`,
+      });
+      const app = await createApp(config, { logger: pino({ level: "silent" }) });
+      const res = await app.http.inject({ url: "/healthz" });
+      expect(res.statusCode).toBe(200);
+      await app.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("development mode checks none of this", async () => {
+    const config = loadConfig({
+      ...SECURE,
+      LATCHKEY_MODE: "development",
+      LATCHKEY_MASTER_KEY: undefined,
+      LATCHKEY_COOKIE_SECURE: "false",
+    });
+    const app = await createApp(config, { logger: pino({ level: "silent" }) });
+    await app.close();
+  });
+});
