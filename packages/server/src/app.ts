@@ -37,6 +37,8 @@ export interface AppOptions {
   logger?: pino.Logger;
   /** Send mail your own way instead of the configured transport. */
   mailTransport?: MailTransport;
+  /** Serve the browsable API page at /docs (default true; functions skip it, /openapi.json stays). */
+  docs?: boolean;
 }
 
 export interface Latchkey {
@@ -179,10 +181,14 @@ async function assemble(
     log,
   };
 
-  const http = await buildHttp(svc, [
-    { name: "database", check: () => store.ping() },
-    ...(redis ? [{ name: "redis", check: async () => void (await redis.ping()) }] : []),
-  ]);
+  const http = await buildHttp(
+    svc,
+    [
+      { name: "database", check: () => store.ping() },
+      ...(redis ? [{ name: "redis", check: async () => void (await redis.ping()) }] : []),
+    ],
+    { docs: options.docs ?? true },
+  );
   closers.push(() => http.close());
 
   const timers = [

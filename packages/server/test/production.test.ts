@@ -6,6 +6,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { ConfigError, loadConfig } from "../src/config/load.js";
+import { assertProductionReady } from "../src/config/production.js";
 
 /** A production configuration that passes every check (README, "Production checklist"). */
 const SECURE: Record<string, string> = {
@@ -119,6 +120,18 @@ describe("production mode refuses insecure settings, naming each", () => {
     expect(await refusal({ LATCHKEY_JWT_SECRET: weak })).not.toContain(weak);
     const reused = await refusal({ LATCHKEY_JWT_SECRET: SECURE.LATCHKEY_MASTER_KEY });
     expect(reused).not.toContain(SECURE.LATCHKEY_MASTER_KEY);
+  });
+});
+
+describe("production functions", () => {
+  it("need Redis: every instance would otherwise keep its own limits and replay guard", () => {
+    const config = loadConfig(SECURE);
+    expect(() => assertProductionReady(config)).not.toThrow();
+    expect(() => assertProductionReady(config, "function")).toThrow(
+      "REDIS_URL (redisUrl): not set; each function instance would keep its own login limits and TOTP replay guard",
+    );
+    const withRedis = loadConfig({ ...SECURE, REDIS_URL: "redis://10.0.0.5:6379" });
+    expect(() => assertProductionReady(withRedis, "function")).not.toThrow();
   });
 });
 

@@ -59,9 +59,27 @@ export function productionProblems(c: Config): string[] {
   return problems;
 }
 
-export function assertProductionReady(config: Config): void {
+/**
+ * Functions run as many short-lived instances: what one keeps in memory (failed-login
+ * counts, used TOTP codes, revocation notices) the others never see.
+ */
+function functionProblems(c: Config): string[] {
+  return c.redisUrl
+    ? []
+    : [
+        `${name("redisUrl")}: not set; each function instance would keep its own login limits and TOTP replay guard`,
+      ];
+}
+
+export function assertProductionReady(
+  config: Config,
+  deployment: "server" | "function" = "server",
+): void {
   if (config.mode !== "production") return;
-  const problems = productionProblems(config);
+  const problems = [
+    ...productionProblems(config),
+    ...(deployment === "function" ? functionProblems(config) : []),
+  ];
   if (problems.length === 0) return;
   throw new ConfigError(
     `Refusing to start in production mode (LATCHKEY_MODE=production):\n  - ${problems.join("\n  - ")}`,

@@ -1,6 +1,5 @@
 import cookie from "@fastify/cookie";
 import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
@@ -20,7 +19,11 @@ import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
 
 /** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
-export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promise<FastifyInstance> {
+export async function buildHttp(
+  svc: Services,
+  checks: ReadinessCheck[],
+  options: { docs: boolean } = { docs: true },
+): Promise<FastifyInstance> {
   const { config } = svc;
   const app = Fastify({
     loggerInstance: svc.log,
@@ -73,7 +76,7 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
 
   await app.register(cookie);
   registerCors(app, config.allowedOrigins);
-  await registerOpenApi(app, svc);
+  await registerOpenApi(app, svc, options.docs);
 
   for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);
   await app.register(healthRoutes, { svc, checks });
@@ -89,7 +92,7 @@ export async function buildHttp(svc: Services, checks: ReadinessCheck[]): Promis
   return app;
 }
 
-async function registerOpenApi(app: FastifyInstance, svc: Services): Promise<void> {
+async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolean): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -122,6 +125,11 @@ async function registerOpenApi(app: FastifyInstance, svc: Services): Promise<voi
       buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) ?? `def-${i}`,
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
+  if (docs) {
+    // Loaded only when served: Swagger UI and its static-file server are a tenth of a
+    // function's cold start (bench/RESULTS.md).
+    const { default: swaggerUi } = await import("@fastify/swagger-ui");
+    await app.register(swaggerUi, { routePrefix: "/docs" });
+  }
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 }

@@ -1,4 +1,7 @@
-import { createRequire } from "node:module";
+// Fastify's own dependencies, the compilers it would build itself (imported statically so
+// a bundler can inline them; see the README on functions).
+import ajvCompiler from "@fastify/ajv-compiler";
+import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import type { FastifyServerOptions } from "fastify";
 
 type Compiled = ((...args: unknown[]) => unknown) & { errors?: unknown };
@@ -16,14 +19,10 @@ type CompilerFactory = (externalSchemas: unknown, options: unknown) => Compiler;
 type CompilersFactory = NonNullable<FastifyServerOptions["schemaController"]>["compilersFactory"];
 
 export function lazyCompilers(): CompilersFactory {
-  // Resolved from Fastify's own location: exactly the versions it would use itself.
-  const fromFastify = createRequire(createRequire(import.meta.url).resolve("fastify"));
-  const ajv = fromFastify("@fastify/ajv-compiler") as () => CompilerFactory;
-  const fjs = fromFastify("@fastify/fast-json-stringify-compiler") as () => CompilerFactory;
   // Typed loosely: Ajv's function type lists properties a deferred one only forwards.
   return {
-    buildValidator: deferred(ajv()),
-    buildSerializer: deferred(fjs()),
+    buildValidator: deferred(ajvCompiler() as unknown as CompilerFactory),
+    buildSerializer: deferred(SerializerSelector() as unknown as CompilerFactory),
   } as unknown as CompilersFactory;
 }
 

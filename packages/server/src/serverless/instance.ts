@@ -1,5 +1,6 @@
 import { createApp, type Latchkey } from "../app.js";
 import { type Config, loadConfig } from "../config/load.js";
+import { assertProductionReady } from "../config/production.js";
 
 /**
  * A function instance serves one request at a time (Lambda) or a few (Cloud Run), and
@@ -24,9 +25,12 @@ export function loadFunctionConfig(env: Record<string, string | undefined>): Con
 /**
  * The app a deployed function serves, configured by its environment. No migrations
  * here: they are a deploy step (`latchkey migrate`), and an older schema is refused.
+ * No /docs page either (/openapi.json stays): it would weigh on every cold start.
  */
-export function appFromEnvironment(): Promise<Latchkey> {
-  return createApp(loadFunctionConfig(process.env), { migrate: false });
+export async function appFromEnvironment(): Promise<Latchkey> {
+  const config = loadFunctionConfig(process.env);
+  assertProductionReady(config, "function");
+  return createApp(config, { migrate: false, docs: false });
 }
 
 /**
