@@ -96,6 +96,25 @@ describe("production mode refuses insecure settings, naming each", () => {
       { LATCHKEY_ARGON2_MEMORY_KIB: "8192", LATCHKEY_ARGON2_ITERATIONS: "1" },
       "LATCHKEY_ARGON2_MEMORY_KIB (password.argon2MemoryKiB): with 1 iteration(s) is below OWASP's minimum",
     ],
+    [
+      "SMTP without TLS to another host",
+      {
+        LATCHKEY_MAIL_TRANSPORT: "smtp",
+        LATCHKEY_SMTP_HOST: "smtp.example.com",
+        LATCHKEY_SMTP_REQUIRE_TLS: "false",
+      },
+      "LATCHKEY_SMTP_REQUIRE_TLS (mail.smtp.requireTls): is false; mail to smtp.example.com could go in clear",
+    ],
+    [
+      "a plain-HTTP mail API",
+      {
+        LATCHKEY_MAIL_TRANSPORT: "http",
+        LATCHKEY_MAIL_API_URL: "http://mail.example.com/send",
+        LATCHKEY_MAIL_API_KEY: "key",
+        LATCHKEY_MAIL_API_SECRET: "secret",
+      },
+      "LATCHKEY_MAIL_API_URL (mail.http.url): http://mail.example.com/send is plain HTTP",
+    ],
   ])("%s", async (_name, change, expected) => {
     const message = await refusal(change);
     expect(message).toContain(expected);
@@ -149,6 +168,10 @@ describe("production mode starts with secure settings", () => {
     [
       "a loopback http origin (local tooling)",
       { LATCHKEY_ALLOWED_ORIGINS: "http://localhost:3000" },
+    ],
+    [
+      "SMTP without TLS to a relay on the same machine",
+      { LATCHKEY_MAIL_TRANSPORT: "smtp", LATCHKEY_SMTP_REQUIRE_TLS: "false" },
     ],
     [
       "the OWASP m=9216 KiB, t=4 pairing",

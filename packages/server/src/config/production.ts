@@ -49,6 +49,26 @@ export function productionProblems(c: Config): string[] {
       );
     }
   }
+  const { smtp, http } = c.mail;
+  if (
+    c.mail.transport === "smtp" &&
+    !smtp.secure &&
+    !smtp.requireTls &&
+    !isLoopbackHost(smtp.host)
+  ) {
+    say(
+      "mail.smtp.requireTls",
+      `is false; mail to ${smtp.host} could go in clear, with its password and sign-in links`,
+    );
+  }
+  if (c.mail.transport === "http" && new URL(http.url).protocol !== "https:") {
+    if (!isLoopbackHost(new URL(http.url).hostname)) {
+      say(
+        "mail.http.url",
+        `${http.url} is plain HTTP; the API key and sign-in links would travel in clear`,
+      );
+    }
+  }
   const { argon2MemoryKiB, argon2Iterations } = c.password;
   if (argon2MemoryKiB * argon2Iterations < MIN_ARGON2_KIB_TIMES_ITERATIONS) {
     say(
@@ -94,8 +114,13 @@ function name(key: string): string {
 }
 
 function isLoopback(origin: string): boolean {
-  const host = new URL(origin).hostname;
-  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return isLoopbackHost(new URL(origin).hostname);
+}
+
+function isLoopbackHost(host: string): boolean {
+  return (
+    host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
 }
 
 /**
