@@ -13,7 +13,9 @@ const outdir = `${root}packages/server/dist-functions`;
  * the drivers loaded only when configured, Swagger UI (serves files beside its own code;
  * functions skip /docs, so it is never loaded) and the Functions Framework (it must be
  * the very instance that loads this module, or the registration is not seen). Pino is
- * bundled: Latchkey logs to stdout and starts no transport worker.
+ * bundled: Latchkey logs to stdout and starts no transport worker. Nodemailer and the
+ * QR encoder load on first use (a mail, an MFA set-up): outside the bundle a cold start
+ * neither parses nor runs them.
  */
 const external = [
   "better-sqlite3",
@@ -22,6 +24,8 @@ const external = [
   "ioredis",
   "@fastify/swagger-ui",
   "@google-cloud/functions-framework",
+  "nodemailer",
+  "qrcode",
 ];
 
 rmSync(outdir, { recursive: true, force: true });
