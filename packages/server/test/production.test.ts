@@ -165,6 +165,12 @@ describe("production mode starts with secure settings", () => {
       "a random HS256 secret (openssl rand -hex 32)",
       { LATCHKEY_JWT_SECRET: randomBytes(32).toString("hex") },
     ],
+    // Regression: 64 random hex digits often miss one of the sixteen, and a rule of
+    // sixteen distinct characters refused about a quarter of them.
+    [
+      "a random hex secret that uses only 14 of the 16 digits",
+      { LATCHKEY_JWT_SECRET: "7a2ccce4c3aeaf989ad0def6a755609762ecc7d4860cae2f2756376dd83a64c5" },
+    ],
     [
       "a loopback http origin (local tooling)",
       { LATCHKEY_ALLOWED_ORIGINS: "http://localhost:3000" },
