@@ -143,14 +143,39 @@ describe("production mode refuses insecure settings, naming each", () => {
 });
 
 describe("production functions", () => {
-  it("need Redis: every instance would otherwise keep its own limits and replay guard", () => {
-    const config = loadConfig(SECURE);
-    expect(() => assertProductionReady(config)).not.toThrow();
-    expect(() => assertProductionReady(config, "function")).toThrow(
+  const FUNCTION = {
+    ...SECURE,
+    DATABASE_URL: "postgres://latchkey@db.internal:5432/latchkey",
+    REDIS_URL: "redis://10.0.0.5:6379",
+    LATCHKEY_MAIL_TRANSPORT: "smtp",
+    LATCHKEY_SMTP_HOST: "smtp.example.com",
+  };
+  const refusal = (change: Record<string, string | undefined>) => () =>
+    assertProductionReady(loadConfig({ ...FUNCTION, ...change }), "function");
+
+  it("start with shared state: PostgreSQL, Redis and a real mail transport", () => {
+    expect(refusal({})).not.toThrow();
+    expect(() => assertProductionReady(loadConfig(SECURE))).not.toThrow(); // a server may
+  });
+
+  it.each([
+    [
+      "no Redis",
+      { REDIS_URL: undefined },
       "REDIS_URL (redisUrl): not set; each function instance would keep its own login limits and TOTP replay guard",
-    );
-    const withRedis = loadConfig({ ...SECURE, REDIS_URL: "redis://10.0.0.5:6379" });
-    expect(() => assertProductionReady(withRedis, "function")).not.toThrow();
+    ],
+    [
+      "SQLite",
+      { DATABASE_URL: "sqlite:/tmp/latchkey.db" },
+      "DATABASE_URL (databaseUrl): SQLite in a function lives and dies with one instance",
+    ],
+    [
+      "the dev mail outbox",
+      { LATCHKEY_MAIL_TRANSPORT: "outbox" },
+      "LATCHKEY_MAIL_TRANSPORT (mail.transport): the outbox writes mail to one instance's disk",
+    ],
+  ])("refuse %s", (_name, change, expected) => {
+    expect(refusal(change)).toThrow(expected);
   });
 });
 

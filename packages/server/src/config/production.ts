@@ -84,14 +84,22 @@ export function productionProblems(c: Config): string[] {
 
 /**
  * Functions run as many short-lived instances: what one keeps in memory (failed-login
- * counts, used TOTP codes, revocation notices) the others never see.
+ * counts, used TOTP codes, revocation notices) or on its disk the others never see.
  */
 function functionProblems(c: Config): string[] {
-  return c.redisUrl
-    ? []
-    : [
-        `${name("redisUrl")}: not set; each function instance would keep its own login limits and TOTP replay guard`,
-      ];
+  const problems: string[] = [];
+  if (!c.redisUrl) {
+    problems.push(
+      `${name("redisUrl")}: not set; each function instance would keep its own login limits and TOTP replay guard`,
+    );
+  }
+  if (c.databaseUrl.startsWith("sqlite:")) {
+    problems.push(`${name("databaseUrl")}: SQLite in a function lives and dies with one instance`);
+  }
+  if (c.mail.transport === "outbox") {
+    problems.push(`${name("mail.transport")}: the outbox writes mail to one instance's disk`);
+  }
+  return problems;
 }
 
 export function assertProductionReady(
