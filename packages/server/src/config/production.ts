@@ -15,14 +15,14 @@ const MIN_SECRET_DISTINCT_CHARS = 10;
 /**
  * In production mode the server refuses to start on any of these; each message
  * names the environment variable and the config key to fix. Listed in README.md
- * ("Production checklist"); config/production.test.ts refuses each one.
+ * ("Production checklist"); test/production.test.ts refuses each one.
  */
 export function productionProblems(c: Config): string[] {
   const problems: string[] = [];
   const say = (key: string, message: string) => problems.push(`${name(key)}: ${message}`);
 
   if (!c.masterKey) {
-    say("masterKey", "not set; private signing keys and TOTP secrets would be stored in clear");
+    say("masterKey", "not set; signing keys, token keys and TOTP secrets would be stored in clear");
   }
   if (!c.cookies.secure) {
     say("cookies.secure", "is false; token cookies would travel over plain HTTP");
@@ -52,26 +52,7 @@ export function productionProblems(c: Config): string[] {
       );
     }
   }
-  const { smtp, http } = c.mail;
-  if (
-    c.mail.transport === "smtp" &&
-    !smtp.secure &&
-    !smtp.requireTls &&
-    !isLoopbackHost(smtp.host)
-  ) {
-    say(
-      "mail.smtp.requireTls",
-      `is false; mail to ${smtp.host} could go in clear, with its password and sign-in links`,
-    );
-  }
-  if (c.mail.transport === "http" && new URL(http.url).protocol !== "https:") {
-    if (!isLoopbackHost(new URL(http.url).hostname)) {
-      say(
-        "mail.http.url",
-        `${http.url} is plain HTTP; the API key and sign-in links would travel in clear`,
-      );
-    }
-  }
+  mailProblems(c, say);
   const { argon2MemoryKiB, argon2Iterations } = c.password;
   if (argon2MemoryKiB * argon2Iterations < MIN_ARGON2_KIB_TIMES_ITERATIONS) {
     say(
@@ -100,6 +81,24 @@ function functionProblems(c: Config): string[] {
     problems.push(`${name("mail.transport")}: the outbox writes mail to one instance's disk`);
   }
   return problems;
+}
+
+/** Mail carries sign-in links and reset tokens: off this machine it goes over TLS. */
+function mailProblems(c: Config, say: (key: string, message: string) => void): void {
+  const { transport, smtp, http } = c.mail;
+  if (transport === "smtp" && !smtp.secure && !smtp.requireTls && !isLoopbackHost(smtp.host)) {
+    say(
+      "mail.smtp.requireTls",
+      `is false; mail to ${smtp.host} could go in clear, with its password and sign-in links`,
+    );
+  }
+  const api = new URL(http.url);
+  if (transport === "http" && api.protocol !== "https:" && !isLoopbackHost(api.hostname)) {
+    say(
+      "mail.http.url",
+      `${http.url} is plain HTTP; the API key and sign-in links would travel in clear`,
+    );
+  }
 }
 
 export function assertProductionReady(
