@@ -77,15 +77,18 @@ function functionProblems(c: Config): string[] {
   if (c.databaseUrl.startsWith("sqlite:")) {
     problems.push(`${name("databaseUrl")}: SQLite in a function lives and dies with one instance`);
   }
-  if (c.mail.transport === "outbox") {
-    problems.push(`${name("mail.transport")}: the outbox writes mail to one instance's disk`);
-  }
   return problems;
 }
 
 /** Mail carries sign-in links and reset tokens: off this machine it goes over TLS. */
 function mailProblems(c: Config, say: (key: string, message: string) => void): void {
   const { transport, smtp, http } = c.mail;
+  if (transport === "outbox") {
+    say(
+      "mail.transport",
+      "is the development outbox, which writes sign-in and reset links to disk instead of sending them; use smtp or http",
+    );
+  }
   if (transport === "smtp" && !smtp.secure && !smtp.requireTls && !isLoopbackHost(smtp.host)) {
     say(
       "mail.smtp.requireTls",
