@@ -23,6 +23,7 @@ import { buildHttp } from "./http/app.js";
 import { Mailer } from "./mail/mailer.js";
 import { openTransport } from "./mail/open.js";
 import type { MailTransport } from "./mail/transport.js";
+import { Metrics } from "./ops/metrics.js";
 import type { Services } from "./services.js";
 import { assertMigrated, migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
@@ -130,12 +131,17 @@ async function assemble(
   );
   // Also after HTTP: mail the last requests queued still goes out.
   closers.push(() => mailer.close());
+  const metrics = new Metrics(
+    () => store.sessions.countActive(clock.now()),
+    () => clock.now(),
+  );
   const svc: Services = {
     config,
     clock,
     store,
     auditLog,
-    hasher: new PasswordHasher(config.password),
+    metrics,
+    hasher: new PasswordHasher(config.password, (op, ms) => metrics.observePasswordHash(op, ms)),
     keys,
     refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),
     box,

@@ -14,6 +14,7 @@ import type { AuditLog } from "./flows/audit-log.js";
 import type { KeyService } from "./flows/keys.js";
 import type { SessionState } from "./flows/session-state.js";
 import type { Mailer } from "./mail/mailer.js";
+import type { Metrics } from "./ops/metrics.js";
 import type { Store } from "./store/index.js";
 
 /** Everything a flow may use, built once at start (see createServices). */
@@ -22,6 +23,7 @@ export interface Services {
   clock: Clock;
   store: Store;
   auditLog: AuditLog;
+  metrics: Metrics;
   hasher: PasswordHasher;
   keys: KeyService;
   refreshTokens: RefreshTokenCodec;

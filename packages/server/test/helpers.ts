@@ -29,13 +29,14 @@ export interface TestApp extends Latchkey {
 type MailInput = ConfigInput["mail"];
 type Overrides = Omit<
   Partial<ConfigInput>,
-  "tokens" | "password" | "rateLimit" | "cookies" | "mail" | "links"
+  "tokens" | "password" | "rateLimit" | "cookies" | "mail" | "links" | "operations"
 > & {
   mail?: Partial<Omit<MailInput, "smtp" | "http">> & {
     smtp?: Partial<MailInput["smtp"]>;
     http?: Partial<MailInput["http"]>;
   };
   links?: Partial<ConfigInput["links"]>;
+  operations?: Partial<ConfigInput["operations"]>;
   tokens?: Partial<ConfigInput["tokens"]>;
   password?: Partial<ConfigInput["password"]>;
   rateLimit?: Partial<ConfigInput["rateLimit"]>;

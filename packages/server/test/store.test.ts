@@ -244,14 +244,14 @@ describe(`store (${TEST_DB})`, () => {
       await store().sessions.revoke(revokedRecently.id, "logout", start + 3 * DAY_MS);
 
       const cutOff = start + 2 * DAY_MS;
-      const purged = await store().sessions.purgeEndedBefore(cutOff);
+      const purged = await store().sessions.purgeEndedBefore(cutOff, 1000);
       expect(purged).toBe(2);
       expect(await store().sessions.findById(expiredLongAgo.id)).toBeUndefined();
       expect(await store().sessions.findById(revokedLongAgo.id)).toBeUndefined();
       for (const kept of [live, expiredRecently, revokedRecently]) {
         expect(await store().sessions.findById(kept.id)).toBeDefined();
       }
-      expect(await store().sessions.purgeEndedBefore(cutOff)).toBe(0);
+      expect(await store().sessions.purgeEndedBefore(cutOff, 1000)).toBe(0);
     });
 
     it("purgeEnded keeps ended sessions for the retention period, then deletes them", async () => {

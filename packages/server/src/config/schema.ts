@@ -184,6 +184,27 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  operations: Type.Object(
+    {
+      auditRetentionDays: Type.Integer({
+        minimum: 1,
+        default: 90,
+        description: "Audit events older than this are deleted by the purge job",
+      }),
+      metricsToken: Type.Optional(
+        Type.String({
+          minLength: 32,
+          description:
+            "Bearer token for GET /metrics; without one, /metrics answers loopback callers only",
+        }),
+      ),
+      shutdownTimeoutSeconds: Seconds(
+        10,
+        "On SIGTERM/SIGINT, how long in-flight requests may take before the process exits anyway",
+      ),
+    },
+    { default: {} },
+  ),
 });
 
 export type ConfigInput = Static<typeof ConfigSchema>;
@@ -242,4 +263,7 @@ export const ENV: Record<string, string> = {
   LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
   LATCHKEY_PG_POOL_MAX: "postgresPool.max",
   LATCHKEY_PG_IDLE_TIMEOUT_MS: "postgresPool.idleTimeoutMs",
+  LATCHKEY_AUDIT_RETENTION_DAYS: "operations.auditRetentionDays",
+  LATCHKEY_METRICS_TOKEN: "operations.metricsToken",
+  LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "operations.shutdownTimeoutSeconds",
 };

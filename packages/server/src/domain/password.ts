@@ -18,7 +18,11 @@ export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
   private readonly params: string;
 
-  constructor(private readonly policy: PasswordPolicy) {
+  constructor(
+    private readonly policy: PasswordPolicy,
+    /** Told how long each Argon2 operation took (the metrics' password-hash histogram). */
+    private readonly onTiming: (operation: "hash" | "verify", ms: number) => void = () => {},
+  ) {
     this.params = `m=${policy.argon2MemoryKiB},t=${policy.argon2Iterations},p=${policy.argon2Parallelism}`;
   }
 
@@ -36,20 +40,28 @@ export class PasswordHasher {
     if (length > maxLength) throw validationFailed(path, `must be at most ${maxLength} characters`);
   }
 
-  hash(password: string): Promise<string> {
-    return hash(this.normalize(password), {
-      algorithm: Algorithm.Argon2id,
-      memoryCost: this.policy.argon2MemoryKiB,
-      timeCost: this.policy.argon2Iterations,
-      parallelism: this.policy.argon2Parallelism,
-    });
+  async hash(password: string): Promise<string> {
+    const started = performance.now();
+    try {
+      return await hash(this.normalize(password), {
+        algorithm: Algorithm.Argon2id,
+        memoryCost: this.policy.argon2MemoryKiB,
+        timeCost: this.policy.argon2Iterations,
+        parallelism: this.policy.argon2Parallelism,
+      });
+    } finally {
+      this.onTiming("hash", performance.now() - started);
+    }
   }
 
   async verify(stored: string, password: string): Promise<boolean> {
+    const started = performance.now();
     try {
       return await verify(stored, this.normalize(password));
     } catch {
       return false; // a malformed stored hash is a failed login, not a 500
+    } finally {
+      this.onTiming("verify", performance.now() - started);
     }
   }
 

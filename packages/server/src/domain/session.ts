@@ -29,7 +29,8 @@ export type RevokeReason =
   | "password_reset"
   | "single_session"
   | "account_deleted"
-  | "admin";
+  | "admin"
+  | "account_disabled";
 
 export interface SessionLifetimes {
   refreshTtlSeconds: number;

@@ -11,4 +11,5 @@ export function audit(
   client?: ClientInfo,
 ): void {
   svc.auditLog.add({ ...event, ip: client?.ip, userAgent: client?.userAgent });
+  svc.metrics.recordEvent(event.type);
 }

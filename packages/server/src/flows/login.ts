@@ -65,7 +65,17 @@ export async function login(
   }
   await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(ipKey)]);
   // Checked after the password, so the answer never tells a guesser the account has IP rules.
-  assertAccountUsable(user, client.ip);
+  try {
+    assertAccountUsable(user, client.ip);
+  } catch (err) {
+    const reason = err instanceof AuthError ? err.code : "refused";
+    audit(
+      svc,
+      { type: "login_failed", userId: user.id, detail: { identifier: idKey, reason } },
+      client,
+    );
+    throw err;
+  }
   if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
     throw new AuthError(
       "email_not_verified",
@@ -77,6 +87,7 @@ export async function login(
   const rememberMe = input.rememberMe ?? false;
   // No session exists until the second factor is in (STYLE.md rule 7).
   if (user.mfaEnabled) {
+    svc.metrics.logins.inc({ outcome: "mfa_required" });
     return {
       kind: "mfa_required",
       ...(await issueMfaToken(svc, user, { amr: ["pwd"], rememberMe })),

@@ -1,14 +1,40 @@
-import type { Services } from "../services.js";
+import type { ClientInfo, Services } from "../services.js";
+import { audit } from "./audit.js";
 
 /** The session a refresh token belongs to, if this server issued it. */
 export function sessionOfRefreshToken(svc: Services, token: string): string | undefined {
   return svc.refreshTokens.parse(token)?.sessionId;
 }
 
-export async function logout(svc: Services, sessionId: string): Promise<void> {
-  await svc.sessions.revoke(sessionId, "logout");
+/** Ends one session; only a session this call ended is audited (logging out twice is quiet). */
+export async function logout(svc: Services, sessionId: string, client: ClientInfo): Promise<void> {
+  const session = await svc.store.sessions.findById(sessionId);
+  if (!(await svc.sessions.revoke(sessionId, "logout"))) return;
+  audit(svc, { type: "logout", userId: session?.userId, sessionId }, client);
 }
 
-export async function logoutAll(svc: Services, userId: string): Promise<number> {
-  return (await svc.sessions.revokeAllForUser(userId, "logout_all")).length;
+export async function logoutAll(
+  svc: Services,
+  userId: string,
+  client: ClientInfo,
+  sessionId?: string,
+): Promise<number> {
+  const revoked = await svc.sessions.revokeAllForUser(userId, "logout_all");
+  audit(
+    svc,
+    { type: "logout_all", userId, sessionId, detail: { revoked: revoked.length } },
+    client,
+  );
+  return revoked.length;
+}
+
+/** DELETE /sessions/:id: the user ends one of their own sessions. */
+export async function revokeOwnSession(
+  svc: Services,
+  userId: string,
+  sessionId: string,
+  client: ClientInfo,
+): Promise<void> {
+  await svc.sessions.revoke(sessionId, "revoked_by_user");
+  audit(svc, { type: "session_revoked", userId, sessionId, detail: { by: "user" } }, client);
 }

@@ -51,6 +51,7 @@ export async function completeMfaLogin(
     throw new AuthError("invalid_token", "The MFA token was already used");
   }
   await limit.passed();
+  if (method === "backup_code") audit(svc, { type: "backup_code_used", userId: user.id }, client);
   const tokens = await startSession(svc, user, client, {
     amr: [...claims.amr, "otp"],
     rememberMe: claims.rememberMe ?? false,

@@ -2,12 +2,44 @@ import type { Services } from "../services.js";
 
 /** Ended sessions are kept this long after their end (for the sessions audit trail), then deleted. */
 export const ENDED_SESSION_RETENTION_MS = 24 * 3600_000;
+/** Rows per DELETE: short statements, so a purge of millions never holds long locks. */
+export const PURGE_BATCH = 10_000;
 
-/** Sessions and mailed links that can no longer be used. */
-export async function purgeEnded(svc: Services): Promise<number> {
+type Progress = (deletedSoFar: number) => void;
+
+/** Deletes sessions that ended more than a day ago, batch by batch; returns how many. */
+export async function purgeEndedSessions(svc: Services, onProgress?: Progress): Promise<number> {
   const before = svc.clock.now() - ENDED_SESSION_RETENTION_MS;
-  const sessions = await svc.store.sessions.purgeEndedBefore(before);
-  const links = await svc.store.oneTimeTokens.purgeBefore(before);
-  if (sessions + links > 0) svc.log.info({ sessions, links }, "purged ended sessions and links");
-  return sessions + links;
+  return inBatches((limit) => svc.store.sessions.purgeEndedBefore(before, limit), onProgress);
+}
+
+/** Deletes audit events older than the configured retention; returns how many. */
+export async function purgeOldAuditEvents(svc: Services, onProgress?: Progress): Promise<number> {
+  const before = svc.clock.now() - svc.config.operations.auditRetentionDays * 86_400_000;
+  return inBatches((limit) => svc.store.audit.purgeBefore(before, limit), onProgress);
+}
+
+/** The periodic job: ended sessions, mailed links that can no longer be used, old audit events. */
+export async function purgeEnded(svc: Services): Promise<number> {
+  const sessions = await purgeEndedSessions(svc);
+  const links = await svc.store.oneTimeTokens.purgeBefore(
+    svc.clock.now() - ENDED_SESSION_RETENTION_MS,
+  );
+  const auditEvents = await purgeOldAuditEvents(svc);
+  const total = sessions + links + auditEvents;
+  if (total > 0) svc.log.info({ sessions, links, auditEvents }, "purged expired rows");
+  return total;
+}
+
+async function inBatches(
+  deleteBatch: (limit: number) => Promise<number>,
+  onProgress?: Progress,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await deleteBatch(PURGE_BATCH);
+    total += deleted;
+    if (deleted > 0) onProgress?.(total);
+    if (deleted < PURGE_BATCH) return total;
+  }
 }

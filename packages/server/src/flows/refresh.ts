@@ -33,7 +33,10 @@ export async function refresh(
     sha256(successor),
     now,
   );
-  if (rotated.ok) return issueForSession(svc, user, rotated.session, successor);
+  if (rotated.ok) {
+    svc.metrics.refreshes.inc({ result: "rotated" });
+    return issueForSession(svc, user, rotated.session, successor);
+  }
 
   const session = rotated.session;
   if (!session) throw new AuthError("invalid_token", "The refresh token is not valid");
@@ -42,6 +45,7 @@ export async function refresh(
   if (session.absoluteExpiresAt <= now)
     throw new AuthError("token_expired", "The session has ended");
   if (inGraceWindow(svc, session, generation, now)) {
+    svc.metrics.refreshes.inc({ result: "grace" });
     return issueForSession(
       svc,
       user,

@@ -6,10 +6,13 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import { errorHandler, sendProblem } from "./problem.js";
+import { adminRoutes } from "./routes/admin.js";
+import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { emailRoutes } from "./routes/email.js";
 import { guestRoutes } from "./routes/guest.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { mfaRoutes } from "./routes/mfa.js";
 import { screenLockRoutes } from "./routes/screen-lock.js";
 import { sessionRoutes } from "./routes/sessions.js";
@@ -61,6 +64,13 @@ export async function buildHttp(
   );
   // One structured line per request; the path only, since queries may carry one-time codes.
   app.addHook("onResponse", (request, reply, done) => {
+    // The route pattern, never the raw URL: ids in paths would make a series per user.
+    svc.metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime,
+    );
     request.log.info(
       {
         method: request.method,
@@ -89,6 +99,9 @@ export async function buildHttp(
   await app.register(sessionRoutes, { svc });
   await app.register(screenLockRoutes, { svc });
   await app.register(tokenRoutes, { svc });
+  await app.register(adminRoutes, { svc });
+  await app.register(auditRoutes, { svc });
+  await app.register(metricsRoutes, { svc });
   return app;
 }
 
@@ -111,6 +124,11 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
           mfaCookie: { type: "apiKey", in: "cookie", name: "lk_mfa" },
           stepUpToken: { type: "apiKey", in: "header", name: "X-Step-Up-Token" },
           stepUpCookie: { type: "apiKey", in: "cookie", name: "lk_step_up" },
+          metricsToken: {
+            type: "http",
+            scheme: "bearer",
+            description: "LATCHKEY_METRICS_TOKEN, for GET /metrics only",
+          },
           apiToken: {
             type: "http",
             scheme: "bearer",

@@ -94,6 +94,7 @@ export function publicRateLimit(svc: Services) {
   return async (request: FastifyRequest): Promise<void> => {
     const wait = await svc.limits.publicPerIp.hit(ipLimitKey(request.ip));
     if (wait > 0) {
+      svc.metrics.rateLimited.inc({ limit: "public" });
       throw new AuthError("rate_limited", "Too many requests; try again later", {
         retryAfterSeconds: wait,
       });
@@ -129,6 +130,19 @@ export function requireStepUp(svc: Services) {
         "step_up_required",
         "Confirm it is you first: POST /auth/step-up, then send X-Step-Up-Token",
       );
+    }
+  };
+}
+
+/**
+ * Pre-handler for admin routes, after `requireAuth`: the caller's role as stored now
+ * (every node forgets its cached copy when an admin changes it), not the token's claim,
+ * so a demoted admin loses access at once.
+ */
+export function requireAdmin() {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (authOf(request).user.role !== "admin") {
+      throw new AuthError("forbidden", "This route is for admins");
     }
   };
 }

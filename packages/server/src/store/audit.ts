@@ -31,7 +31,11 @@ export type AuditType =
   | "email_changed"
   | "password_reset_requested"
   | "password_reset"
-  | "magic_link_requested";
+  | "magic_link_requested"
+  | "backup_code_used"
+  | "admin_user_updated"
+  | "admin_user_deleted"
+  | "admin_sessions_revoked";
 
 export interface AuditEvent {
   type: AuditType;
@@ -40,6 +44,18 @@ export interface AuditEvent {
   ip?: string | null;
   userAgent?: string | null;
   detail?: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  userId?: string;
+  type?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  /** Only ids below this one (the last id of the previous page). */
+  before?: string;
+  limit: number;
 }
 
 export class AuditStore {
@@ -63,6 +79,28 @@ export class AuditStore {
         })),
       )
       .execute();
+  }
+
+  /** Newest first (ids are UUIDv7), keyset-paged by id. */
+  list(query: AuditQuery) {
+    let q = this.db.selectFrom("audit_events").selectAll().orderBy("id", "desc").limit(query.limit);
+    if (query.userId !== undefined) q = q.where("user_id", "=", query.userId);
+    if (query.type !== undefined) q = q.where("type", "=", query.type);
+    if (query.since !== undefined) q = q.where("created_at", ">=", query.since);
+    if (query.until !== undefined) q = q.where("created_at", "<", query.until);
+    if (query.before !== undefined) q = q.where("id", "<", query.before);
+    return q.execute();
+  }
+
+  /** Deletes up to `limit` events older than `before` (retention); returns how many. */
+  async purgeBefore(before: number, limit: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("audit_events")
+      .where("id", "in", (eb) =>
+        eb.selectFrom("audit_events").select("id").where("created_at", "<", before).limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   listForUser(userId: string) {

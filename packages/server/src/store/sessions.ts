@@ -213,13 +213,33 @@ export class SessionStore {
     await this.db.updateTable("sessions").set({ last_seen_at: now }).where("id", "=", id).execute();
   }
 
-  /** Deletes sessions that ended (expired or revoked) before `before`. */
-  async purgeEndedBefore(before: number): Promise<number> {
+  /**
+   * Deletes up to `limit` sessions that ended (expired or revoked) before `before`; a
+   * bounded batch keeps each statement's locks and WAL short on a large table.
+   */
+  async purgeEndedBefore(before: number, limit: number): Promise<number> {
     const result = await this.db
       .deleteFrom("sessions")
-      .where((eb) => eb.or([eb("absolute_expires_at", "<", before), eb("revoked_at", "<", before)]))
+      .where("id", "in", (eb) =>
+        eb
+          .selectFrom("sessions")
+          .select("id")
+          .where((w) => w.or([w("absolute_expires_at", "<", before), w("revoked_at", "<", before)]))
+          .limit(limit),
+      )
       .executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  /** Sessions neither revoked nor expired, across all users (the metrics gauge). */
+  async countActive(now: number): Promise<number> {
+    const row = await this.db
+      .selectFrom("sessions")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .where("revoked_at", "is", null)
+      .where("absolute_expires_at", ">", now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 }
 

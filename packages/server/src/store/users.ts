@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { User } from "../domain/user.js";
 import type { Database, UsersTable } from "./schema.js";
 
@@ -13,6 +13,22 @@ export interface ProfileChange {
   sessionDurationMinutes?: number | null;
   singleSession?: boolean;
   screenLockMinutes?: number | null;
+}
+
+/** What an admin may change on any account (PATCH /admin/users/:id). */
+export interface AdminChange {
+  role?: string;
+  tier?: string;
+  subscriptionStatus?: string;
+  disabled?: boolean;
+}
+
+export interface UserQuery {
+  /** Case-insensitive substring of the email or the username. */
+  search?: string;
+  /** Only ids below this one (the last id of the previous page). */
+  before?: string;
+  limit: number;
 }
 
 export class UserStore {
@@ -171,6 +187,55 @@ export class UserStore {
   async delete(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom("users").where("id", "=", id).executeTakeFirst();
     return result.numDeletedRows > 0n;
+  }
+
+  /** Newest first (ids are UUIDv7), keyset-paged by id. */
+  async list(query: UserQuery): Promise<User[]> {
+    let q = this.db.selectFrom("users").selectAll().orderBy("id", "desc").limit(query.limit);
+    if (query.before) q = q.where("id", "<", query.before);
+    if (query.search) {
+      // Emails and username keys are stored lower-cased; `\` escapes LIKE's wildcards.
+      const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, "\\$&")}%`;
+      q = q.where(
+        (eb) =>
+          sql<boolean>`(${eb.ref("email")} like ${pattern} escape '\\' or ${eb.ref("username_key")} like ${pattern} escape '\\')`,
+      );
+    }
+    return (await q.execute()).map(toUser);
+  }
+
+  /** Applies an admin's change; undefined when there is no such user. */
+  async adminUpdate(id: string, change: AdminChange, now: number): Promise<User | undefined> {
+    const row = await this.db
+      .updateTable("users")
+      .set({
+        ...(change.role !== undefined ? { role: change.role } : {}),
+        ...(change.tier !== undefined ? { tier: change.tier } : {}),
+        ...(change.subscriptionStatus !== undefined
+          ? { subscription_status: change.subscriptionStatus }
+          : {}),
+        ...(change.disabled !== undefined ? { disabled: change.disabled ? 1 : 0 } : {}),
+        updated_at: now,
+      })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  /**
+   * Ids of the enabled admins. With `lock` (PostgreSQL, inside a transaction) their rows
+   * stay locked until it ends, so two admins demoting each other at once cannot both
+   * pass the "another admin remains" check; SQLite serialises writers anyway.
+   */
+  async enabledAdminIds(lock: boolean): Promise<string[]> {
+    let q = this.db
+      .selectFrom("users")
+      .select("id")
+      .where("role", "=", "admin")
+      .where("disabled", "=", 0);
+    if (lock) q = q.forUpdate();
+    return (await q.execute()).map((r) => r.id);
   }
 
   async setPasswordHash(id: string, passwordHash: string, now: number): Promise<void> {

@@ -247,7 +247,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       const sessionId = await sessionToEnd(svc, request);
       if (!sessionId)
         throw new AuthError("unauthenticated", "An access or refresh token is required");
-      await logout(svc, sessionId);
+      await logout(svc, sessionId, clientInfo(request));
       clearTokenCookies(reply, svc.config);
       return reply.code(204).send(null);
     },
@@ -265,7 +265,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       },
     },
     async (request, reply) => {
-      await logoutAll(svc, authOf(request).user.id);
+      const { user, session } = authOf(request);
+      await logoutAll(svc, user.id, clientInfo(request), session.id);
       clearTokenCookies(reply, svc.config);
       return reply.code(204).send(null);
     },

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { AuthError } from "../../domain/errors.js";
+import { revokeOwnSession } from "../../flows/logout.js";
 import type { Services } from "../../services.js";
+import { clientInfo } from "../credentials.js";
 import { callerOf, requireAuth } from "../guards.js";
 import { Nullable, problemResponses, scopedSecurity } from "../schemas.js";
 
@@ -81,7 +83,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
       if (!target || target.userId !== user.id || target.revokedAt !== null) {
         throw new AuthError("not_found", "No such session");
       }
-      await svc.sessions.revoke(target.id, "revoked_by_user");
+      await revokeOwnSession(svc, user.id, target.id, clientInfo(request));
       return reply.code(204).send(null);
     },
   );
