@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { uuidv7 } from "../domain/ids.js";
+import { monotonicUuidv7 } from "../domain/ids.js";
 import type { Database } from "./schema.js";
 
 export type AuditType =
@@ -59,6 +59,9 @@ export interface AuditQuery {
 }
 
 export class AuditStore {
+  /** Events of one node list in the order they happened, even within a millisecond. */
+  private static readonly nextId = monotonicUuidv7();
+
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Several events in one INSERT, so one transaction (and one WAL commit) carries them all. */
@@ -68,7 +71,7 @@ export class AuditStore {
       .insertInto("audit_events")
       .values(
         events.map(({ event, at }) => ({
-          id: uuidv7(at),
+          id: AuditStore.nextId(at),
           type: event.type,
           user_id: event.userId ?? null,
           session_id: event.sessionId ?? null,
