@@ -4,11 +4,14 @@
 // throughput loss (bench/RESULTS.md). `npm start` passes the same flag.
 import type { AddressInfo } from "node:net";
 import { Command } from "commander";
-import { createApp } from "./app.js";
+import { createApp, type Latchkey } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config/load.js";
+import { systemClock } from "./domain/clock.js";
 import { uuidv7 } from "./domain/ids.js";
 import { PasswordHasher } from "./domain/password.js";
-import { normalizeEmail } from "./domain/user.js";
+import { normalizeEmail, type User } from "./domain/user.js";
+import { audit } from "./flows/audit.js";
+import { purgeEndedSessions } from "./flows/purge.js";
 import { migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
 
@@ -28,13 +31,7 @@ program
       { url, database: describeDb(config), readyMs: Math.round(performance.now() - started) },
       `Latchkey is ready at ${url} (API docs at ${url}/docs)`,
     );
-    const stop = async (signal: string) => {
-      latchkey.svc.log.info({ signal }, "shutting down: draining requests");
-      await latchkey.close();
-      process.exit(0);
-    };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    onShutdownSignal(latchkey, config.operations.shutdownTimeoutSeconds);
   });
 
 program
@@ -61,6 +58,7 @@ program
     const latchkey = await createApp(loadConfig());
     try {
       const { kid, retired } = await latchkey.svc.keys.rotate();
+      audit(latchkey.svc, { type: "keys_rotated", detail: { kid, retired, by: "cli" } });
       console.log(`New signing key ${kid}; ${retired} older key(s) retired and still published`);
     } finally {
       await latchkey.close();
@@ -100,6 +98,138 @@ program
       await db.close();
     }
   });
+
+program
+  .command("users")
+  .description("Accounts")
+  .command("list")
+  .description("List users, newest first (tab-separated: id, email, username, role, tier, state)")
+  .option("--search <text>", "case-insensitive substring of the email or username")
+  .option("--limit <n>", "at most this many; 0 lists all", "50")
+  .action(async (opts: { search?: string; limit: string }) => {
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new ConfigError("--limit must be an integer >= 0");
+    await withStore(async (store) => {
+      const progress = new Progress("listed");
+      let before: string | undefined;
+      let listed = 0;
+      for (;;) {
+        const size = limit === 0 ? CLI_PAGE : Math.min(CLI_PAGE, limit - listed);
+        if (size === 0) break;
+        const page = await store.users.list({ search: opts.search, before, limit: size });
+        for (const u of page) console.log(userLine(u));
+        listed += page.length;
+        progress.report(listed);
+        if (page.length < size) break;
+        before = page[page.length - 1]?.id;
+      }
+      progress.done(listed);
+    });
+  });
+
+program
+  .command("sessions")
+  .description("Sessions")
+  .command("purge")
+  .description("Delete sessions that ended (expired or revoked) more than a day ago, in batches")
+  .action(async () => {
+    const config = loadConfig();
+    await withStore(async (store) => {
+      const progress = new Progress("deleted");
+      const deleted = await purgeEndedSessions({ store, clock: systemClock, config }, (n) =>
+        progress.report(n),
+      );
+      progress.done(deleted);
+    }, config);
+  });
+
+/** Rows per query when the CLI walks a table. */
+const CLI_PAGE = 1000;
+
+function userLine(u: User): string {
+  const state = [
+    u.disabled ? "disabled" : "enabled",
+    u.guest ? "guest" : "",
+    u.mfaEnabled ? "mfa" : "",
+  ];
+  return [
+    u.id,
+    u.email ?? "-",
+    u.username ?? "-",
+    u.role,
+    u.tier,
+    state.filter(Boolean).join(","),
+  ].join("\t");
+}
+
+/** Progress of long work on stderr (stdout stays clean for pipes), at most once a second. */
+class Progress {
+  private last = performance.now();
+  private readonly started = this.last;
+
+  constructor(private readonly verb: string) {}
+
+  report(count: number): void {
+    const now = performance.now();
+    if (now - this.last < 1000) return;
+    this.last = now;
+    const rate = Math.round(count / ((now - this.started) / 1000));
+    process.stderr.write(
+      `  ${this.verb} ${count.toLocaleString("en")} (${rate.toLocaleString("en")}/s)\n`,
+    );
+  }
+
+  done(count: number): void {
+    const seconds = ((performance.now() - this.started) / 1000).toFixed(1);
+    process.stderr.write(`${count.toLocaleString("en")} ${this.verb} in ${seconds} s\n`);
+  }
+}
+
+async function withStore(
+  fn: (store: Store) => Promise<void>,
+  config = loadConfig(),
+): Promise<void> {
+  const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+  try {
+    await fn(Store.of(db));
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, let in-flight requests finish (new ones on kept-alive
+ * connections get 503), write the queued audit events, close Redis and the database.
+ * Writes that belong together are transactions, so an exit at any point leaves no half
+ * of one. A second signal, or the timeout, exits at once.
+ */
+function onShutdownSignal(latchkey: Latchkey, timeoutSeconds: number): void {
+  const { log } = latchkey.svc;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without waiting");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down: draining requests");
+    setTimeout(() => {
+      log.error({ timeoutSeconds }, "shutdown timed out: exiting with requests still open");
+      process.exit(1);
+    }, timeoutSeconds * 1000).unref();
+    try {
+      await latchkey.close();
+      log.info("stopped");
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
 
 function describeDb(config: Config): string {
   return config.databaseUrl.startsWith("sqlite:")

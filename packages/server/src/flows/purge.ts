@@ -6,15 +6,23 @@ export const ENDED_SESSION_RETENTION_MS = 24 * 3600_000;
 export const PURGE_BATCH = 10_000;
 
 type Progress = (deletedSoFar: number) => void;
+/** The purge needs only these, so the CLI can run it without starting a server. */
+type PurgeServices = Pick<Services, "store" | "clock" | "config">;
 
 /** Deletes sessions that ended more than a day ago, batch by batch; returns how many. */
-export async function purgeEndedSessions(svc: Services, onProgress?: Progress): Promise<number> {
+export async function purgeEndedSessions(
+  svc: PurgeServices,
+  onProgress?: Progress,
+): Promise<number> {
   const before = svc.clock.now() - ENDED_SESSION_RETENTION_MS;
   return inBatches((limit) => svc.store.sessions.purgeEndedBefore(before, limit), onProgress);
 }
 
 /** Deletes audit events older than the configured retention; returns how many. */
-export async function purgeOldAuditEvents(svc: Services, onProgress?: Progress): Promise<number> {
+export async function purgeOldAuditEvents(
+  svc: PurgeServices,
+  onProgress?: Progress,
+): Promise<number> {
   const before = svc.clock.now() - svc.config.operations.auditRetentionDays * 86_400_000;
   return inBatches((limit) => svc.store.audit.purgeBefore(before, limit), onProgress);
 }
