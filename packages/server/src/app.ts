@@ -195,7 +195,7 @@ async function assemble(
     ],
     { docs: options.docs ?? true },
   );
-  closers.push(() => http.close());
+  closers.push(() => drain(http));
 
   const timers = [
     setInterval(
@@ -209,6 +209,23 @@ async function assemble(
     for (const t of timers) clearInterval(t);
   });
   return { http, svc };
+}
+
+/** How often a closing server looks for sockets that have just gone idle. */
+const DRAIN_SWEEP_MS = 50;
+
+/**
+ * Stops accepting and waits for the requests in flight. Node closes idle keep-alive
+ * sockets once, when closing starts; a socket whose request finishes later would stay
+ * open until its keep-alive timeout (72 s), so the idle ones are swept until done.
+ */
+async function drain(http: FastifyInstance): Promise<void> {
+  const sweep = setInterval(() => http.server.closeIdleConnections(), DRAIN_SWEEP_MS);
+  try {
+    await http.close();
+  } finally {
+    clearInterval(sweep);
+  }
 }
 
 /** Loaded only when configured, like pg: a single node without Redis never pays for it. */
