@@ -22,6 +22,11 @@ describe("OpenAPI document", () => {
       ["/mfa/totp/setup", "post"],
       ["/tokens", "post"],
       ["/.well-known/jwks.json", "get"],
+      ["/admin/users", "get"],
+      ["/admin/users/{id}", "patch"],
+      ["/admin/users/{id}/sessions/revoke", "post"],
+      ["/admin/audit", "get"],
+      ["/metrics", "get"],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
