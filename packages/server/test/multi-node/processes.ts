@@ -21,12 +21,16 @@ export interface Deployment {
   env: Record<string, string>;
   /** A direct connection to the deployment's schema, for checking rows. */
   query<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
-  cli(...args: string[]): Promise<string>;
+  /** Runs `latchkey <args>` against the deployment; resolves with stdout and stderr. */
+  cli(...args: string[]): Promise<{ stdout: string; stderr: string }>;
   drop(): Promise<void>;
 }
 
 /** A fresh PostgreSQL schema and Redis namespace that several nodes share. */
-export function deployment(extraEnv: Record<string, string> = {}): Deployment {
+export function deployment(
+  extraEnv: Record<string, string> = {},
+  cliEnv: Record<string, string> = {},
+): Deployment {
   assertBuildIsCurrent();
   const id = randomBytes(6).toString("hex");
   const schema = `p_${id}`;
@@ -52,8 +56,7 @@ export function deployment(extraEnv: Record<string, string> = {}): Deployment {
       return (await client.query<T>(text, values)).rows;
     },
     async cli(...args: string[]) {
-      const { stdout } = await promisify(execFile)("node", [CLI, ...args], { env });
-      return stdout;
+      return promisify(execFile)("node", [CLI, ...args], { env: { ...env, ...cliEnv } });
     },
     async drop() {
       await client.query(`drop schema if exists "${schema}" cascade`);

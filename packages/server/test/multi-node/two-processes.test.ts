@@ -77,7 +77,7 @@ describe("two server processes on PostgreSQL + Redis", () => {
 
   it("a key rotated with `latchkey keys rotate` signs on node A and verifies on node B", async () => {
     const before = (await call(a, "GET", "/.well-known/jwks.json")).body.keys as unknown[];
-    const out = await dep.cli("keys", "rotate");
+    const { stdout: out } = await dep.cli("keys", "rotate");
     const kid = /New signing key (\S+);/.exec(out)?.[1];
     expect(kid).toBeTruthy();
     // A hears of it over Redis; poll rather than sleep.

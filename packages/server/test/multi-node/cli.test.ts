@@ -1,0 +1,55 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { type Deployment, deployment } from "./processes.js";
+
+const DAY_MS = 86_400_000;
+
+/** The operator's commands, run as a shell would run them, on PostgreSQL. */
+describe("latchkey CLI", () => {
+  let dep: Deployment | undefined;
+  afterAll(() => dep?.drop());
+
+  it("creates an admin, lists users, and purges ended sessions in batches", async () => {
+    dep = deployment({}, { ROOT_PW: "a long admin password" });
+    expect((await dep.cli("migrate")).stdout).toContain("Database is up to date");
+    await dep.cli(
+      "admin",
+      "create",
+      "--username",
+      "root",
+      "--email",
+      "root@example.com",
+      "--password-env",
+      "ROOT_PW",
+    );
+    const [root] = await dep.query<{ id: string }>("select id from users where username = 'root'");
+
+    const listed = await dep.cli("users", "list", "--search", "ROOT@");
+    expect(listed.stdout.trim().split("\t")).toEqual([
+      root?.id,
+      "root@example.com",
+      "root",
+      "admin",
+      "free",
+      "enabled",
+    ]);
+    expect(listed.stderr).toContain("1 listed");
+    expect((await dep.cli("users", "list", "--search", "nobody")).stdout).toBe("");
+
+    // 25 000 sessions that ended two days ago (more than two batches) and 3 live ones.
+    const now = Date.now();
+    await dep.query(
+      `insert into sessions (id, user_id, refresh_hash, absolute_expires_at, created_at, last_seen_at)
+       select 'ended-' || g, $1, 'hash-' || g, $2::bigint, $3::bigint, $3::bigint from generate_series(1, 25000) g`,
+      [root?.id, now - 2 * DAY_MS, now - 9 * DAY_MS],
+    );
+    await dep.query(
+      `insert into sessions (id, user_id, refresh_hash, absolute_expires_at, created_at, last_seen_at)
+       select 'live-' || g, $1, 'live-hash-' || g, $2::bigint, $3::bigint, $3::bigint from generate_series(1, 3) g`,
+      [root?.id, now + DAY_MS, now],
+    );
+    const purged = await dep.cli("sessions", "purge");
+    expect(purged.stderr).toMatch(/25,000 deleted in [\d.]+ s/);
+    const left = await dep.query<{ id: string }>("select id from sessions order by id");
+    expect(left.map((r) => r.id)).toEqual(["live-1", "live-2", "live-3"]);
+  });
+});
