@@ -17,6 +17,20 @@ const RATE_LIMITS: Partial<Record<AuditType, string>> = {
   mfa_rate_limited: "second_factor",
 };
 
+let processMetrics: Registry | undefined;
+
+/**
+ * prom-client's default metrics describe the process, and each collector installs
+ * observers that live as long as it does: one set per process, however many servers.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: "latchkey_" });
+  }
+  return processMetrics;
+}
+
 /**
  * Prometheus metrics of one server, in a registry of its own (never prom-client's
  * global one), so several servers in one process (tests, embedding) stay apart.
@@ -37,7 +51,6 @@ export class Metrics {
 
   constructor(countActiveSessions: () => Promise<number>, now: () => number) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: "latchkey_" });
     this.requests = new Histogram({
       name: "latchkey_http_request_duration_seconds",
       help: "HTTP requests by method, route pattern and status; _count gives the request rate",
@@ -111,8 +124,9 @@ export class Metrics {
     if (type === "refresh_token_reused") this.reuseDetections.inc();
   }
 
+  /** This server's metrics and the process's (CPU, memory, event-loop lag, GC). */
   async render(): Promise<string> {
-    return this.registry.metrics();
+    return Registry.merge([this.registry, processRegistry()]).metrics();
   }
 
   /** Scrapes share one query in flight, and its answer for ACTIVE_SESSIONS_MAX_AGE_MS. */
