@@ -2,7 +2,8 @@
 // USERS users and SESSIONS sessions, versus an empty database. Two schemas are seeded
 // (bench/seed-scale.mjs; the empty one gets only the accounts to sign in as), one
 // server runs on each, and every scenario runs in rounds alternating between them so
-// both meet the same noise. Both schemas are dropped at the end (KEEP=1 keeps them).
+// both meet the same noise. Both schemas are dropped at the end (KEEP=1 keeps them,
+// REUSE=<id> measures again on kept ones).
 // Loopback only, every run bounded by DURATION. Not part of CI. Usage: bench/RESULTS.md.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,7 +26,8 @@ const root = new URL("..", import.meta.url).pathname;
 const outDir = join(root, "bench", "out");
 mkdirSync(outDir, { recursive: true });
 
-const id = randomBytes(3).toString("hex");
+// REUSE=<id> measures again on the schemas a KEEP=1 run left (seeding takes ~10 minutes).
+const id = process.env.REUSE ?? randomBytes(3).toString("hex");
 const targets = {
   empty: { schema: `bench_empty_${id}`, port: 8093 },
   scale: { schema: `bench_scale_${id}`, port: 8094 },
@@ -156,13 +158,14 @@ const run = (opts, duration = DURATION) =>
 
 try {
   for (const [name, t] of Object.entries(targets)) {
-    log(`seeding ${name} (${t.schema})`);
-    await seed({
-      url: URL_,
-      schema: t.schema,
-      users: name === "scale" ? USERS : 0,
-      sessions: name === "scale" ? SESSIONS : 0,
-    });
+    log(`${process.env.REUSE ? "reusing" : "seeding"} ${name} (${t.schema})`);
+    if (!process.env.REUSE)
+      await seed({
+        url: URL_,
+        schema: t.schema,
+        users: name === "scale" ? USERS : 0,
+        sessions: name === "scale" ? SESSIONS : 0,
+      });
     t.size = await sizes(t.schema);
     log(name, JSON.stringify(t.size));
   }
