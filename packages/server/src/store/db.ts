@@ -4,6 +4,7 @@ import SQLite from "better-sqlite3";
 import {
   DEFAULT_MIGRATION_TABLE,
   Kysely,
+  type MigrationResultSet,
   Migrator,
   PostgresDialect,
   type SqliteDatabase,
@@ -105,6 +106,23 @@ export async function migrateToLatest(
   db: Db,
   onStep: (name: string) => void = () => {},
 ): Promise<void> {
+  await migrate(db, (m) => m.migrateToLatest(), onStep);
+}
+
+/** Up (or down) to the named migration: for upgrade tests that start from an old schema. */
+export async function migrateTo(db: Db, name: string): Promise<void> {
+  await migrate(
+    db,
+    (m) => m.migrateTo(name),
+    () => {},
+  );
+}
+
+async function migrate(
+  db: Db,
+  run: (migrator: Migrator) => Promise<MigrationResultSet>,
+  onStep: (name: string) => void,
+): Promise<void> {
   if (db.schema) await db.kysely.schema.createSchema(db.schema).ifNotExists().execute();
   const migrator = new Migrator({
     db: db.kysely,
@@ -112,7 +130,7 @@ export async function migrateToLatest(
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   for (let attempt = 1; ; attempt++) {
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await run(migrator);
     for (const r of results ?? []) {
       if (r.status === "Success") onStep(r.migrationName);
     }
