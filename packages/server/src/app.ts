@@ -13,10 +13,12 @@ import { BackupCodeHasher } from "./domain/backup-codes.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { PasswordHasher } from "./domain/password.js";
 import { RefreshTokenCodec } from "./domain/refresh-token.js";
+import { StateSealer } from "./domain/sealed-state.js";
 import { SecretBox } from "./domain/secret-box.js";
 import { ApiTokenState } from "./flows/api-token-state.js";
 import { AuditLog } from "./flows/audit-log.js";
 import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
+import { OAuthProviders } from "./flows/oauth/providers.js";
 import { purgeEnded } from "./flows/purge.js";
 import { SessionState } from "./flows/session-state.js";
 import { buildHttp } from "./http/app.js";
@@ -103,6 +105,11 @@ async function assemble(
     () => box.seal(randomBytes(32).toString("base64url")),
     clock.now(),
   );
+  const oauthStateKey = await store.secrets.getOrCreate(
+    "oauth_state_key",
+    () => box.seal(randomBytes(32).toString("base64url")),
+    clock.now(),
+  );
   const keys = new KeyService(
     store,
     box,
@@ -185,6 +192,10 @@ async function assemble(
       ),
     },
     log,
+    oauth: {
+      providers: new OAuthProviders(config.oauth.providers, config.publicUrl),
+      sealer: new StateSealer(Buffer.from(box.open(oauthStateKey), "base64url")),
+    },
   };
 
   const http = await buildHttp(

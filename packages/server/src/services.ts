@@ -8,10 +8,12 @@ import type { BackupCodeHasher } from "./domain/backup-codes.js";
 import type { Clock } from "./domain/clock.js";
 import type { PasswordHasher } from "./domain/password.js";
 import type { RefreshTokenCodec } from "./domain/refresh-token.js";
+import type { StateSealer } from "./domain/sealed-state.js";
 import type { SecretBox } from "./domain/secret-box.js";
 import type { ApiTokenState } from "./flows/api-token-state.js";
 import type { AuditLog } from "./flows/audit-log.js";
 import type { KeyService } from "./flows/keys.js";
+import type { OAuthProviders } from "./flows/oauth/providers.js";
 import type { SessionState } from "./flows/session-state.js";
 import type { Mailer } from "./mail/mailer.js";
 import type { Metrics } from "./ops/metrics.js";
@@ -50,6 +52,11 @@ export interface Services {
     mailPerEmail: Limiter;
   };
   log: FastifyBaseLogger;
+  oauth: {
+    providers: OAuthProviders;
+    /** Seals the start cookie (PKCE verifier, state, nonce, browser context). */
+    sealer: StateSealer;
+  };
 }
 
 /** Who is calling, as the HTTP layer saw it. */

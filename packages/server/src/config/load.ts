@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
+import { oauthConfigProblem } from "./oauth.js";
 import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
 
 export type Config = Readonly<
@@ -134,6 +135,8 @@ function resolve(c: ConfigInput): Config {
       "Invalid configuration mail.http: the http transport needs apiKey and apiSecret",
     );
   }
+  const oauthProblem = oauthConfigProblem(c);
+  if (oauthProblem) throw new ConfigError(`Invalid configuration ${oauthProblem}`);
   const allowedOrigins =
     c.allowedOrigins.length > 0 ? c.allowedOrigins : defaultOrigins(publicUrl, c.mode);
   return deepFreeze({

@@ -3,6 +3,43 @@ import { type Static, Type } from "@sinclair/typebox";
 const Seconds = (def: number, description: string) =>
   Type.Integer({ minimum: 1, default: def, description });
 
+/** One federated sign-in provider (README.md "Sign in with OAuth / OpenID Connect"). */
+const OAuthProvider = Type.Object(
+  {
+    id: Type.String({
+      pattern: "^[a-z0-9][a-z0-9_-]{0,31}$",
+      description: "In the routes (/auth/oauth/:id/…) and in `identities`; never change it",
+    }),
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    type: Type.Union([Type.Literal("oidc"), Type.Literal("oauth2")]),
+    clientId: Type.String({ minLength: 1 }),
+    clientSecret: Type.Optional(Type.String({ minLength: 1 })),
+    issuer: Type.Optional(
+      Type.String({ pattern: "^https?://", description: "oidc: the issuer; found by discovery" }),
+    ),
+    authorizationUrl: Type.Optional(Type.String({ pattern: "^https?://" })),
+    tokenUrl: Type.Optional(Type.String({ pattern: "^https?://" })),
+    userInfoUrl: Type.Optional(
+      Type.String({
+        pattern: "^https?://",
+        description: "oauth2: JSON with `id` (the subject), `login` and `email`",
+      }),
+    ),
+    emailsUrl: Type.Optional(
+      Type.String({
+        pattern: "^https?://",
+        description: "oauth2: JSON list of { email, primary, verified } (GitHub /user/emails)",
+      }),
+    ),
+    scopes: Type.Optional(Type.Array(Type.String({ pattern: "^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$" }))),
+    storeTokens: Type.Boolean({
+      default: false,
+      description: "Keep the provider's tokens, sealed with masterKey (required then)",
+    }),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * The whole configuration, one schema: defaults, validation and the documented
  * option list come from here. Keys are what a config file uses; `ENV` maps
@@ -162,6 +199,15 @@ export const ConfigSchema = Type.Object({
         pattern: "^/",
         description:
           "Pages the mailed links open, under publicUrl: <basePath>/verify-email, /reset-password, /magic-link",
+      }),
+    },
+    { default: {} },
+  ),
+  oauth: Type.Object(
+    {
+      providers: Type.Array(OAuthProvider, {
+        default: [],
+        description: "Sign-in providers: OpenID Connect by issuer, or plain OAuth 2.0",
       }),
     },
     { default: {} },

@@ -3,11 +3,11 @@ import { signJwt } from "./jwt.js";
 import type { JwtKey, Keyring } from "./keyring.js";
 
 /**
- * Short-lived JWTs for one purpose each (MFA pending, step-up). Each has its own
+ * Short-lived JWTs for one purpose each (MFA pending, step-up, OAuth link). Each has its own
  * `typ` claim and header media type (RFC 8725 §3.11), and its audience is this
  * server, so no purpose token passes as an access token or as another purpose.
  */
-export type Purpose = "mfa" | "step_up";
+export type Purpose = "mfa" | "step_up" | "oauth_link";
 
 export interface PurposeClaims {
   sub: string;
@@ -15,7 +15,7 @@ export interface PurposeClaims {
   iat: number;
   exp: number;
   typ: Purpose;
-  /** step_up: the session it is bound to. */
+  /** step_up, oauth_link: the session it is bound to. */
   sid?: string;
   /** Methods proven so far (RFC 8176). */
   amr: string[];

@@ -15,8 +15,19 @@ export interface User {
   singleSession: boolean;
   screenLockMinutes: number | null;
   mfaEnabled: boolean;
+  /** Federated identities linked to the account (OAuth 2.0 / OpenID Connect). */
+  identities: LinkedIdentity[];
   createdAt: number;
   updatedAt: number;
+}
+
+export interface LinkedIdentity {
+  /** The configured provider id. */
+  provider: string;
+  /** The provider's stable id for the account (`sub`, or GitHub's numeric id). */
+  subject: string;
+  email: string | null;
+  linkedAt: number;
 }
 
 /** Emails are compared case-folded (RFC 5321 allows case-sensitive local parts; no provider uses them). */

@@ -34,6 +34,7 @@ export async function purgeEnded(svc: Services): Promise<number> {
     svc.clock.now() - ENDED_SESSION_RETENTION_MS,
   );
   const auditEvents = await purgeOldAuditEvents(svc);
+  await svc.store.identities.purgeCodesBefore(svc.clock.now());
   const total = sessions + links + auditEvents;
   if (total > 0) svc.log.info({ sessions, links, auditEvents }, "purged expired rows");
   return total;

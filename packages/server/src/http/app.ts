@@ -14,6 +14,7 @@ import { guestRoutes } from "./routes/guest.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { mfaRoutes } from "./routes/mfa.js";
+import { oauthRoutes } from "./routes/oauth.js";
 import { screenLockRoutes } from "./routes/screen-lock.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { tokenRoutes } from "./routes/tokens.js";
@@ -102,6 +103,7 @@ export async function buildHttp(
   await app.register(adminRoutes, { svc });
   await app.register(auditRoutes, { svc });
   await app.register(metricsRoutes, { svc });
+  await app.register(oauthRoutes, { svc });
   return app;
 }
 

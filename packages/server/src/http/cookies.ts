@@ -85,3 +85,25 @@ export function setStepUpCookie(
     maxAge,
   });
 }
+
+export const OAUTH_COOKIE = "lk_oauth";
+/** Only the OAuth routes see the start cookie; Lax, so the provider's redirect back carries it. */
+const OAUTH_PATH = "/auth/oauth";
+
+export function setOAuthCookie(
+  reply: FastifyReply,
+  config: Config,
+  sealed: string,
+  maxAge: number,
+) {
+  reply.setCookie(OAUTH_COOKIE, sealed, {
+    ...base(config),
+    sameSite: "lax",
+    path: OAUTH_PATH,
+    maxAge,
+  });
+}
+
+export function clearOAuthCookie(reply: FastifyReply, config: Config): void {
+  reply.clearCookie(OAUTH_COOKIE, { ...base(config), sameSite: "lax", path: OAUTH_PATH });
+}

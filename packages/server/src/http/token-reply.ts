@@ -19,7 +19,12 @@ export function userView(user: User, config: Config): UserView {
     subscriptionStatus: user.subscriptionStatus,
     guest: user.guest,
     mfaEnabled: user.mfaEnabled,
-    identities: [],
+    identities: user.identities.map((i) => ({
+      provider: i.provider,
+      subject: i.subject,
+      email: i.email,
+      linkedAt: new Date(i.linkedAt).toISOString(),
+    })),
     allowedIps: user.allowedIps,
     sessionDurationMinutes: user.sessionDurationMinutes,
     singleSession: user.singleSession,

@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 import { type ApiToken, knownScopes } from "../domain/api-token.js";
 import type { User } from "../domain/user.js";
 import type { ApiTokensTable, Database } from "./schema.js";
-import { toUser } from "./users.js";
+import { readUser } from "./users.js";
 
 export type NewApiToken = Omit<ApiToken, "lastUsedAt" | "createdAt">;
 
@@ -53,12 +53,8 @@ export class ApiTokenStore {
       .where("token_hash", "=", tokenHash)
       .executeTakeFirst();
     if (!row) return undefined;
-    const user = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .where("id", "=", row.user_id)
-      .executeTakeFirst();
-    return user && { token: toApiToken(row), user: toUser(user) };
+    const user = await readUser(this.db, "id", row.user_id);
+    return user && { token: toApiToken(row), user };
   }
 
   /** Deletes one of the user's tokens; its hash (to evict caches), or undefined when none matched. */

@@ -35,7 +35,10 @@ export type AuditType =
   | "backup_code_used"
   | "admin_user_updated"
   | "admin_user_deleted"
-  | "admin_sessions_revoked";
+  | "admin_sessions_revoked"
+  | "identity_linked"
+  | "identity_unlinked"
+  | "oauth_failed";
 
 export interface AuditEvent {
   type: AuditType;

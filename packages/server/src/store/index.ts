@@ -3,6 +3,7 @@ import { ApiTokenStore } from "./api-tokens.js";
 import { AuditStore } from "./audit.js";
 import { BackupCodeStore } from "./backup-codes.js";
 import type { Db, Dialect } from "./db.js";
+import { IdentityStore } from "./identities.js";
 import { MetaStore } from "./meta.js";
 import { OneTimeTokenStore } from "./one-time-tokens.js";
 import type { Database } from "./schema.js";
@@ -22,6 +23,7 @@ export class Store {
   readonly apiTokens: ApiTokenStore;
   readonly backupCodes: BackupCodeStore;
   readonly oneTimeTokens: OneTimeTokenStore;
+  readonly identities: IdentityStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -36,6 +38,7 @@ export class Store {
     this.apiTokens = new ApiTokenStore(db);
     this.backupCodes = new BackupCodeStore(db);
     this.oneTimeTokens = new OneTimeTokenStore(db);
+    this.identities = new IdentityStore(db);
   }
 
   static of(db: Db): Store {

@@ -107,6 +107,29 @@ export interface BackupCodesTable {
   created_at: number;
 }
 
+export interface IdentitiesTable {
+  provider: string;
+  subject: string;
+  user_id: string;
+  /** The email the provider reported at the last sign-in, as it said (may be unverified). */
+  email: string | null;
+  linked_at: number;
+  /** JSON of the IdP's tokens, sealed with the master key; null unless configured. */
+  tokens: string | null;
+}
+
+/** A finished federated sign-in awaiting POST /auth/oauth/exchange (`body` delivery). */
+export interface OAuthCodesTable {
+  /** SHA-256 of the one-time code. */
+  code_hash: string;
+  user_id: string;
+  provider: string;
+  /** The browser context recorded at /start, for the session the exchange creates. */
+  ip: string | null;
+  user_agent: string | null;
+  expires_at: number;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -137,4 +160,6 @@ export interface Database {
   backup_codes: BackupCodesTable;
   one_time_tokens: OneTimeTokensTable;
   meta: MetaTable;
+  identities: IdentitiesTable;
+  oauth_codes: OAuthCodesTable;
 }

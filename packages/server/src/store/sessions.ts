@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 import type { RevokeReason, Session } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import type { Database, SessionsTable } from "./schema.js";
-import { toUser } from "./users.js";
+import { readUser } from "./users.js";
 
 export type NewSession = Pick<
   Session,
@@ -62,16 +62,12 @@ export class SessionStore {
     return row && toSession(row);
   }
 
-  /** Two primary-key reads; the guard caches the result, so this runs about once a second per session. */
+  /** Two primary-key reads (the user with its identities); the guard caches the result, so this runs about once a second per session. */
   async findContext(id: string): Promise<SessionContext | undefined> {
     const session = await this.findById(id);
     if (!session) return undefined;
-    const user = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .where("id", "=", session.userId)
-      .executeTakeFirst();
-    return user && { session, user: toUser(user) };
+    const user = await readUser(this.db, "id", session.userId);
+    return user && { session, user };
   }
 
   /**

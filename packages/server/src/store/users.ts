@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from "kysely";
-import type { User } from "../domain/user.js";
+import type { LinkedIdentity, User } from "../domain/user.js";
+import { IdentityStore } from "./identities.js";
 import type { Database, UsersTable } from "./schema.js";
 
 export type NewUser = Pick<User, "id" | "email" | "username" | "passwordHash" | "role"> &
@@ -56,30 +57,15 @@ export class UserStore {
   }
 
   async findById(id: string): Promise<User | undefined> {
-    const row = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .where("id", "=", id)
-      .executeTakeFirst();
-    return row && toUser(row);
+    return readUser(this.db, "id", id);
   }
 
   async findByEmail(email: string): Promise<User | undefined> {
-    const row = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .where("email", "=", email)
-      .executeTakeFirst();
-    return row && toUser(row);
+    return readUser(this.db, "email", email);
   }
 
   async findByUsernameKey(key: string): Promise<User | undefined> {
-    const row = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .where("username_key", "=", key)
-      .executeTakeFirst();
-    return row && toUser(row);
+    return readUser(this.db, "username_key", key);
   }
 
   async any(): Promise<boolean> {
@@ -180,7 +166,7 @@ export class UserStore {
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return toUser(row);
+    return toUser(row, await new IdentityStore(this.db).listForUser(id));
   }
 
   /** Deletes the account; sessions, API tokens and backup codes go with it (ON DELETE CASCADE). */
@@ -201,7 +187,9 @@ export class UserStore {
           sql<boolean>`(${eb.ref("email")} like ${pattern} escape '\\' or ${eb.ref("username_key")} like ${pattern} escape '\\')`,
       );
     }
-    return (await q.execute()).map(toUser);
+    const rows = await q.execute();
+    const identities = await new IdentityStore(this.db).listForUsers(rows.map((r) => r.id));
+    return rows.map((row) => toUser(row, identities.get(row.id)));
   }
 
   /** Applies an admin's change; undefined when there is no such user. */
@@ -220,7 +208,7 @@ export class UserStore {
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirst();
-    return row && toUser(row);
+    return row && toUser(row, await new IdentityStore(this.db).listForUser(id));
   }
 
   /**
@@ -299,7 +287,8 @@ export class UserStore {
   }
 }
 
-export function toUser(row: Selectable<UsersTable>): User {
+/** `identities` defaults to none: right for a row just created, or read without them. */
+export function toUser(row: Selectable<UsersTable>, identities: LinkedIdentity[] = []): User {
   return {
     id: row.id,
     email: row.email,
@@ -316,7 +305,46 @@ export function toUser(row: Selectable<UsersTable>): User {
     singleSession: row.single_session === 1,
     screenLockMinutes: row.screen_lock_minutes,
     mfaEnabled: row.mfa_enabled === 1,
+    identities,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+/**
+ * A user row with its identities in one statement (LEFT JOIN: one row per identity,
+ * or one with nulls), so reads that render a user, the hot session read among them,
+ * cost no extra round trip.
+ */
+export async function readUser(
+  db: Kysely<Database>,
+  column: "id" | "email" | "username_key",
+  value: string,
+): Promise<User | undefined> {
+  const rows = await db
+    .selectFrom("users")
+    .leftJoin("identities", "identities.user_id", "users.id")
+    .selectAll("users")
+    .select([
+      "identities.provider as identity_provider",
+      "identities.subject as identity_subject",
+      "identities.email as identity_email",
+      "identities.linked_at as identity_linked_at",
+    ])
+    .where(`users.${column}`, "=", value)
+    .orderBy("identities.linked_at")
+    .orderBy("identities.provider")
+    .execute();
+  const first = rows[0];
+  if (!first) return undefined;
+  const identities: LinkedIdentity[] = [];
+  for (const row of rows) {
+    if (row.identity_provider === null || row.identity_subject === null) continue;
+    identities.push({
+      provider: row.identity_provider,
+      subject: row.identity_subject,
+      email: row.identity_email,
+      linkedAt: row.identity_linked_at ?? 0,
+    });
+  }
+  return toUser(first, identities);
 }

@@ -1,0 +1,95 @@
+import * as client from "openid-client";
+import { AuthError, validationFailed } from "../../domain/errors.js";
+import type { ClientInfo, Services } from "../../services.js";
+import { linkTarget } from "./link.js";
+import { type OAuthProvider, providerOf } from "./providers.js";
+
+/** How long the user has at the provider: the lifetime of the start cookie. */
+export const START_TTL_S = 600;
+const SEAL_PURPOSE = "oauth-start";
+
+/** What the start cookie carries to the callback, sealed (domain/sealed-state.ts). */
+export interface StartState {
+  provider: string;
+  state: string;
+  nonce: string;
+  /** PKCE code verifier (RFC 7636 §4.1); only its S256 challenge left the server. */
+  verifier: string;
+  /** Where the browser goes afterwards; null: the default page. */
+  redirect: string | null;
+  /** Set when this flow connects the provider to an existing account (a link token). */
+  linkUserId: string | null;
+  /** The browser as /start saw it: the session that results records it. */
+  ip: string;
+  userAgent: string | null;
+}
+
+export interface StartInput {
+  redirect?: string;
+  link?: string;
+}
+
+/**
+ * GET /auth/oauth/:provider/start. PKCE with S256, a fresh `state` (CSRF, RFC 6749
+ * §10.12) and `nonce` (replay, OIDC Core §3.1.2.1) per attempt; all of them stay
+ * with the browser in a sealed cookie, never in server memory, so any node can
+ * take the callback.
+ */
+export async function startOAuth(
+  svc: Services,
+  providerId: string,
+  input: StartInput,
+  client_: ClientInfo,
+): Promise<{ authUrl: string; sealed: string }> {
+  const provider = providerOf(svc, providerId);
+  const redirect = input.redirect === undefined ? null : allowedRedirect(svc, input.redirect);
+  const linkUserId = input.link === undefined ? null : await linkTarget(svc, input.link);
+  const start: StartState = {
+    provider: provider.settings.id,
+    state: client.randomState(),
+    nonce: client.randomNonce(),
+    verifier: client.randomPKCECodeVerifier(),
+    redirect,
+    linkUserId,
+    ip: client_.ip,
+    userAgent: client_.userAgent,
+  };
+  const authUrl = await authorizationUrl(svc, provider, start);
+  const sealed = svc.oauth.sealer.seal(SEAL_PURPOSE, start, svc.clock.now() + START_TTL_S * 1000);
+  return { authUrl, sealed };
+}
+
+async function authorizationUrl(
+  svc: Services,
+  provider: OAuthProvider,
+  start: StartState,
+): Promise<string> {
+  const config = await provider.configuration().catch((err: unknown) => {
+    svc.log.warn({ err, provider: provider.settings.id }, "oauth discovery failed");
+    throw new AuthError("oauth_failed", `${provider.settings.name} cannot be reached now`);
+  });
+  const params: Record<string, string> = {
+    redirect_uri: provider.redirectUri,
+    scope: provider.scope,
+    state: start.state,
+    code_challenge: await client.calculatePKCECodeChallenge(start.verifier),
+    code_challenge_method: "S256",
+  };
+  if (provider.isOidc) params.nonce = start.nonce;
+  return client.buildAuthorizationUrl(config, params).href;
+}
+
+/** The start cookie's content when genuine, unexpired and sealed by this deployment. */
+export function openStartState(svc: Services, sealed: string | undefined): StartState | undefined {
+  if (!sealed) return undefined;
+  return svc.oauth.sealer.open(SEAL_PURPOSE, sealed, svc.clock.now()) as StartState | undefined;
+}
+
+/** An absolute URL on an allowed origin: anything else would make us an open redirector. */
+function allowedRedirect(svc: Services, redirect: string): string {
+  const url = URL.canParse(redirect) ? new URL(redirect) : undefined;
+  if (!url || !svc.config.allowedOrigins.includes(url.origin)) {
+    throw validationFailed("redirect", "must be an absolute URL on an allowed origin");
+  }
+  return url.href;
+}

@@ -1,0 +1,166 @@
+import type { Kysely } from "kysely";
+import type { LinkedIdentity } from "../domain/user.js";
+import type { Database } from "./schema.js";
+
+export interface IdentityOwner extends LinkedIdentity {
+  userId: string;
+}
+
+export interface NewIdentity {
+  provider: string;
+  subject: string;
+  userId: string;
+  email: string | null;
+  /** Already sealed; null when the provider's tokens are not kept. */
+  tokens: string | null;
+}
+
+export interface OAuthCode {
+  userId: string;
+  provider: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export class IdentityStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async find(provider: string, subject: string): Promise<IdentityOwner | undefined> {
+    const row = await this.db
+      .selectFrom("identities")
+      .select(["provider", "subject", "user_id", "email", "linked_at"])
+      .where("provider", "=", provider)
+      .where("subject", "=", subject)
+      .executeTakeFirst();
+    return row && { ...toIdentity(row), userId: row.user_id };
+  }
+
+  /** Unique violations ((provider, subject) or (user, provider)) surface to the caller. */
+  async link(identity: NewIdentity, now: number): Promise<void> {
+    await this.db
+      .insertInto("identities")
+      .values({
+        provider: identity.provider,
+        subject: identity.subject,
+        user_id: identity.userId,
+        email: identity.email,
+        linked_at: now,
+        tokens: identity.tokens,
+      })
+      .execute();
+  }
+
+  /** What the provider says now: its current email, and fresh tokens when they are kept. */
+  async refresh(
+    provider: string,
+    subject: string,
+    change: { email: string | null; tokens: string | null },
+  ): Promise<void> {
+    await this.db
+      .updateTable("identities")
+      .set({ email: change.email, ...(change.tokens === null ? {} : { tokens: change.tokens }) })
+      .where("provider", "=", provider)
+      .where("subject", "=", subject)
+      .execute();
+  }
+
+  async listForUser(userId: string): Promise<LinkedIdentity[]> {
+    const rows = await this.db
+      .selectFrom("identities")
+      .select(["provider", "subject", "email", "linked_at"])
+      .where("user_id", "=", userId)
+      .orderBy("linked_at")
+      .orderBy("provider")
+      .execute();
+    return rows.map(toIdentity);
+  }
+
+  /** The identities of several users at once (a page of the admin list), by user id. */
+  async listForUsers(userIds: string[]): Promise<Map<string, LinkedIdentity[]>> {
+    const byUser = new Map<string, LinkedIdentity[]>();
+    if (userIds.length === 0) return byUser;
+    const rows = await this.db
+      .selectFrom("identities")
+      .select(["user_id", "provider", "subject", "email", "linked_at"])
+      .where("user_id", "in", userIds)
+      .orderBy("linked_at")
+      .orderBy("provider")
+      .execute();
+    for (const row of rows) {
+      const list = byUser.get(row.user_id) ?? [];
+      list.push(toIdentity(row));
+      byUser.set(row.user_id, list);
+    }
+    return byUser;
+  }
+
+  /**
+   * Removes the user's identity at `provider` unless it is their last way to sign in
+   * (no password, no other identity). Run it in a transaction: the first statement
+   * locks the user row on PostgreSQL, so two unlinks of one user cannot both pass the
+   * check (SQLite runs one write transaction at a time anyway).
+   */
+  async unlinkUnlessLast(
+    userId: string,
+    provider: string,
+    now: number,
+  ): Promise<"unlinked" | "not_found" | "last"> {
+    const user = await this.db
+      .updateTable("users")
+      .set({ updated_at: now })
+      .where("id", "=", userId)
+      .returning("password_hash")
+      .executeTakeFirst();
+    if (!user) return "not_found";
+    const identities = await this.listForUser(userId);
+    if (!identities.some((i) => i.provider === provider)) return "not_found";
+    if (user.password_hash === null && identities.length === 1) return "last";
+    await this.db
+      .deleteFrom("identities")
+      .where("user_id", "=", userId)
+      .where("provider", "=", provider)
+      .execute();
+    return "unlinked";
+  }
+
+  async saveCode(codeHash: string, code: OAuthCode, expiresAt: number): Promise<void> {
+    await this.db
+      .insertInto("oauth_codes")
+      .values({
+        code_hash: codeHash,
+        user_id: code.userId,
+        provider: code.provider,
+        ip: code.ip,
+        user_agent: code.userAgent,
+        expires_at: expiresAt,
+      })
+      .execute();
+  }
+
+  /** Single use: one DELETE … RETURNING, so of two concurrent exchanges only one gets the row. */
+  async takeCode(codeHash: string, now: number): Promise<OAuthCode | undefined> {
+    const row = await this.db
+      .deleteFrom("oauth_codes")
+      .where("code_hash", "=", codeHash)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row || row.expires_at <= now) return undefined;
+    return { userId: row.user_id, provider: row.provider, ip: row.ip, userAgent: row.user_agent };
+  }
+
+  async purgeCodesBefore(now: number): Promise<void> {
+    await this.db.deleteFrom("oauth_codes").where("expires_at", "<=", now).execute();
+  }
+}
+
+const toIdentity = (row: {
+  provider: string;
+  subject: string;
+  email: string | null;
+  linked_at: number;
+}): LinkedIdentity => ({
+  provider: row.provider,
+  subject: row.subject,
+  email: row.email,
+  linkedAt: row.linked_at,
+});
