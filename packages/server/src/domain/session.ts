@@ -30,7 +30,8 @@ export type RevokeReason =
   | "single_session"
   | "account_deleted"
   | "admin"
-  | "account_disabled";
+  | "account_disabled"
+  | "email_claimed";
 
 export interface SessionLifetimes {
   refreshTtlSeconds: number;

@@ -123,6 +123,31 @@ export class IdentityStore {
     return "unlinked";
   }
 
+  /**
+   * A verified provider email claimed an account whose own email was never proven:
+   * whoever set its password, MFA or API tokens may have pre-registered someone
+   * else's address, so those go and the email counts as verified from now on.
+   * Compare-and-set on email_verified; false when it was verified meanwhile.
+   */
+  async resetUnprovenAccount(userId: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("users")
+      .set({
+        email_verified: 1,
+        password_hash: null,
+        totp_secret: null,
+        mfa_enabled: 0,
+        updated_at: now,
+      })
+      .where("id", "=", userId)
+      .where("email_verified", "=", 0)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) return false;
+    await this.db.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
+    await this.db.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
+    return true;
+  }
+
   async saveCode(codeHash: string, code: OAuthCode, expiresAt: number): Promise<void> {
     await this.db
       .insertInto("oauth_codes")

@@ -16,9 +16,8 @@ export const FEDERATED_AMR = ["fed"];
 
 /**
  * The account a federated sign-in lands on: the one linked to this identity; else a
- * local account with the same email, only when the provider vouches for the email
- * and the account's own email is verified (an unverified one may be a squatter's
- * pre-registration); else a new account.
+ * local account with the same email, only when the provider vouches for the email;
+ * else a new account.
  */
 export async function federatedUser(
   svc: Services,
@@ -39,23 +38,40 @@ export async function federatedUser(
   const email = profile.email === null ? null : normalizeEmail(profile.email);
   const local = email === null ? undefined : await svc.store.users.findByEmail(email);
   if (!local) return createFederatedUser(svc, provider, profile, email, client);
-  if (!profile.emailVerified || !local.emailVerified) {
+  if (!profile.emailVerified) {
     throw new AuthError(
       "email_in_use",
       "An account with this email exists; sign in to it and link the provider from there",
     );
   }
+  const reset = local.emailVerified ? false : await resetUnproven(svc, local.id);
   await connectIdentity(svc, provider, local.id, profile);
   audit(
     svc,
     {
       type: "identity_linked",
       userId: local.id,
-      detail: { provider: providerId, via: "verified_email" },
+      detail: { provider: providerId, via: "verified_email", credentialsReset: reset },
     },
     client,
   );
   return existingUser(svc, local.id);
+}
+
+/**
+ * Pre-account-takeover defence (Sudhodanan & Paverd, 2022): the account's email was
+ * never proven, the provider's is. Whoever registered it may be an attacker waiting
+ * for the owner to arrive, so their password, MFA, API tokens and sessions end here.
+ */
+async function resetUnproven(svc: Services, userId: string): Promise<boolean> {
+  const now = svc.clock.now();
+  const reset = await svc.store.transaction(async (tx) => {
+    if (!(await tx.identities.resetUnprovenAccount(userId, now))) return false;
+    await svc.sessions.revokeAllForUser(userId, "email_claimed", undefined, tx);
+    return true;
+  });
+  if (reset) svc.sessions.userChanged(userId);
+  return reset;
 }
 
 async function createFederatedUser(

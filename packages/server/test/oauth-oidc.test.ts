@@ -1,0 +1,528 @@
+import { decodeJwt } from "jose";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ConfigInput } from "../src/config/schema.js";
+import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
+import { APP_ORIGIN, Browser, USER_AGENT } from "./oauth/browser.js";
+import { start, userAtIdp } from "./oauth/flow.js";
+import { startIdp, type TestIdp } from "./oauth/idp.js";
+
+const SPA = "http://spa.test";
+const CALLBACK = `${APP_ORIGIN}/auth/oauth/idp/callback`;
+
+interface Me {
+  id: string;
+  email: string | null;
+  emailVerified: boolean;
+  identities: Array<{ provider: string; subject: string; email: string | null; linkedAt: string }>;
+}
+
+describe("OpenID Connect sign-in against a real provider", () => {
+  let idp: TestIdp;
+  let app: TestApp;
+  let browser: Browser;
+  let n = 0;
+
+  beforeAll(async () => {
+    idp = await startIdp([CALLBACK]);
+  });
+  afterAll(() => idp.close());
+  afterEach(() => app.close());
+
+  async function boot(delivery: ConfigInput["tokens"]["delivery"] = "both") {
+    app = await startTestApp({
+      cookies: { secure: false },
+      allowedOrigins: [APP_ORIGIN, SPA],
+      tokens: { delivery },
+      oauth: {
+        providers: [
+          {
+            id: "idp",
+            name: "Test IdP",
+            type: "oidc",
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            clientSecret: idp.clientSecret,
+            storeTokens: false,
+          },
+        ],
+      },
+    });
+    browser = new Browser(app);
+  }
+
+  /** A fresh IdP account; its subject. */
+  function idpAccount(email?: string, emailVerified = true): string {
+    const sub = `sub-${++n}-${Math.random().toString(36).slice(2, 8)}`;
+    idp.accounts.set(sub, { email, emailVerified });
+    return sub;
+  }
+
+  /** The whole round trip in this browser; the app's final answer (302 to the SPA). */
+  async function signIn(account: string, query = `?redirect=${encodeURIComponent(`${SPA}/done`)}`) {
+    const authUrl = await start(browser, "idp", query);
+    return browser.get(await userAtIdp(browser, authUrl, { account }));
+  }
+
+  const me = async (accessToken: string) => {
+    const res = await app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
+    expect(res.statusCode).toBe(200);
+    return res.json<Me>();
+  };
+  const accessCookie = () => browser.cookie("latchkey.test", "lk_access") as string;
+  const auditTypes = async (userId: string) => {
+    await app.svc.auditLog.flush();
+    const db = await openAppDb(app);
+    const rows = await db.kysely
+      .selectFrom("audit_events")
+      .select(["type", "detail"])
+      .where("user_id", "=", userId)
+      .orderBy("created_at")
+      .execute();
+    await db.close();
+    return rows.map((r) => ({ type: r.type, ...JSON.parse(r.detail) }));
+  };
+  /** POST with a bearer token and a JSON body. */
+  const postAs = (url: string, accessToken: string, body: unknown) =>
+    app.http.inject({
+      method: "POST",
+      url,
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+      payload: JSON.stringify(body),
+    });
+  const markEmailVerified = async (userId: string) => {
+    const db = await openAppDb(app);
+    await db.kysely
+      .updateTable("users")
+      .set({ email_verified: 1 })
+      .where("id", "=", userId)
+      .execute();
+    await db.close();
+  };
+  const errorOf = (location: URL | undefined) => location?.searchParams.get("error");
+
+  it("lists the configured providers", async () => {
+    await boot();
+    const res = await app.http.inject({ url: "/auth/oauth/providers" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual([{ id: "idp", name: "Test IdP", type: "oidc" }]);
+  });
+
+  it("starts with PKCE S256, state and nonce in a sealed HttpOnly SameSite=Lax cookie", async () => {
+    await boot();
+    const page = await browser.get(
+      `${APP_ORIGIN}/auth/oauth/idp/start?redirect=${encodeURIComponent(`${SPA}/x`)}`,
+    );
+    expect(page.status).toBe(302);
+    const authUrl = page.location as URL;
+    expect(authUrl.origin).toBe(idp.issuer);
+    const q = authUrl.searchParams;
+    expect(q.get("response_type")).toBe("code");
+    expect(q.get("client_id")).toBe(idp.clientId);
+    expect(q.get("redirect_uri")).toBe(CALLBACK);
+    expect(q.get("code_challenge_method")).toBe("S256");
+    expect(q.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get("state")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get("nonce")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get("scope")).toBe("openid email profile");
+    const line = page.setCookies.find((c) => c.startsWith("lk_oauth=")) as string;
+    expect(line).toMatch(/HttpOnly/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).toMatch(/Path=\/auth\/oauth/);
+    expect(line).toMatch(/Max-Age=600/);
+    // Sealed: neither the state, the redirect nor the user agent can be read from it.
+    const sealed = browser.cookie("latchkey.test", "lk_oauth") as string;
+    const opened = Buffer.from(sealed, "base64url").toString("latin1");
+    for (const secret of [q.get("state") as string, "spa.test", "TestBrowser"]) {
+      expect(opened).not.toContain(secret);
+    }
+
+    const asJson = await app.http.inject({
+      url: "/auth/oauth/idp/start",
+      headers: { accept: "application/json" },
+    });
+    expect(asJson.statusCode).toBe(200);
+    expect(new URL(asJson.json<{ authUrl: string }>().authUrl).origin).toBe(idp.issuer);
+  });
+
+  it("refuses a redirect off the allowed origins (400) and an unknown provider (404)", async () => {
+    await boot();
+    for (const redirect of ["https://evil.test/", "/relative", "javascript:alert(1)"]) {
+      const res = await app.http.inject({
+        url: `/auth/oauth/idp/start?redirect=${encodeURIComponent(redirect)}`,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: "validation_failed" });
+      expect(res.headers["set-cookie"]).toBeUndefined();
+    }
+    const unknown = await app.http.inject({ url: "/auth/oauth/nope/start" });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it("signs up through the provider, then signs the same user in again", async () => {
+    await boot();
+    const sub = idpAccount("Alice@Example.com");
+    const first = await signIn(sub);
+    expect(first.status).toBe(302);
+    expect(first.location?.href).toBe(`${SPA}/done`);
+    expect(browser.cookie("latchkey.test", "lk_oauth")).toBeUndefined();
+    expect(browser.cookie("latchkey.test", "lk_refresh")).toBeTruthy();
+    const claims = decodeJwt(accessCookie());
+    expect(claims.amr).toEqual(["fed"]);
+    const user = await me(accessCookie());
+    expect(user).toMatchObject({ email: "alice@example.com", emailVerified: true });
+    expect(user.identities).toEqual([
+      { provider: "idp", subject: sub, email: "Alice@Example.com", linkedAt: expect.any(String) },
+    ]);
+    // The session records the browser that started the flow.
+    const sessions = await app.http.inject({ url: "/sessions", headers: bearer(accessCookie()) });
+    expect(sessions.json<{ sessions: Array<{ userAgent: string }> }>().sessions[0]?.userAgent).toBe(
+      USER_AGENT,
+    );
+
+    const second = await signIn(sub);
+    expect(second.location?.href).toBe(`${SPA}/done`);
+    const again = await me(accessCookie());
+    expect(again.id).toBe(user.id);
+    expect(again.identities).toHaveLength(1);
+    const events = await auditTypes(user.id);
+    expect(events).toEqual([
+      expect.objectContaining({ type: "register", provider: "idp" }),
+      expect.objectContaining({ type: "login_succeeded", method: "oauth", provider: "idp" }),
+      expect.objectContaining({ type: "login_succeeded", method: "oauth", provider: "idp" }),
+    ]);
+  });
+
+  it("goes to /ui/ when no redirect was named", async () => {
+    await boot();
+    const page = await signIn(idpAccount("noredirect@example.com"), "");
+    expect(page.location?.href).toBe(`${APP_ORIGIN}/ui/`);
+  });
+
+  it("links a verified provider email to the existing account with that email", async () => {
+    await boot();
+    const local = await registerUser(app, { email: "bob@example.com", password: PASSWORD });
+    await markEmailVerified(local.user.id);
+    const page = await signIn(idpAccount("bob@example.com"));
+    expect(page.location?.href).toBe(`${SPA}/done`);
+    const user = await me(accessCookie());
+    expect(user.id).toBe(local.user.id);
+    expect(user.identities.map((i) => i.provider)).toEqual(["idp"]);
+    // Nothing else about the account changed: the password still works.
+    expect((await passwordLogin(app, "bob@example.com")).statusCode).toBe(200);
+  });
+
+  it("claiming an account whose email was never verified ends the pre-registered credentials", async () => {
+    await boot();
+    const squatter = await registerUser(app, { email: "carol@example.com", password: PASSWORD });
+    const page = await signIn(idpAccount("carol@example.com"));
+    expect(page.location?.href).toBe(`${SPA}/done`);
+    const user = await me(accessCookie());
+    expect(user).toMatchObject({ id: squatter.user.id, emailVerified: true });
+    expect((await passwordLogin(app, "carol@example.com")).statusCode).toBe(401);
+    const old = await app.http.inject({ url: "/users/me", headers: bearer(squatter.accessToken) });
+    expect(old.statusCode).toBe(401);
+    expect(old.json()).toMatchObject({ code: "session_revoked" });
+  });
+
+  it("never links an unverified provider email to an existing account (email_in_use)", async () => {
+    await boot();
+    const local = await registerUser(app, { email: "dave@example.com", password: PASSWORD });
+    await markEmailVerified(local.user.id);
+    const page = await signIn(idpAccount("dave@example.com", false));
+    expect(page.status).toBe(302);
+    expect(page.location?.origin).toBe(SPA);
+    expect(errorOf(page.location)).toBe("email_in_use");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    expect((await me(local.accessToken)).identities).toEqual([]);
+  });
+
+  it("creates an account with emailVerified false when the provider does not vouch", async () => {
+    await boot();
+    await signIn(idpAccount("erin@example.com", false));
+    expect(await me(accessCookie())).toMatchObject({
+      email: "erin@example.com",
+      emailVerified: false,
+    });
+  });
+
+  it("links through a link token, refuses a used token and another user's identity, and unlinks", async () => {
+    await boot();
+    const eve = await registerUser(app, { email: "eve@example.com", password: PASSWORD });
+    const noStepUp = await app.http.inject({
+      method: "POST",
+      url: "/auth/oauth/link-token",
+      headers: bearer(eve.accessToken),
+    });
+    expect(noStepUp.statusCode).toBe(403);
+    expect(noStepUp.json()).toMatchObject({ code: "step_up_required" });
+    const linkToken = async (accessToken: string) => {
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/oauth/link-token",
+        headers: {
+          ...bearer(accessToken),
+          "x-step-up-token": await stepUpToken(app, accessToken),
+        },
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json<{ linkToken: string; expiresIn: number }>();
+      expect(body.expiresIn).toBe(300);
+      expect(decodeJwt(body.linkToken)).toMatchObject({
+        typ: "oauth_link",
+        sub: expect.any(String),
+      });
+      return body.linkToken;
+    };
+
+    const sub = idpAccount("someone-else@example.com", false);
+    const token = await linkToken(eve.accessToken);
+    const query = `?link=${token}&redirect=${encodeURIComponent(`${SPA}/settings`)}`;
+    const linked = await signIn(sub, query);
+    expect(linked.location?.href).toBe(`${SPA}/settings?linked=idp`);
+    const view = await me(eve.accessToken);
+    expect(view.identities).toEqual([
+      expect.objectContaining({ provider: "idp", subject: sub, email: "someone-else@example.com" }),
+    ]);
+    expect(view.email).toBe("eve@example.com");
+
+    // The token works once.
+    const reused = await app.http.inject({ url: `/auth/oauth/idp/start?link=${token}` });
+    expect(reused.statusCode).toBe(400);
+    expect(reused.json()).toMatchObject({ code: "invalid_or_expired_token" });
+
+    // Signing in with that identity now lands on eve.
+    const fresh = new Browser(app);
+    browser = fresh;
+    await signIn(sub);
+    expect((await me(accessCookie())).id).toBe(eve.user.id);
+
+    // Frank cannot take eve's identity.
+    const frank = await registerUser(app, { password: PASSWORD });
+    const taken = await signIn(sub, `?link=${await linkToken(frank.accessToken)}&redirect=${SPA}`);
+    expect(errorOf(taken.location)).toBe("identity_in_use");
+    expect((await me(frank.accessToken)).identities).toEqual([]);
+
+    // Unlinking needs step-up; eve keeps her password, so it is allowed.
+    const unlink = (headers: Record<string, string>) =>
+      app.http.inject({ method: "DELETE", url: "/users/me/identities/idp", headers });
+    expect((await unlink(bearer(eve.accessToken))).statusCode).toBe(403);
+    const stepUp = await stepUpToken(app, eve.accessToken);
+    const done = await unlink({ ...bearer(eve.accessToken), "x-step-up-token": stepUp });
+    expect(done.statusCode).toBe(204);
+    expect((await me(eve.accessToken)).identities).toEqual([]);
+    const again = await unlink({ ...bearer(eve.accessToken), "x-step-up-token": stepUp });
+    expect(again.statusCode).toBe(404);
+    const types = (await auditTypes(eve.user.id)).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(["identity_linked", "identity_unlinked"]));
+  });
+
+  it("refuses to unlink the last way to sign in (409)", async () => {
+    await boot();
+    await signIn(idpAccount("gina@example.com"));
+    const access = accessCookie();
+    // No password: step-up needs a second factor, so turn TOTP on.
+    const setup = await app.http.inject({
+      method: "POST",
+      url: "/mfa/totp/setup",
+      headers: bearer(access),
+    });
+    const { secret } = setup.json<{ secret: string }>();
+    const enable = await postAs("/mfa/totp/enable", access, {
+      code: totpAt(secret, app.clock.now()),
+    });
+    expect(enable.statusCode).toBe(200);
+    app.clock.advance(30_000);
+    const stepUp = await postAs("/auth/step-up", access, { code: totpAt(secret, app.clock.now()) });
+    expect(stepUp.statusCode).toBe(200);
+    const res = await app.http.inject({
+      method: "DELETE",
+      url: "/users/me/identities/idp",
+      headers: {
+        ...bearer(access),
+        "x-step-up-token": stepUp.json<{ stepUpToken: string }>().stepUpToken,
+      },
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ code: "conflict" });
+    expect((await me(access)).identities).toHaveLength(1);
+  });
+
+  it("sends an MFA user on with MFA pending instead of a session", async () => {
+    await boot();
+    const enrolled = await enrolledUser(app);
+    const link = await app.http.inject({
+      method: "POST",
+      url: "/auth/oauth/link-token",
+      headers: {
+        ...bearer(enrolled.accessToken),
+        "x-step-up-token": await stepUpToken(app, enrolled.accessToken),
+      },
+    });
+    const sub = idpAccount("mfa-person@example.com", false);
+    await signIn(sub, `?link=${link.json<{ linkToken: string }>().linkToken}&redirect=${SPA}`);
+
+    const other = new Browser(app);
+    browser = other;
+    const page = await signIn(sub);
+    expect(page.location?.searchParams.get("mfaRequired")).toBe("true");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    const mfaToken = browser.cookie("latchkey.test", "lk_mfa") as string;
+    expect(decodeJwt(mfaToken)).toMatchObject({ typ: "mfa", sub: enrolled.userId, amr: ["fed"] });
+    const finish = await app.http.inject({
+      method: "POST",
+      url: "/auth/login/mfa",
+      headers: { "x-mfa-token": mfaToken, "content-type": "application/json" },
+      payload: JSON.stringify({ code: totpAt(enrolled.secret, app.clock.now()) }),
+    });
+    expect(finish.statusCode, finish.body).toBe(200);
+    expect(decodeJwt(finish.json<{ accessToken: string }>().accessToken).amr).toEqual([
+      "fed",
+      "otp",
+    ]);
+  });
+
+  describe("in body delivery mode", () => {
+    it("hands a one-time code that POST /auth/oauth/exchange turns into tokens once", async () => {
+      await boot("body");
+      const page = await signIn(idpAccount("hal@example.com"));
+      expect(page.location?.origin).toBe(SPA);
+      const code = page.location?.searchParams.get("code") as string;
+      expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+      const exchange = () =>
+        app.http.inject({
+          method: "POST",
+          url: "/auth/oauth/exchange",
+          headers: { "user-agent": "a backend somewhere" },
+          ...json({ code }),
+        });
+      const first = await exchange();
+      expect(first.statusCode).toBe(200);
+      const tokens = first.json<{ accessToken: string; refreshToken: string; user: Me }>();
+      expect(tokens.user).toMatchObject({ email: "hal@example.com" });
+      expect(first.headers["set-cookie"]).toBeUndefined();
+      const sessions = await app.http.inject({
+        url: "/sessions",
+        headers: bearer(tokens.accessToken),
+      });
+      expect(
+        sessions.json<{ sessions: Array<{ userAgent: string }> }>().sessions[0]?.userAgent,
+      ).toBe(USER_AGENT);
+      const replay = await exchange();
+      expect(replay.statusCode).toBe(400);
+      expect(replay.json()).toMatchObject({ code: "invalid_code" });
+    });
+
+    it("lets a code expire after 60 seconds, and gives MFA users MFA pending", async () => {
+      await boot("body");
+      const late = await signIn(idpAccount("ivy@example.com"));
+      app.clock.advance(61_000);
+      const expired = await app.http.inject({
+        method: "POST",
+        url: "/auth/oauth/exchange",
+        ...json({ code: late.location?.searchParams.get("code") }),
+      });
+      expect(expired.statusCode).toBe(400);
+
+      const enrolled = await enrolledUser(app);
+      await markEmailVerified(enrolled.userId);
+      browser = new Browser(app); // signed out at the IdP too
+      const page = await signIn(idpAccount(enrolled.email));
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/oauth/exchange",
+        ...json({ code: page.location?.searchParams.get("code") }),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ mfaRequired: true, mfaToken: expect.any(String) });
+    });
+  });
+
+  describe("failure paths", () => {
+    it("state mismatch: a callback for another flow than the cookie's", async () => {
+      await boot();
+      const sub = idpAccount("jack@example.com");
+      const first = await start(browser, "idp", `?redirect=${SPA}`);
+      await start(browser, "idp", `?redirect=${SPA}`); // replaces the cookie
+      const page = await browser.get(await userAtIdp(browser, first, { account: sub }));
+      expect(errorOf(page.location)).toBe("oauth_state_mismatch");
+      expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    });
+
+    it("without the start cookie there is no redirect to trust: problem+json", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const callback = await userAtIdp(browser, authUrl, {
+        account: idpAccount("kim@example.com"),
+      });
+      const res = await app.http.inject({ url: callback.pathname + callback.search });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.json()).toMatchObject({ code: "oauth_state_mismatch" });
+    });
+
+    it("nonce mismatch: an ID token minted for another authorization request", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      authUrl.searchParams.set("nonce", "a-nonce-this-browser-never-sent");
+      const page = await browser.get(
+        await userAtIdp(browser, authUrl, { account: idpAccount("leo@example.com") }),
+      );
+      expect(errorOf(page.location)).toBe("oauth_failed");
+      expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+      const db = await openAppDb(app);
+      const users = await db.kysely.selectFrom("users").select("id").execute();
+      await db.close();
+      expect(users).toEqual([]);
+    });
+
+    it("replayed code: neither the same callback again nor the code in a new flow works", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const sealed = browser.cookie("latchkey.test", "lk_oauth") as string;
+      const callback = await userAtIdp(browser, authUrl, {
+        account: idpAccount("max@example.com"),
+      });
+      expect((await browser.get(callback)).location?.href).toBe(`${SPA}/`);
+
+      const attacker = new Browser(app);
+      attacker.setCookie("latchkey.test", "lk_oauth", sealed, "/auth/oauth");
+      const replay = await attacker.get(callback);
+      expect(errorOf(replay.location)).toBe("oauth_state_mismatch");
+
+      const next = await start(attacker, "idp", `?redirect=${SPA}`);
+      const forged = new URL(callback);
+      forged.searchParams.set("state", next.searchParams.get("state") as string);
+      const swapped = await attacker.get(forged);
+      expect(errorOf(swapped.location)).toBe("oauth_failed");
+      expect(attacker.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    });
+
+    it("denied consent ends in oauth_denied", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const callback = await userAtIdp(browser, authUrl, {
+        account: idpAccount("ned@example.com"),
+        decline: true,
+      });
+      expect(callback.searchParams.get("error")).toBe("access_denied");
+      const page = await browser.get(callback);
+      expect(page.status).toBe(302);
+      expect(errorOf(page.location)).toBe("oauth_denied");
+    });
+
+    it("any other provider error is oauth_failed, never a 500", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const state = authUrl.searchParams.get("state") as string;
+      const page = await browser.get(`${CALLBACK}?error=server_error&state=${state}`);
+      expect(errorOf(page.location)).toBe("oauth_failed");
+      const garbage = await start(browser, "idp", `?redirect=${SPA}`);
+      const bad = await browser.get(
+        `${CALLBACK}?code=nonsense&state=${garbage.searchParams.get("state")}`,
+      );
+      expect(errorOf(bad.location)).toBe("oauth_failed");
+    });
+  });
+});
