@@ -394,8 +394,8 @@ describe("OpenID Connect sign-in against a real provider", () => {
         app.http.inject({
           method: "POST",
           url: "/auth/oauth/exchange",
-          headers: { "user-agent": "a backend somewhere" },
-          ...json({ code }),
+          headers: { "user-agent": "a backend somewhere", "content-type": "application/json" },
+          payload: JSON.stringify({ code }),
         });
       const first = await exchange();
       expect(first.statusCode).toBe(200);
