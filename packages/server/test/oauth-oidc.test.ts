@@ -180,6 +180,12 @@ describe("OpenID Connect sign-in against a real provider", () => {
       USER_AGENT,
     );
 
+    // Provider tokens are not kept unless configured.
+    const db = await openAppDb(app);
+    const stored = await db.kysely.selectFrom("identities").select("tokens").execute();
+    await db.close();
+    expect(stored).toEqual([{ tokens: null }]);
+
     const second = await signIn(sub);
     expect(second.location?.href).toBe(`${SPA}/done`);
     const again = await me(accessCookie());
