@@ -35,11 +35,12 @@ export const UserView = Type.Object(
     mfaEnabled: Type.Boolean(),
     identities: Type.Array(
       Type.Object({
-        provider: Type.String(),
-        subject: Type.String(),
+        provider: Type.String({ description: "The provider id from the configuration" }),
+        subject: Type.String({ description: "The provider's stable id for the account" }),
         email: Nullable(Type.String()),
-        linkedAt: Type.String(),
+        linkedAt: Type.String({ format: "date-time" }),
       }),
+      { description: "Linked sign-in providers (OAuth 2.0 / OpenID Connect)" },
     ),
     allowedIps: Type.Array(Type.String()),
     sessionDurationMinutes: Nullable(Type.Integer()),
