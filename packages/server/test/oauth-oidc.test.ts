@@ -1,6 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../src/config/schema.js";
+import type { MailMessage, MailTransport } from "../src/mail/transport.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
 import { APP_ORIGIN, Browser, USER_AGENT } from "./oauth/browser.js";
@@ -29,25 +30,33 @@ describe("OpenID Connect sign-in against a real provider", () => {
   afterAll(() => idp.close());
   afterEach(() => app.close());
 
-  async function boot(delivery: ConfigInput["tokens"]["delivery"] = "both") {
-    app = await startTestApp({
-      cookies: { secure: false },
-      allowedOrigins: [APP_ORIGIN, SPA],
-      tokens: { delivery },
-      oauth: {
-        providers: [
-          {
-            id: "idp",
-            name: "Test IdP",
-            type: "oidc",
-            issuer: idp.issuer,
-            clientId: idp.clientId,
-            clientSecret: idp.clientSecret,
-            storeTokens: false,
-          },
-        ],
+  async function boot(
+    delivery: ConfigInput["tokens"]["delivery"] = "both",
+    extra: Partial<ConfigInput> = {},
+    mailTransport?: MailTransport,
+  ) {
+    app = await startTestApp(
+      {
+        ...extra,
+        cookies: { secure: false },
+        allowedOrigins: [APP_ORIGIN, SPA],
+        tokens: { delivery },
+        oauth: {
+          providers: [
+            {
+              id: "idp",
+              name: "Test IdP",
+              type: "oidc",
+              issuer: idp.issuer,
+              clientId: idp.clientId,
+              clientSecret: idp.clientSecret,
+              storeTokens: false,
+            },
+          ],
+        },
       },
-    });
+      { mailTransport },
+    );
     browser = new Browser(app);
   }
 
@@ -250,6 +259,21 @@ describe("OpenID Connect sign-in against a real provider", () => {
       email: "erin@example.com",
       emailVerified: false,
     });
+  });
+
+  it("with email verification required, an unverified provider email gets a link, not a session", async () => {
+    const sent: MailMessage[] = [];
+    const capture: MailTransport = { name: "capture", send: async (m) => void sent.push(m) };
+    await boot("both", { emailVerificationRequired: true }, capture);
+    const page = await signIn(idpAccount("olga@example.com", false));
+    expect(errorOf(page.location)).toBe("email_not_verified");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    await expect.poll(() => sent.map((m) => m.to)).toEqual(["olga@example.com"]);
+
+    browser = new Browser(app);
+    const verified = await signIn(idpAccount("paul@example.com"));
+    expect(verified.location?.href).toBe(`${SPA}/done`);
+    expect(await me(accessCookie())).toMatchObject({ emailVerified: true });
   });
 
   it("links through a link token, refuses a used token and another user's identity, and unlinks", async () => {

@@ -1,4 +1,3 @@
-import { assertAccountUsable } from "../../domain/account-policy.js";
 import { safeEqual } from "../../domain/crypto.js";
 import { AuthError } from "../../domain/errors.js";
 import type { ClientInfo, Services } from "../../services.js";
@@ -8,7 +7,7 @@ import { issueExchangeCode } from "./exchange.js";
 import { linkToUser } from "./link.js";
 import { fetchProfile } from "./profile.js";
 import { providerOf } from "./providers.js";
-import { federatedSignIn, federatedUser } from "./sign-in.js";
+import { assertMayFederate, federatedSignIn, federatedUser } from "./sign-in.js";
 import { START_TTL_S, type StartState } from "./start.js";
 
 export type CallbackResult =
@@ -69,7 +68,7 @@ async function finish(
     return { kind: "linked", provider: provider.settings.id };
   }
   const user = await federatedUser(svc, provider, profile, client);
-  assertAccountUsable(user, client.ip);
+  assertMayFederate(svc, user, client.ip);
   const context = { ip: start.ip, userAgent: start.userAgent };
   if (svc.config.tokens.delivery === "body") {
     return {

@@ -1,10 +1,9 @@
-import { assertAccountUsable } from "../../domain/account-policy.js";
 import { randomToken, sha256 } from "../../domain/crypto.js";
 import { AuthError } from "../../domain/errors.js";
 import type { User } from "../../domain/user.js";
 import type { ClientInfo, Services } from "../../services.js";
 import type { LoginResult } from "../login.js";
-import { federatedSignIn } from "./sign-in.js";
+import { assertMayFederate, federatedSignIn } from "./sign-in.js";
 
 /** The callback's one-time code lives this long (API.md: 60 s). */
 export const EXCHANGE_CODE_TTL_S = 60;
@@ -43,7 +42,7 @@ export async function exchangeOAuthCode(
   if (!taken || !user) {
     throw new AuthError("invalid_code", "The code is not valid, was already used or has expired");
   }
-  assertAccountUsable(user, client.ip);
+  assertMayFederate(svc, user, client.ip);
   return federatedSignIn(svc, user, taken.provider, {
     ip: taken.ip ?? client.ip,
     userAgent: taken.userAgent,

@@ -1,9 +1,11 @@
+import { assertAccountUsable } from "../../domain/account-policy.js";
 import { AuthError } from "../../domain/errors.js";
 import { uuidv7 } from "../../domain/ids.js";
 import { normalizeEmail, type User } from "../../domain/user.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { isUniqueViolation } from "../../store/db.js";
 import { audit } from "../audit.js";
+import { sendVerification } from "../email-verification.js";
 import { startSession } from "../issue-tokens.js";
 import type { LoginResult } from "../login.js";
 import { issueMfaToken } from "../mfa-login.js";
@@ -104,6 +106,7 @@ async function createFederatedUser(
       return { ...created, identities: [{ ...identity, linkedAt: now }] };
     });
     audit(svc, { type: "register", userId: user.id, detail: { provider: providerId } }, client);
+    if (!user.emailVerified) sendVerification(svc, user);
     return user;
   } catch (err) {
     // Lost a race: the same identity signed up meanwhile, or the email was taken.
@@ -118,6 +121,17 @@ async function existingUser(svc: Services, userId: string): Promise<User> {
   const user = await svc.store.users.findById(userId);
   if (!user) throw new AuthError("user_not_found", "The account no longer exists");
   return user;
+}
+
+/** The checks of password login: usable account, and a verified email when that is required. */
+export function assertMayFederate(svc: Services, user: User, ip: string): void {
+  assertAccountUsable(user, ip);
+  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
+    throw new AuthError(
+      "email_not_verified",
+      "Verify your email address first; POST /auth/email/resend sends a new link",
+    );
+  }
 }
 
 /**
