@@ -1,6 +1,7 @@
 import { AuthError } from "../../domain/errors.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { isUniqueViolation } from "../../store/db.js";
+import type { Store } from "../../store/index.js";
 import { audit } from "../audit.js";
 import type { Authenticated } from "../authenticate.js";
 import { msUntilUnusable, signPurpose, verifyPurpose } from "../purpose-tokens.js";
@@ -73,12 +74,16 @@ export async function linkToUser(
   );
 }
 
-/** Inserts the link; the unique keys decide races: one identity per user and provider. */
+/**
+ * Inserts the link, after `prepare` in the same transaction; the unique keys decide
+ * races: one identity per user and provider.
+ */
 export async function connectIdentity(
   svc: Services,
   provider: OAuthProvider,
   userId: string,
   profile: FederatedProfile,
+  prepare?: (tx: Store) => Promise<void>,
 ): Promise<void> {
   const providerId = provider.settings.id;
   const identity = {
@@ -89,7 +94,10 @@ export async function connectIdentity(
     tokens: profile.sealedTokens,
   };
   try {
-    await svc.store.identities.link(identity, svc.clock.now());
+    await svc.store.transaction(async (tx) => {
+      await prepare?.(tx);
+      await tx.identities.link(identity, svc.clock.now());
+    });
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     const owner = await svc.store.identities.find(providerId, profile.subject);

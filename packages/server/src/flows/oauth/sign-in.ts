@@ -4,6 +4,7 @@ import { uuidv7 } from "../../domain/ids.js";
 import { normalizeEmail, type User } from "../../domain/user.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { isUniqueViolation } from "../../store/db.js";
+import type { Store } from "../../store/index.js";
 import { audit } from "../audit.js";
 import { sendVerification } from "../email-verification.js";
 import { startSession } from "../issue-tokens.js";
@@ -46,8 +47,12 @@ export async function federatedUser(
       "An account with this email exists; sign in to it and link the provider from there",
     );
   }
-  const reset = local.emailVerified ? false : await resetUnproven(svc, local.id);
-  await connectIdentity(svc, provider, local.id, profile);
+  let reset = false;
+  // One transaction: the credentials never end without the link that justified it.
+  await connectIdentity(svc, provider, local.id, profile, async (tx) => {
+    if (!local.emailVerified) reset = await resetUnproven(svc, tx, local.id);
+  });
+  if (reset) svc.sessions.userChanged(local.id);
   audit(
     svc,
     {
@@ -65,15 +70,10 @@ export async function federatedUser(
  * never proven, the provider's is. Whoever registered it may be an attacker waiting
  * for the owner to arrive, so their password, MFA, API tokens and sessions end here.
  */
-async function resetUnproven(svc: Services, userId: string): Promise<boolean> {
-  const now = svc.clock.now();
-  const reset = await svc.store.transaction(async (tx) => {
-    if (!(await tx.identities.resetUnprovenAccount(userId, now))) return false;
-    await svc.sessions.revokeAllForUser(userId, "email_claimed", undefined, tx);
-    return true;
-  });
-  if (reset) svc.sessions.userChanged(userId);
-  return reset;
+async function resetUnproven(svc: Services, tx: Store, userId: string): Promise<boolean> {
+  if (!(await tx.identities.resetUnprovenAccount(userId, svc.clock.now()))) return false;
+  await svc.sessions.revokeAllForUser(userId, "email_claimed", undefined, tx);
+  return true;
 }
 
 async function createFederatedUser(
