@@ -125,6 +125,28 @@ describe("plain OAuth 2.0 sign-in (GitHub-style)", () => {
     expect(page.location?.searchParams.get("error")).toBe("oauth_denied");
   });
 
+  it("answers 400 oauth_failed, not a 500, when an OIDC provider cannot be discovered", async () => {
+    const down = await startTestApp({
+      oauth: {
+        providers: [
+          {
+            id: "down",
+            name: "Down",
+            type: "oidc",
+            issuer: "http://127.0.0.1:9",
+            clientId: "x",
+            storeTokens: false,
+          },
+        ],
+      },
+    });
+    app = down;
+    const res = await down.http.inject({ url: "/auth/oauth/down/start" });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: "oauth_failed" });
+    expect(res.headers["set-cookie"]).toBeUndefined();
+  });
+
   it("checks provider settings at start", () => {
     const load =
       (p: Partial<Provider>, extra: Partial<ConfigInput> = {}) =>
