@@ -106,7 +106,7 @@ async function createFederatedUser(
       return { ...created, identities: [{ ...identity, linkedAt: now }] };
     });
     audit(svc, { type: "register", userId: user.id, detail: { provider: providerId } }, client);
-    if (!user.emailVerified) sendVerification(svc, user);
+    if (!user.emailVerified) sendVerification(svc, user, client);
     return user;
   } catch (err) {
     // Lost a race: the same identity signed up meanwhile, or the email was taken.
