@@ -62,7 +62,10 @@ export class SessionStore {
     return row && toSession(row);
   }
 
-  /** Two primary-key reads (the user with its identities); the guard caches the result, so this runs about once a second per session. */
+  /**
+   * Two primary-key reads (the second brings the user's identities along); the guard
+   * caches the result, so this runs about once a second per session.
+   */
   async findContext(id: string): Promise<SessionContext | undefined> {
     const session = await this.findById(id);
     if (!session) return undefined;
