@@ -2,6 +2,7 @@
 export const ERROR_STATUS = {
   validation_failed: 400,
   invalid_code: 400,
+  webauthn_failed: 400,
   invalid_or_expired_token: 400,
   unauthenticated: 401,
   invalid_credentials: 401,

@@ -8,6 +8,8 @@ export async function purgeEnded(svc: Services): Promise<number> {
   const before = svc.clock.now() - ENDED_SESSION_RETENTION_MS;
   const sessions = await svc.store.sessions.purgeEndedBefore(before);
   const links = await svc.store.oneTimeTokens.purgeBefore(before);
+  // An expired passkey challenge, used or not, can never be used again.
+  await svc.store.webauthn.purgeChallengesBefore(svc.clock.now());
   if (sessions + links > 0) svc.log.info({ sessions, links }, "purged ended sessions and links");
   return sessions + links;
 }

@@ -15,6 +15,7 @@ import { screenLockRoutes } from "./routes/screen-lock.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
+import { webauthnRoutes } from "./routes/webauthn.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
 
@@ -89,6 +90,7 @@ export async function buildHttp(
   await app.register(sessionRoutes, { svc });
   await app.register(screenLockRoutes, { svc });
   await app.register(tokenRoutes, { svc });
+  await app.register(webauthnRoutes, { svc });
   return app;
 }
 

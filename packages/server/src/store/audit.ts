@@ -31,7 +31,10 @@ export type AuditType =
   | "email_changed"
   | "password_reset_requested"
   | "password_reset"
-  | "magic_link_requested";
+  | "magic_link_requested"
+  | "passkey_registered"
+  | "passkey_renamed"
+  | "passkey_deleted";
 
 export interface AuditEvent {
   type: AuditType;

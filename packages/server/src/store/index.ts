@@ -10,6 +10,7 @@ import { ServerSecretStore } from "./server-secrets.js";
 import { SessionStore } from "./sessions.js";
 import { SigningKeyStore } from "./signing-keys.js";
 import { UserStore } from "./users.js";
+import { WebauthnStore } from "./webauthn.js";
 
 /** Every repository over one connection (or one transaction). */
 export class Store {
@@ -22,6 +23,7 @@ export class Store {
   readonly apiTokens: ApiTokenStore;
   readonly backupCodes: BackupCodeStore;
   readonly oneTimeTokens: OneTimeTokenStore;
+  readonly webauthn: WebauthnStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -36,6 +38,7 @@ export class Store {
     this.apiTokens = new ApiTokenStore(db);
     this.backupCodes = new BackupCodeStore(db);
     this.oneTimeTokens = new OneTimeTokenStore(db);
+    this.webauthn = new WebauthnStore(db);
   }
 
   static of(db: Db): Store {
