@@ -8,6 +8,7 @@ import { createApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config/load.js";
 import { uuidv7 } from "./domain/ids.js";
 import { PasswordHasher } from "./domain/password.js";
+import { assertPasswordAcceptable } from "./domain/password-policy.js";
 import { normalizeEmail } from "./domain/user.js";
 import { migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
@@ -80,7 +81,7 @@ program
     const password = process.env[opts.passwordEnv];
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
     const hasher = new PasswordHasher(config.password);
-    hasher.check(password);
+    await assertPasswordAcceptable(password, opts, config.password);
     const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       await migrateToLatest(db);
