@@ -22,6 +22,15 @@ describe("OpenAPI document", () => {
       ["/mfa/totp/setup", "post"],
       ["/tokens", "post"],
       ["/.well-known/jwks.json", "get"],
+      ["/webauthn/register/options", "post"],
+      ["/webauthn/register/verify", "post"],
+      ["/webauthn/credentials", "get"],
+      ["/webauthn/credentials/{id}", "patch"],
+      ["/webauthn/credentials/{id}", "delete"],
+      ["/auth/webauthn/options", "post"],
+      ["/auth/webauthn/verify", "post"],
+      ["/auth/login/mfa/webauthn/options", "post"],
+      ["/auth/step-up/webauthn/options", "post"],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
