@@ -1,5 +1,6 @@
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config/load.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, finishMfa, ORIGIN, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
 import { SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
@@ -583,5 +584,95 @@ describe("passkeys (WebAuthn)", () => {
       );
       expectRefused(res);
     });
+  });
+
+  it("deleting the account deletes its passkeys", async () => {
+    const { authenticator, accessToken } = await withPasskey();
+    const { email } = await me(accessToken);
+    const { options, challengeId } = await loginOptions({ identifier: email });
+    const stepUp = await post("/auth/step-up", { password: PASSWORD }, bearer(accessToken));
+    const del = await app.http.inject({
+      method: "DELETE",
+      url: "/users/me",
+      headers: { ...bearer(accessToken), "x-step-up-token": stepUp.json().stepUpToken },
+    });
+    expect(del.statusCode).toBe(204);
+    const res = await post("/auth/webauthn/verify", {
+      challengeId,
+      response: authenticator.assert(options),
+    });
+    expectRefused(res);
+  });
+
+  it("answers options to a request without a body", async () => {
+    const res = await app.http.inject({ method: "POST", url: "/auth/webauthn/options" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["cache-control"]).toBe("no-store");
+    expect(res.json().options.allowCredentials ?? []).toEqual([]);
+  });
+});
+
+describe("relying party from configuration", () => {
+  it("takes the RP ID and origins from the configuration, and passkeys work from each origin", async () => {
+    const app = await startTestApp({
+      publicUrl: "https://auth.example.com",
+      webauthn: { rpId: "example.com", rpName: "Example", origins: ["https://app.example.com"] },
+    });
+    try {
+      const user = await registerUser(app, { password: PASSWORD });
+      const authenticator = new SoftAuthenticator({ origin: "https://app.example.com" });
+      const reg = await app.http.inject({
+        method: "POST",
+        url: "/webauthn/register/options",
+        headers: bearer(user.accessToken),
+      });
+      const { options, challengeId } = reg.json<Ceremony<CreationOptions>>();
+      expect(options.rp).toEqual({ id: "example.com", name: "Example" });
+      const verify = await app.http.inject({
+        method: "POST",
+        url: "/webauthn/register/verify",
+        ...json({ challengeId, response: authenticator.register(options) }),
+        headers: { ...bearer(user.accessToken), "content-type": "application/json" },
+      });
+      expect(verify.statusCode).toBe(201);
+      // The server's own origin is not on the list: a page there cannot use the passkey.
+      const login = async (tamper: Tamper) => {
+        const start = await app.http.inject({ method: "POST", url: "/auth/webauthn/options" });
+        const { options: o, challengeId: id } = start.json<Ceremony<RequestOptions>>();
+        return app.http.inject({
+          method: "POST",
+          url: "/auth/webauthn/verify",
+          ...json({ challengeId: id, response: authenticator.assert(o, tamper) }),
+        });
+      };
+      expect((await login({ origin: "https://auth.example.com" })).statusCode).toBe(400);
+      expect((await login({})).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("defaults to the public URL and refuses an RP ID the origins are not under", () => {
+    const config = loadConfig({ LATCHKEY_PUBLIC_URL: "https://login.example.org:8443/" });
+    expect(config.webauthn).toEqual({
+      rpId: "login.example.org",
+      rpName: "Latchkey",
+      origins: ["https://login.example.org:8443"],
+    });
+    const fromEnv = loadConfig({
+      LATCHKEY_PUBLIC_URL: "https://login.example.org",
+      LATCHKEY_WEBAUTHN_RP_ID: "example.org",
+      LATCHKEY_WEBAUTHN_ORIGINS: "https://a.example.org, https://example.org",
+    });
+    expect(fromEnv.webauthn.origins).toEqual(["https://a.example.org", "https://example.org"]);
+    for (const env of [
+      { LATCHKEY_WEBAUTHN_RP_ID: "other.org" },
+      { LATCHKEY_WEBAUTHN_RP_ID: "ample.org" },
+      { LATCHKEY_WEBAUTHN_ORIGINS: "https://example.org/path" },
+    ]) {
+      expect(() => loadConfig({ LATCHKEY_PUBLIC_URL: "https://example.org", ...env })).toThrow(
+        ConfigError,
+      );
+    }
   });
 });
