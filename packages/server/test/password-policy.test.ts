@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { assertPasswordAcceptable } from "../src/domain/password-policy.js";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
 import { PASSWORD, stepUpToken } from "./mfa-helpers.js";
 
 interface Problem {
@@ -142,6 +143,48 @@ describe("password rules (OWASP ASVS V6)", () => {
     await expect(
       assertPasswordAcceptable("unusual words here", { username: "x" }, rules),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe("password rules at reset", () => {
+  const mail = useMailServer();
+
+  it("refuses common passwords and the owner's names; a refusal leaves the link usable", async () => {
+    const app = await startTestApp(smtpConfig(mail.server));
+    try {
+      await registerUser(app, { email: "resetter.name@example.com", username: "resetter_99" });
+      const forgot = await app.http.inject({
+        method: "POST",
+        url: "/auth/password/forgot",
+        ...json({ email: "resetter.name@example.com" }),
+      });
+      expect(forgot.statusCode).toBe(202);
+      await app.svc.mailer.flush();
+      const message = mail.server
+        .to("resetter.name@example.com")
+        .find((m) => m.subject.includes("reset"));
+      const token = linkToken(message as never, "reset-password");
+      const reset = (newPassword: string) =>
+        app.http.inject({
+          method: "POST",
+          url: "/auth/password/reset",
+          ...json({ token, newPassword }),
+        });
+      for (const [newPassword, rule] of [
+        ["letmein1", /common password/],
+        ["Resetter_99", /username/],
+        ["RESETTER.NAME", /email address/],
+      ] as const) {
+        const res = await reset(newPassword);
+        expect(res.statusCode).toBe(400);
+        expect(res.json<Problem>().errors).toEqual([
+          { path: "newPassword", message: expect.stringMatching(rule) },
+        ]);
+      }
+      expect((await reset("a fresh and private phrase")).statusCode).toBe(204);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -612,6 +612,64 @@ describe("passkeys (WebAuthn)", () => {
   });
 });
 
+describe("passkey sign-in when email verification is required", () => {
+  it("refuses an unverified address, like password login", async () => {
+    const app = await startTestApp({ emailVerificationRequired: true });
+    const setVerified = async (id: string, verified: number) => {
+      const db = await openAppDb(app);
+      try {
+        await db.kysely
+          .updateTable("users")
+          .set({ email_verified: verified })
+          .where("id", "=", id)
+          .execute();
+      } finally {
+        await db.close();
+      }
+      app.svc.sessions.userChanged(id);
+    };
+    try {
+      const register = await app.http.inject({
+        method: "POST",
+        url: "/auth/register",
+        ...json({ email: "unverified@example.com", password: PASSWORD }),
+      });
+      expect(register.statusCode).toBe(202);
+      const user = await app.svc.store.users.findByEmail("unverified@example.com");
+      await setVerified(user?.id ?? "", 1);
+      const { accessToken } = (await passwordLogin(app, "unverified@example.com")).json();
+      const authenticator = new SoftAuthenticator({ origin: ORIGIN });
+      const start = await app.http.inject({
+        method: "POST",
+        url: "/webauthn/register/options",
+        headers: bearer(accessToken),
+      });
+      const { options, challengeId } = start.json<Ceremony<CreationOptions>>();
+      await app.http.inject({
+        method: "POST",
+        url: "/webauthn/register/verify",
+        ...json({ challengeId, response: authenticator.register(options) }),
+        headers: { ...bearer(accessToken), "content-type": "application/json" },
+      });
+      await setVerified(user?.id ?? "", 0);
+      const login = await app.http.inject({ method: "POST", url: "/auth/webauthn/options" });
+      const ceremony = login.json<Ceremony<RequestOptions>>();
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/webauthn/verify",
+        ...json({
+          challengeId: ceremony.challengeId,
+          response: authenticator.assert(ceremony.options),
+        }),
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe("email_not_verified");
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe("relying party from configuration", () => {
   it("takes the RP ID and origins from the configuration, and passkeys work from each origin", async () => {
     const app = await startTestApp({

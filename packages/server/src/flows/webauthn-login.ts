@@ -75,7 +75,14 @@ export async function passkeyLogin(
     throw passkeyFailed(result.reason);
   }
   await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
+  // The same account checks as password login, after the signature like there.
   assertAccountUsable(user, client.ip);
+  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
+    throw new AuthError(
+      "email_not_verified",
+      "Verify your email address first; POST /auth/email/resend sends a new link",
+    );
+  }
   return signIn(svc, user, assertionAmr(result.userVerified), input.rememberMe ?? false, client);
 }
 
