@@ -412,6 +412,31 @@ describe("passkeys (WebAuthn)", () => {
         response: { ...response.response, signature: sig.toString("base64url") },
       };
       expectRefused(await post("/auth/webauthn/verify", { challengeId, response: forged }));
+      // §7.2 step 6: the user handle, when given, must be the credential owner's.
+      const next = await loginOptions();
+      const other = authenticator.assert(next.options);
+      const foreignHandle = {
+        ...other.response,
+        userHandle: Buffer.from("someone-else").toString("base64url"),
+      };
+      expectRefused(
+        await post("/auth/webauthn/verify", {
+          challengeId: next.challengeId,
+          response: { ...other, response: foreignHandle },
+        }),
+      );
+      // A null user handle (some toJSON() implementations) means none was returned.
+      const last = await loginOptions();
+      const plain = authenticator.assert(last.options);
+      const res = await post("/auth/webauthn/verify", {
+        challengeId: last.challengeId,
+        response: {
+          ...plain,
+          authenticatorAttachment: null,
+          response: { ...plain.response, userHandle: null },
+        },
+      });
+      expect(res.statusCode).toBe(200);
     });
 
     it("applies the account checks and the login limits of password sign-in", async () => {

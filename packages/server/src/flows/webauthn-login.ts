@@ -62,7 +62,7 @@ export async function passkeyLogin(
     !passkey ||
     !user ||
     (userId !== null && userId !== user.id) ||
-    (handle !== undefined && handle !== Buffer.from(userHandle(user.id)).toString("base64url"))
+    (handle && handle !== Buffer.from(userHandle(user.id)).toString("base64url"))
   ) {
     audit(svc, { type: "login_failed", detail: { method: "passkey" } }, client);
     throw passkeyFailed("The passkey is not registered for this sign-in");

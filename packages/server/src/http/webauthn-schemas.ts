@@ -79,7 +79,7 @@ export const RegistrationResponse = Type.Unsafe<RegistrationResponseJSON>(
         { additionalProperties: true },
       ),
       clientExtensionResults: Open(),
-      authenticatorAttachment: Type.Optional(Type.String()),
+      authenticatorAttachment: Type.Optional(Nullable(Type.String())),
     },
     { additionalProperties: true, description: "RegistrationResponseJSON" },
   ),
@@ -96,14 +96,22 @@ export const AuthenticationResponse = Type.Unsafe<AuthenticationResponseJSON>(
           clientDataJSON: B64u(4096),
           authenticatorData: B64u(4096),
           signature: B64u(1024),
-          userHandle: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]*$", maxLength: 128 })),
+          // Null from some native toJSON() implementations means "absent".
+          userHandle: Type.Optional(
+            Nullable(Type.String({ pattern: "^[A-Za-z0-9_-]*$", maxLength: 128 })),
+          ),
         },
         { additionalProperties: true },
       ),
       clientExtensionResults: Open(),
-      authenticatorAttachment: Type.Optional(Type.String()),
+      authenticatorAttachment: Type.Optional(Nullable(Type.String())),
     },
-    { additionalProperties: true, description: "AuthenticationResponseJSON" },
+    {
+      additionalProperties: true,
+      description:
+        "AuthenticationResponseJSON. A body not of this shape is 400 `validation_failed` (with " +
+        "the path); a well-formed one that fails verification is 400 `webauthn_failed`",
+    },
   ),
 );
 
