@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
+import { ipLimitKey } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, type User, usernameKey } from "../domain/user.js";
 import { assertionAmr, userHandle } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -52,7 +53,8 @@ export async function passkeyLogin(
   client: ClientInfo,
 ): Promise<LoginResult> {
   const { loginPerIp, loginPerIdentifier } = svc.limits;
-  await refuseWhenLimited(svc, client, [[loginPerIp, client.ip]]);
+  const ipLimit: Limit = [loginPerIp, ipLimitKey(client.ip)];
+  await refuseWhenLimited(svc, client, [ipLimit]);
   const { challenge, userId } = await takeChallenge(svc, input.challengeId, "login", null);
   const passkey = await svc.store.webauthn.find(input.response.id);
   const user = passkey && (await svc.store.users.findById(passkey.userId));
@@ -68,13 +70,13 @@ export async function passkeyLogin(
     throw passkeyFailed("The passkey is not registered for this sign-in");
   }
   const limitKey = `user:${user.id}`;
-  await refuseWhenLimited(svc, client, [[loginPerIdentifier, limitKey]], loginPerIp);
+  await refuseWhenLimited(svc, client, [[loginPerIdentifier, limitKey]], [ipLimit]);
   const result = await verifyAssertion(svc, passkey, input.response, challenge);
   if (!result.ok) {
     audit(svc, { type: "login_failed", userId: user.id, detail: { method: "passkey" } }, client);
     throw passkeyFailed(result.reason);
   }
-  await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
+  await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(ipLimit[1])]);
   // The same account checks as password login, after the signature like there.
   assertAccountUsable(user, client.ip);
   if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
@@ -115,21 +117,18 @@ type Limit = [Services["limits"]["loginPerIp"], string];
 
 /**
  * Takes a point from each limit before the check, like password login; when one is
- * exceeded, gives back every point taken (these and `alsoRefundIp`) and refuses.
+ * exceeded, gives back every point taken (these and `taken` earlier) and refuses.
  */
 async function refuseWhenLimited(
   svc: Services,
   client: ClientInfo,
   limits: Limit[],
-  alsoRefundIp?: Services["limits"]["loginPerIp"],
+  taken: Limit[] = [],
 ): Promise<void> {
   const waits = await Promise.all(limits.map(([limiter, key]) => limiter.hit(key)));
   const wait = Math.max(...waits);
   if (wait <= 0) return;
-  await Promise.all([
-    ...limits.map(([limiter, key]) => limiter.refund(key)),
-    alsoRefundIp?.refund(client.ip),
-  ]);
+  await Promise.all([...[...limits, ...taken].map(([limiter, key]) => limiter.refund(key))]);
   audit(svc, { type: "login_rate_limited", detail: { method: "passkey" } }, client);
   throw new AuthError("rate_limited", "Too many failed logins; try again later", {
     retryAfterSeconds: wait,
