@@ -128,7 +128,7 @@ async function refuseWhenLimited(
   const waits = await Promise.all(limits.map(([limiter, key]) => limiter.hit(key)));
   const wait = Math.max(...waits);
   if (wait <= 0) return;
-  await Promise.all([...[...limits, ...taken].map(([limiter, key]) => limiter.refund(key))]);
+  await Promise.all([...limits, ...taken].map(([limiter, key]) => limiter.refund(key)));
   audit(svc, { type: "login_rate_limited", detail: { method: "passkey" } }, client);
   throw new AuthError("rate_limited", "Too many failed logins; try again later", {
     retryAfterSeconds: wait,
