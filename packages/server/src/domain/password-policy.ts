@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { validationFailed } from "./errors.js";
 
 /** The `password` section of the configuration that decides which new passwords are accepted. */
@@ -15,9 +14,7 @@ export interface PasswordOwner {
   email?: string | null;
 }
 
-/** Ships with the server; see resources/README.md for its source and licence. */
-const COMMON_PASSWORDS = new URL("../../resources/common-passwords.txt", import.meta.url);
-let common: Set<string> | undefined;
+let common: Promise<Set<string>> | undefined;
 
 /**
  * Refuses a new password that breaks a rule of OWASP ASVS V6.2 / NIST SP 800-63B §3.1.1.2,
@@ -37,8 +34,9 @@ export async function assertPasswordAcceptable(
   const normalized = password.normalize("NFKC");
   assertPasswordLength(normalized, rules, path);
   const folded = normalized.toLowerCase();
-  common ??= new Set(readFileSync(COMMON_PASSWORDS, "utf8").split("\n").filter(Boolean));
-  if (common.has(folded)) {
+  // Loaded on the first password set, not at start-up (source and licence: common-passwords.ts).
+  common ??= import("./common-passwords.js").then((m) => new Set(m.COMMON_PASSWORDS.split("\n")));
+  if ((await common).has(folded)) {
     throw validationFailed(path, "must not be a common password (one of the 10,000 most used)");
   }
   assertNotOwnName(normalized, owner, path);
