@@ -15,7 +15,8 @@ const outdir = `${root}packages/server/dist-functions`;
  * the very instance that loads this module, or the registration is not seen). Pino is
  * bundled: Latchkey logs to stdout and starts no transport worker. Nodemailer and the
  * QR encoder load on first use (a mail, an MFA set-up): outside the bundle a cold start
- * neither parses nor runs them.
+ * neither parses nor runs them. So does zxcvbn-ts with its ~1.5 MB of dictionaries (only
+ * when a minimum password score is configured).
  */
 const external = [
   "better-sqlite3",
@@ -26,6 +27,8 @@ const external = [
   "@google-cloud/functions-framework",
   "nodemailer",
   "qrcode",
+  "@zxcvbn-ts/core",
+  "@zxcvbn-ts/language-common",
 ];
 
 rmSync(outdir, { recursive: true, force: true });

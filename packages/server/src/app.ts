@@ -110,6 +110,11 @@ async function assemble(
     () => box.seal(randomBytes(32).toString("base64url")),
     clock.now(),
   );
+  const passkeyDecoyKey = await store.secrets.getOrCreate(
+    "passkey_decoy_key",
+    () => box.seal(randomBytes(32).toString("base64url")),
+    clock.now(),
+  );
   const keys = new KeyService(
     store,
     box,
@@ -153,6 +158,7 @@ async function assemble(
     refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),
     box,
     backupCodes: new BackupCodeHasher(Buffer.from(box.open(backupCodeKey), "base64url")),
+    passkeyDecoyKey: Buffer.from(box.open(passkeyDecoyKey), "base64url"),
     replay: redis ? new RedisReplayGuard(redis, `${ns}:replay`) : new MemoryReplayGuard(),
     verifiedTokens: new VerifiedTokenCache(),
     sessions: new SessionState(store, new SessionCache(config.sessionCacheMs), bus, clock, (err) =>

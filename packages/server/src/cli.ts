@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig } from "./config/load.js";
 import { systemClock } from "./domain/clock.js";
 import { uuidv7 } from "./domain/ids.js";
 import { PasswordHasher } from "./domain/password.js";
+import { assertPasswordAcceptable } from "./domain/password-policy.js";
 import { normalizeEmail, type User } from "./domain/user.js";
 import { audit } from "./flows/audit.js";
 import { purgeEndedSessions } from "./flows/purge.js";
@@ -78,7 +79,7 @@ program
     const password = process.env[opts.passwordEnv];
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
     const hasher = new PasswordHasher(config.password);
-    hasher.check(password);
+    await assertPasswordAcceptable(password, opts, config.password);
     const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       await migrateToLatest(db);

@@ -32,6 +32,8 @@ export interface Services {
   /** Seals secrets kept at rest (TOTP secrets) under the master key. */
   box: SecretBox;
   backupCodes: BackupCodeHasher;
+  /** HMAC key for the stand-in passkey IDs answered for unknown identifiers. */
+  passkeyDecoyKey: Buffer;
   /** One-time use of TOTP steps and MFA tokens, shared by every node with Redis. */
   replay: ReplayGuard;
   verifiedTokens: VerifiedTokenCache;

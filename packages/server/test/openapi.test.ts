@@ -27,6 +27,15 @@ describe("OpenAPI document", () => {
       ["/admin/users/{id}/sessions/revoke", "post"],
       ["/admin/audit", "get"],
       ["/metrics", "get"],
+      ["/webauthn/register/options", "post"],
+      ["/webauthn/register/verify", "post"],
+      ["/webauthn/credentials", "get"],
+      ["/webauthn/credentials/{id}", "patch"],
+      ["/webauthn/credentials/{id}", "delete"],
+      ["/auth/webauthn/options", "post"],
+      ["/auth/webauthn/verify", "post"],
+      ["/auth/login/mfa/webauthn/options", "post"],
+      ["/auth/step-up/webauthn/options", "post"],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }

@@ -5,13 +5,17 @@ import { oauthConfigProblem } from "./oauth.js";
 import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
 
 export type Config = Readonly<
-  Omit<ConfigInput, "publicUrl" | "databaseUrl" | "emailVerificationRequired" | "mail"> & {
+  Omit<
+    ConfigInput,
+    "publicUrl" | "databaseUrl" | "emailVerificationRequired" | "mail" | "webauthn"
+  > & {
     publicUrl: string;
     databaseUrl: string;
     emailVerificationRequired: boolean;
     mail: ConfigInput["mail"] & { newSignInNotice: boolean };
     /** `iss` of every token we sign. */
     issuer: string;
+    webauthn: { rpId: string; rpName: string; origins: string[] };
   }
 >;
 
@@ -60,7 +64,7 @@ function readConfigFile(file: string): Source {
   }
 }
 
-const LIST_KEYS = new Set(["allowedOrigins", "trustProxy"]);
+const LIST_KEYS = new Set(["allowedOrigins", "trustProxy", "webauthn.origins"]);
 
 /**
  * Environment strings become the schema's type here, strictly: a lenient conversion
@@ -147,7 +151,29 @@ function resolve(c: ConfigInput): Config {
     emailVerificationRequired: c.emailVerificationRequired ?? c.mode === "production",
     mail: { ...c.mail, newSignInNotice: c.mail.newSignInNotice ?? c.mail.transport !== "outbox" },
     allowedOrigins,
+    webauthn: relyingParty(c.webauthn, publicUrl),
   });
+}
+
+/**
+ * WebAuthn §5.1.4.1 / §13.4.9: the RP ID must be each origin's host or a registrable
+ * suffix of it, or browsers refuse the ceremony; caught here rather than at the first sign-in.
+ */
+function relyingParty(w: ConfigInput["webauthn"], publicUrl: string): Config["webauthn"] {
+  const rpId = (w.rpId ?? new URL(publicUrl).hostname).toLowerCase();
+  const origins = w.origins.length > 0 ? w.origins : [new URL(publicUrl).origin];
+  for (const origin of origins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new ConfigError(`Invalid configuration webauthn.origins: ${origin} is not an origin`);
+    }
+    const host = new URL(origin).hostname;
+    if (host !== rpId && !host.endsWith(`.${rpId}`)) {
+      throw new ConfigError(
+        `Invalid configuration webauthn.rpId: ${rpId} is not ${host} or a parent domain of it`,
+      );
+    }
+  }
+  return { rpId, rpName: w.rpName, origins };
 }
 
 /** The server's own origin; in development also its loopback twin (localhost <-> 127.0.0.1). */

@@ -103,6 +103,13 @@ export const ConfigSchema = Type.Object({
       argon2MemoryKiB: Type.Integer({ minimum: 8192, default: 19456 }),
       argon2Iterations: Type.Integer({ minimum: 1, default: 2 }),
       argon2Parallelism: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+      minStrengthScore: Type.Integer({
+        minimum: 0,
+        maximum: 4,
+        default: 0,
+        description:
+          "Refuse new passwords whose zxcvbn-ts score (0-4) is below this; 0 turns the estimate off",
+      }),
     },
     { default: {} },
   ),
@@ -212,6 +219,26 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  webauthn: Type.Object(
+    {
+      rpId: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: "Relying-party ID: a domain; default the publicUrl host",
+        }),
+      ),
+      rpName: Type.String({
+        default: "Latchkey",
+        minLength: 1,
+        description: "Shown by authenticators",
+      }),
+      origins: Type.Array(Type.String(), {
+        default: [],
+        description: "Origins passkey ceremonies may come from; default the publicUrl origin",
+      }),
+    },
+    { default: {} },
+  ),
   sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
   purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),
   postgresPool: Type.Object(
@@ -283,6 +310,7 @@ export const ENV: Record<string, string> = {
   LATCHKEY_ARGON2_MEMORY_KIB: "password.argon2MemoryKiB",
   LATCHKEY_ARGON2_ITERATIONS: "password.argon2Iterations",
   LATCHKEY_ARGON2_PARALLELISM: "password.argon2Parallelism",
+  LATCHKEY_PASSWORD_MIN_STRENGTH_SCORE: "password.minStrengthScore",
   LATCHKEY_LOGIN_FAILURES_PER_IP: "rateLimit.loginFailuresPerIp",
   LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "rateLimit.loginFailuresPerIdentifier",
   LATCHKEY_LOGIN_WINDOW_SECONDS: "rateLimit.loginWindowSeconds",
@@ -305,6 +333,9 @@ export const ENV: Record<string, string> = {
   LATCHKEY_MAIL_API_KEY: "mail.http.apiKey",
   LATCHKEY_MAIL_API_SECRET: "mail.http.apiSecret",
   LATCHKEY_MAIL_NEW_SIGN_IN_NOTICE: "mail.newSignInNotice",
+  LATCHKEY_WEBAUTHN_RP_ID: "webauthn.rpId",
+  LATCHKEY_WEBAUTHN_RP_NAME: "webauthn.rpName",
+  LATCHKEY_WEBAUTHN_ORIGINS: "webauthn.origins",
   LATCHKEY_SESSION_CACHE_MS: "sessionCacheMs",
   LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
   LATCHKEY_PG_POOL_MAX: "postgresPool.max",

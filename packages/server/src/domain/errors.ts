@@ -2,6 +2,7 @@
 export const ERROR_STATUS = {
   validation_failed: 400,
   invalid_code: 400,
+  webauthn_failed: 400,
   invalid_or_expired_token: 400,
   oauth_state_mismatch: 400,
   oauth_failed: 400,

@@ -1,10 +1,8 @@
 import { Algorithm, hash, verify } from "@node-rs/argon2";
 import { randomToken } from "./crypto.js";
-import { validationFailed } from "./errors.js";
 
+/** Hashing parameters; which passwords are acceptable is password-policy.ts's job. */
 export interface PasswordPolicy {
-  minLength: number;
-  maxLength: number;
   argon2MemoryKiB: number;
   argon2Iterations: number;
   argon2Parallelism: number;
@@ -29,15 +27,6 @@ export class PasswordHasher {
   /** NFKC so the same password typed on different keyboards hashes the same (ASVS 6.2.x). */
   normalize(password: string): string {
     return password.normalize("NFKC");
-  }
-
-  /** Length is counted in code points, and never truncated. */
-  check(password: string, path = "password"): void {
-    const length = [...this.normalize(password)].length;
-    const { minLength, maxLength } = this.policy;
-    if (length < minLength)
-      throw validationFailed(path, `must be at least ${minLength} characters`);
-    if (length > maxLength) throw validationFailed(path, `must be at most ${maxLength} characters`);
   }
 
   async hash(password: string): Promise<string> {

@@ -1,4 +1,5 @@
 import { AuthError } from "../domain/errors.js";
+import { assertPasswordAcceptable } from "../domain/password-policy.js";
 import { normalizeEmail, type User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -26,7 +27,12 @@ export async function upgradeGuest(
   client: ClientInfo,
 ): Promise<{ user: User; accessToken: string; expiresIn: number }> {
   if (!auth.user.guest) throw new AuthError("conflict", "This account is not a guest");
-  svc.hasher.check(input.password);
+  const username = input.username ?? auth.user.username;
+  await assertPasswordAcceptable(
+    input.password,
+    { username, email: input.email },
+    svc.config.password,
+  );
   const passwordHash = await svc.hasher.hash(input.password);
   let user: User | undefined;
   try {
@@ -35,7 +41,7 @@ export async function upgradeGuest(
       {
         email: normalizeEmail(input.email),
         passwordHash,
-        username: input.username ?? auth.user.username,
+        username,
       },
       svc.clock.now(),
     );

@@ -1,12 +1,21 @@
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
 import type { PurposeClaims } from "../domain/purpose-token.js";
 import type { User } from "../domain/user.js";
+import { assertionAmr } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { type IssuedTokens, startSession } from "./issue-tokens.js";
 import { msUntilUnusable, signPurpose, verifyPurpose } from "./purpose-tokens.js";
-import { acceptSecondFactor, limitSecondFactor } from "./second-factor.js";
+import { acceptSecondFactor, limitSecondFactor, type SecondFactor } from "./second-factor.js";
+import {
+  type CeremonyStart,
+  type PasskeyAnswer,
+  passkeyFailed,
+  requestOptions,
+} from "./webauthn-assert.js";
+import { acceptPasskey } from "./webauthn-factor.js";
 
 /** How long a user has to type the second factor after the first one. */
 export const MFA_TOKEN_TTL_S = 600;
@@ -26,14 +35,17 @@ export async function issueMfaToken(
   return { mfaToken, expiresIn: MFA_TOKEN_TTL_S };
 }
 
+/** Exactly one of them (the route schema enforces it). */
+export type MfaAnswer = { code: string } | { webauthn: PasskeyAnswer };
+
 /**
- * POST /auth/login/mfa: a TOTP or backup code for the user the MFA token names.
- * The token works once (its jti is claimed on success), and wrong codes count per user.
+ * POST /auth/login/mfa: a TOTP or backup code, or a passkey, for the user the MFA token
+ * names. The token works once (its jti is claimed on success), and failures count per user.
  */
 export async function completeMfaLogin(
   svc: Services,
   mfaToken: string,
-  code: string,
+  answer: MfaAnswer,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
   const claims = await mfaClaims(svc, mfaToken);
@@ -41,11 +53,15 @@ export async function completeMfaLogin(
   if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
   assertAccountUsable(user, client.ip);
   const limit = await limitSecondFactor(svc, user.id, client);
-  const method = await acceptSecondFactor(svc, user.id, code);
-  if (!method) {
+  const proof =
+    "webauthn" in answer
+      ? await acceptPasskeyFactor(svc, user.id, claims, answer.webauthn)
+      : await acceptCodeFactor(svc, user.id, answer.code);
+  if (!proof.ok) {
     audit(svc, { type: "mfa_failed", userId: user.id }, client);
-    throw new AuthError("invalid_code", "The code is not valid");
+    throw proof.error;
   }
+  const { method } = proof;
   const now = svc.clock.now();
   if (!(await svc.replay.claim(`mfa-token:${claims.jti}`, msUntilUnusable(svc, claims), now))) {
     throw new AuthError("invalid_token", "The MFA token was already used");
@@ -53,7 +69,7 @@ export async function completeMfaLogin(
   await limit.passed();
   if (method === "backup_code") audit(svc, { type: "backup_code_used", userId: user.id }, client);
   const tokens = await startSession(svc, user, client, {
-    amr: [...claims.amr, "otp"],
+    amr: [...new Set([...claims.amr, ...proof.amr])],
     rememberMe: claims.rememberMe ?? false,
   });
   audit(
@@ -62,6 +78,48 @@ export async function completeMfaLogin(
     client,
   );
   return tokens;
+}
+
+type Proof =
+  | { ok: true; method: SecondFactor | "passkey"; amr: string[] }
+  | { ok: false; error: AuthError };
+
+async function acceptCodeFactor(svc: Services, userId: string, code: string): Promise<Proof> {
+  const method = await acceptSecondFactor(svc, userId, code);
+  if (!method) return { ok: false, error: new AuthError("invalid_code", "The code is not valid") };
+  return { ok: true, method, amr: ["otp"] };
+}
+
+/**
+ * A passkey after the first factor. After a password any of the user's passkeys will do
+ * (knowledge, then possession); after a passkey without UV only a user-verifying one
+ * adds a factor, so the same possession is never counted twice.
+ */
+async function acceptPasskeyFactor(
+  svc: Services,
+  userId: string,
+  claims: PurposeClaims,
+  answer: PasskeyAnswer,
+): Promise<Proof> {
+  const result = await acceptPasskey(svc, userId, "mfa", claims.jti, answer);
+  if (!result.ok) return { ok: false, error: passkeyFailed(result.reason) };
+  if (claims.amr.includes("hwk") && !result.userVerified) {
+    return { ok: false, error: passkeyFailed("A second passkey must verify the user (UV)") };
+  }
+  return { ok: true, method: "passkey", amr: assertionAmr(result.userVerified) };
+}
+
+/** POST /auth/login/mfa/webauthn/options: request options for the MFA token's user. */
+export async function mfaPasskeyOptions(
+  svc: Services,
+  mfaToken: string,
+): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
+  const claims = await mfaClaims(svc, mfaToken);
+  const passkeys = await svc.store.webauthn.listForUser(claims.sub);
+  if (passkeys.length === 0) {
+    throw new AuthError("conflict", "The account has no passkey; use a TOTP or backup code");
+  }
+  return requestOptions(svc, passkeys, { purpose: "mfa", userId: claims.sub, boundTo: claims.jti });
 }
 
 async function mfaClaims(svc: Services, token: string): Promise<PurposeClaims> {

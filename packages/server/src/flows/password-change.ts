@@ -1,5 +1,6 @@
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
+import { assertPasswordAcceptable } from "../domain/password-policy.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
@@ -23,7 +24,7 @@ export async function changePassword(
   input: PasswordChangeInput,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
-  svc.hasher.check(input.newPassword, "newPassword");
+  await assertPasswordAcceptable(input.newPassword, auth.user, svc.config.password, "newPassword");
   const user = await svc.store.users.findById(auth.user.id);
   const ok = user?.passwordHash
     ? await svc.hasher.verify(user.passwordHash, input.currentPassword)

@@ -1,4 +1,5 @@
 import { AuthError } from "../domain/errors.js";
+import { assertNotOwnName, assertPasswordAcceptable } from "../domain/password-policy.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
@@ -28,13 +29,15 @@ export async function resetPassword(
   client: ClientInfo,
 ): Promise<void> {
   // A refused password must not burn the link: check and hash before using it.
-  svc.hasher.check(input.newPassword, "newPassword");
+  // The owner is known only once the link is used: their names are checked in the transaction.
+  await assertPasswordAcceptable(input.newPassword, {}, svc.config.password, "newPassword");
   const passwordHash = await svc.hasher.hash(input.newPassword);
   const now = svc.clock.now();
   const user = await svc.store.transaction(async (tx) => {
     const user = await consumeLink(svc, tx, input.token, "reset_password");
     // A link mailed before the account was disabled must not change it now.
     if (user.disabled) throw new AuthError("account_disabled", "This account is disabled");
+    assertNotOwnName(input.newPassword, user, "newPassword"); // a refusal rolls the use back
     await tx.users.setPasswordHash(user.id, passwordHash, now);
     await tx.users.markEmailVerified(user.id, user.email as string, now);
     await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);

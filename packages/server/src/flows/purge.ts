@@ -35,6 +35,8 @@ export async function purgeEnded(svc: Services): Promise<number> {
   );
   const auditEvents = await purgeOldAuditEvents(svc);
   await svc.store.identities.purgeCodesBefore(svc.clock.now());
+  // An expired passkey challenge, used or not, can never be used again.
+  await svc.store.webauthn.purgeChallengesBefore(svc.clock.now());
   const total = sessions + links + auditEvents;
   if (total > 0) svc.log.info({ sessions, links, auditEvents }, "purged expired rows");
   return total;

@@ -1,5 +1,6 @@
 import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
+import { assertPasswordAcceptable } from "../domain/password-policy.js";
 import { normalizeEmail, usernameKey } from "../domain/user.js";
 import { templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -34,7 +35,7 @@ export async function register(
   input: RegisterInput,
   client: ClientInfo,
 ): Promise<RegisterResult> {
-  svc.hasher.check(input.password);
+  await assertPasswordAcceptable(input.password, input, svc.config.password);
   const passwordHash = await svc.hasher.hash(input.password); // before any lookup: same cost for all
   const user: NewUser = {
     id: uuidv7(svc.clock.now()),

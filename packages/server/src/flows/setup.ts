@@ -1,5 +1,6 @@
 import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
+import { assertPasswordAcceptable } from "../domain/password-policy.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
@@ -25,7 +26,7 @@ export async function setup(
   client: ClientInfo,
 ): Promise<IssuedTokens> {
   if (await svc.store.users.any()) throw new AuthError("already_set_up", ALREADY);
-  svc.hasher.check(input.password);
+  await assertPasswordAcceptable(input.password, input, svc.config.password);
   const passwordHash = await svc.hasher.hash(input.password);
   const tokens = await createUserWithSession(
     svc,

@@ -1,17 +1,26 @@
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { signPurpose, verifyPurpose } from "./purpose-tokens.js";
 import { acceptTotp, limitSecondFactor } from "./second-factor.js";
+import {
+  type CeremonyStart,
+  type PasskeyAnswer,
+  passkeyFailed,
+  requestOptions,
+} from "./webauthn-assert.js";
+import { acceptPasskey } from "./webauthn-factor.js";
 
 /** A fresh proof of presence opens sensitive actions for this long (reusable meanwhile). */
 export const STEP_UP_TTL_S = 300;
 
-/** Exactly one of them (the route schema enforces it). */
+/** Exactly one of them (the route schema enforces it); a passkey only for step-up. */
 export interface ReauthInput {
   password?: string;
   code?: string;
+  webauthn?: PasskeyAnswer;
 }
 
 export interface StepUpGrant {
@@ -20,7 +29,7 @@ export interface StepUpGrant {
 }
 
 /**
- * POST /auth/step-up: the password or a TOTP code again, for a token bound to this
+ * POST /auth/step-up: the password, a TOTP code or a passkey again, for a token bound to this
  * session and user. Failures count in the same per-user limit as MFA codes, so a
  * stolen access token cannot be used to guess either.
  */
@@ -53,10 +62,10 @@ export async function reauthenticate(
   auth: Authenticated,
   input: ReauthInput,
   client: ClientInfo,
-): Promise<"pwd" | "otp"> {
+): Promise<"pwd" | "otp" | "hwk"> {
   const userId = auth.user.id;
   const limit = await limitSecondFactor(svc, userId, client);
-  const method = await prove(svc, userId, input);
+  const method = await prove(svc, auth, input);
   if (typeof method !== "string") {
     audit(svc, { type: "step_up_failed", userId, sessionId: auth.session.id }, client);
     throw method;
@@ -66,7 +75,13 @@ export async function reauthenticate(
 }
 
 /** The method proven (RFC 8176), or the error to answer. Reads the user fresh: hashes change. */
-async function prove(svc: Services, userId: string, input: ReauthInput) {
+async function prove(svc: Services, auth: Authenticated, input: ReauthInput) {
+  const userId = auth.user.id;
+  if (input.webauthn !== undefined) {
+    // Possession of a registered passkey proves presence as well as the password does.
+    const result = await acceptPasskey(svc, userId, "step_up", auth.session.id, input.webauthn);
+    return result.ok ? ("hwk" as const) : passkeyFailed(result.reason);
+  }
   const user = await svc.store.users.findById(userId);
   if (input.code !== undefined) {
     const secret = user?.mfaEnabled ? await svc.store.users.totpSecret(userId) : null;
@@ -79,6 +94,20 @@ async function prove(svc: Services, userId: string, input: ReauthInput) {
     : await svc.hasher.verifyDummy(password);
   if (ok) return "pwd" as const;
   return new AuthError("invalid_credentials", "The password is incorrect");
+}
+
+/** POST /auth/step-up/webauthn/options: request options for the user's passkeys, bound to this session. */
+export async function stepUpPasskeyOptions(
+  svc: Services,
+  auth: Authenticated,
+): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
+  const passkeys = await svc.store.webauthn.listForUser(auth.user.id);
+  if (passkeys.length === 0) throw new AuthError("conflict", "The account has no passkey");
+  return requestOptions(svc, passkeys, {
+    purpose: "step_up",
+    userId: auth.user.id,
+    boundTo: auth.session.id,
+  });
 }
 
 /** True when the token is a live step-up grant of exactly this session and user. */

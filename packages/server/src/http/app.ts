@@ -19,6 +19,7 @@ import { screenLockRoutes } from "./routes/screen-lock.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
+import { webauthnRoutes } from "./routes/webauthn.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
 
@@ -104,6 +105,7 @@ export async function buildHttp(
   await app.register(auditRoutes, { svc });
   await app.register(metricsRoutes, { svc });
   await app.register(oauthRoutes, { svc });
+  await app.register(webauthnRoutes, { svc });
   return app;
 }
 

@@ -38,7 +38,10 @@ export type AuditType =
   | "admin_sessions_revoked"
   | "identity_linked"
   | "identity_unlinked"
-  | "oauth_failed";
+  | "oauth_failed"
+  | "passkey_registered"
+  | "passkey_renamed"
+  | "passkey_deleted";
 
 export interface AuditEvent {
   type: AuditType;

@@ -11,6 +11,7 @@ import { ServerSecretStore } from "./server-secrets.js";
 import { SessionStore } from "./sessions.js";
 import { SigningKeyStore } from "./signing-keys.js";
 import { UserStore } from "./users.js";
+import { WebauthnStore } from "./webauthn.js";
 
 /** Every repository over one connection (or one transaction). */
 export class Store {
@@ -24,6 +25,7 @@ export class Store {
   readonly backupCodes: BackupCodeStore;
   readonly oneTimeTokens: OneTimeTokenStore;
   readonly identities: IdentityStore;
+  readonly webauthn: WebauthnStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -39,6 +41,7 @@ export class Store {
     this.backupCodes = new BackupCodeStore(db);
     this.oneTimeTokens = new OneTimeTokenStore(db);
     this.identities = new IdentityStore(db);
+    this.webauthn = new WebauthnStore(db);
   }
 
   static of(db: Db): Store {

@@ -130,6 +130,36 @@ export interface OAuthCodesTable {
   expires_at: number;
 }
 
+export interface WebauthnCredentialsTable {
+  /** Credential ID, base64url. */
+  id: string;
+  user_id: string;
+  name: string;
+  /** COSE public key, base64url. */
+  public_key: string;
+  counter: Generated<number>;
+  /** JSON array of AuthenticatorTransport names. */
+  transports: Generated<string>;
+  /** "singleDevice" | "multiDevice" (the BE flag). */
+  device_type: string;
+  /** The BS flag as last reported. */
+  backed_up: Generated<number>;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface WebauthnChallengesTable {
+  /** SHA-256 of the challengeId the client holds. */
+  id_hash: string;
+  challenge: string;
+  purpose: string;
+  user_id: string | null;
+  bound_to: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -162,4 +192,6 @@ export interface Database {
   meta: MetaTable;
   identities: IdentitiesTable;
   oauth_codes: OAuthCodesTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }

@@ -29,6 +29,7 @@ import {
   VerificationRequired,
 } from "../schemas.js";
 import { sendMfaRequired, sendStepUp, sendTokens } from "../token-reply.js";
+import { PasskeyAnswerBody } from "../webauthn-schemas.js";
 
 const tags = ["auth"];
 // Null admits a request with no body at all (Fastify validates a missing body as null):
@@ -128,15 +129,19 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       preHandler: limited,
       schema: {
         tags,
-        summary: "Finish an MFA sign-in with a TOTP or backup code",
+        summary: "Finish an MFA sign-in with a TOTP or backup code, or a passkey",
         description:
           "The MFA token from POST /auth/login comes as `X-MFA-Token` or the lk_mfa cookie; it works " +
           "once and for 10 minutes. `code` is a 6-digit TOTP code (each accepted once) or an " +
-          "8-character backup code (each works once). Wrong codes count per user (5 per 15 min, " +
-          "then 429). Errors: 400 `invalid_code`; 401 `unauthenticated` (no MFA token), " +
-          "`invalid_token` (forged or already used), `token_expired`.",
+          "8-character backup code (each works once); `webauthn` is a passkey assertion over a " +
+          "challenge from POST /auth/login/mfa/webauthn/options. Failures count per user (5 per " +
+          "15 min, then 429). Errors: 400 `invalid_code`, `webauthn_failed`; 401 `unauthenticated` " +
+          "(no MFA token), `invalid_token` (forged or already used), `token_expired`.",
         security: mfaSecurity,
-        body: Type.Object({ code: SecondFactorCode }, { additionalProperties: false }),
+        body: Type.Union([
+          Type.Object({ code: SecondFactorCode }, { additionalProperties: false }),
+          Type.Object({ webauthn: PasskeyAnswerBody }, { additionalProperties: false }),
+        ]),
         response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 429) },
       },
     },
@@ -144,7 +149,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       const mfaToken = mfaCredential(request, svc.config);
       if (!mfaToken) throw new AuthError("unauthenticated", "An MFA token is required");
       const client = clientInfo(request);
-      const tokens = await completeMfaLogin(svc, mfaToken, request.body.code, client);
+      const tokens = await completeMfaLogin(svc, mfaToken, request.body, client);
       clearMfaCookie(reply, svc.config);
       return sendTokens(reply, svc.config, tokens);
     },
@@ -156,15 +161,20 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       preHandler: requireAuth(svc),
       schema: {
         tags,
-        summary: "Confirm the password or a TOTP code again for sensitive actions",
+        summary: "Confirm the password, a TOTP code or a passkey again for sensitive actions",
         description:
-          "Exactly one of `password` or `code` (TOTP, MFA users). Answers a step-up token bound to " +
+          "Exactly one of `password`, `code` (TOTP, MFA users) or `webauthn` (an assertion over a " +
+          "challenge from POST /auth/step-up/webauthn/options). Answers a step-up token bound to " +
           "this session and user, valid 5 minutes and reusable meanwhile, also set as the " +
           "lk_step_up cookie; send it as `X-Step-Up-Token` to routes that require it. Errors: " +
           "401 `invalid_credentials` (wrong password), 400 `invalid_code` (wrong or reused code), " +
+          "400 `webauthn_failed` (refused passkey), " +
           "429 after 5 failures in 15 minutes.",
         security: authSecurity,
-        body: ReauthBody,
+        body: Type.Union([
+          ReauthBody,
+          Type.Object({ webauthn: PasskeyAnswerBody }, { additionalProperties: false }),
+        ]),
         response: {
           200: Type.Object({
             stepUpToken: Type.Optional(

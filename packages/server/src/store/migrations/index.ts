@@ -3,6 +3,7 @@ import * as m0001 from "./0001_core.js";
 import * as m0002 from "./0002_account_security.js";
 import * as m0003 from "./0003_one_time_tokens.js";
 import * as m0004 from "./0004_identities.js";
+import * as m0005 from "./0005_webauthn.js";
 
 /** Migrations ship inside the build, so `migrate` needs no files beside the binary. */
 export const migrations: MigrationProvider = {
@@ -11,5 +12,6 @@ export const migrations: MigrationProvider = {
     "0002_account_security": m0002,
     "0003_one_time_tokens": m0003,
     "0004_identities": m0004,
+    "0005_webauthn": m0005,
   }),
 };

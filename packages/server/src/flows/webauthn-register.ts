@@ -1,0 +1,113 @@
+import {
+  generateRegistrationOptions,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type RegistrationResponseJSON,
+  verifyRegistrationResponse,
+} from "@simplewebauthn/server";
+import { AuthError } from "../domain/errors.js";
+import { CHALLENGE_TTL_MS, type Passkey, userHandle } from "../domain/webauthn.js";
+import type { ClientInfo, Services } from "../services.js";
+import { isUniqueViolation } from "../store/db.js";
+import { audit } from "./audit.js";
+import type { Authenticated } from "./authenticate.js";
+import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
+import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
+
+/** Enough for every device a person owns; bounds the excludeCredentials list and the table. */
+export const MAX_PASSKEYS_PER_USER = 20;
+
+/** POST /webauthn/register/options: creation options for the signed-in user. */
+export async function registrationOptions(
+  svc: Services,
+  auth: Authenticated,
+): Promise<CeremonyStart<PublicKeyCredentialCreationOptionsJSON>> {
+  const { user, session } = auth;
+  if (user.guest) throw new AuthError("forbidden", "Guests cannot register passkeys");
+  const existing = await svc.store.webauthn.listForUser(user.id);
+  if (existing.length >= MAX_PASSKEYS_PER_USER) {
+    throw new AuthError("conflict", `At most ${MAX_PASSKEYS_PER_USER} passkeys per account`);
+  }
+  const name = user.username ?? user.email ?? user.id;
+  const options = await generateRegistrationOptions({
+    rpName: svc.config.webauthn.rpName,
+    rpID: svc.config.webauthn.rpId,
+    userName: name,
+    userDisplayName: name,
+    userID: userHandle(user.id),
+    challenge: newChallengeBytes(),
+    timeout: CHALLENGE_TTL_MS,
+    attestationType: "none",
+    excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
+    authenticatorSelection: { residentKey: "preferred", userVerification: "preferred" },
+  });
+  const challengeId = await issueChallenge(svc, {
+    challenge: options.challenge,
+    purpose: "register",
+    userId: user.id,
+    boundTo: session.id,
+  });
+  return { options, challengeId };
+}
+
+export interface RegisterPasskeyInput {
+  challengeId: string;
+  response: RegistrationResponseJSON;
+  name?: string;
+}
+
+/** POST /webauthn/register/verify: the attestation ("none" accepted) becomes a stored passkey. */
+export async function registerPasskey(
+  svc: Services,
+  auth: Authenticated,
+  input: RegisterPasskeyInput,
+  client: ClientInfo,
+): Promise<Passkey> {
+  const { user, session } = auth;
+  const { challenge } = await takeChallenge(svc, input.challengeId, "register", session.id);
+  const { rpId, origins } = svc.config.webauthn;
+  let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+  try {
+    result = await verifyRegistrationResponse({
+      response: input.response,
+      expectedChallenge: challenge,
+      expectedOrigin: origins,
+      expectedRPID: rpId,
+      expectedType: "webauthn.create",
+      requireUserVerification: false,
+    });
+  } catch (err) {
+    throw passkeyFailed(reasonOf(err));
+  }
+  if (!result.verified) throw passkeyFailed("The attestation is not valid");
+  const info = result.registrationInfo;
+  const now = svc.clock.now();
+  try {
+    const passkey = await svc.store.webauthn.create(
+      {
+        id: info.credential.id,
+        userId: user.id,
+        name: input.name?.trim() || `Passkey ${new Date(now).toISOString().slice(0, 10)}`,
+        publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
+        counter: info.credential.counter,
+        transports: info.credential.transports ?? input.response.response.transports ?? [],
+        deviceType: info.credentialDeviceType,
+        backedUp: info.credentialBackedUp,
+      },
+      now,
+    );
+    audit(
+      svc,
+      {
+        type: "passkey_registered",
+        userId: user.id,
+        sessionId: session.id,
+        detail: { id: passkey.id },
+      },
+      client,
+    );
+    return passkey;
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    throw new AuthError("conflict", "This passkey is already registered");
+  }
+}
