@@ -37,6 +37,48 @@ describe("identity store", () => {
     expect(await store.identities.listForUser(userId)).toHaveLength(1);
   });
 
+  const addPasskey = (userId: string, id: string) =>
+    app.svc.store.webauthn.create(
+      {
+        id,
+        userId,
+        name: "key",
+        publicKey: "cose",
+        counter: 0,
+        transports: [],
+        deviceType: "singleDevice",
+        backedUp: false,
+      },
+      app.clock.now(),
+    );
+
+  it("a passkey counts as a way to sign in: the last identity of a password-less user may go", async () => {
+    const userId = await passwordlessUser(["one"]);
+    const { store } = app.svc;
+    const unlink = () =>
+      store.transaction((tx) => tx.identities.unlinkUnlessLast(userId, "one", app.clock.now()));
+    await addPasskey(userId, "passkey-1");
+    expect(await unlink()).toBe("unlinked");
+  });
+
+  it("an unproven account claimed through a provider loses the passkeys someone may have planted", async () => {
+    const { store } = app.svc;
+    const now = app.clock.now();
+    const user = await store.users.create(
+      {
+        id: uuidv7(now),
+        email: "planted@example.com",
+        username: null,
+        passwordHash: "x",
+        role: "user",
+      },
+      now,
+    );
+    await addPasskey(user.id, "planted-passkey");
+    expect(await store.identities.resetUnprovenAccount(user.id, now)).toBe(true);
+    expect(await store.webauthn.listForUser(user.id)).toEqual([]);
+  });
+
   it("reads a user with all their identities in one go, and without any", async () => {
     const both = await passwordlessUser(["one", "two"]);
     const none = await passwordlessUser([]);

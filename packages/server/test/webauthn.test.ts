@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/load.js";
@@ -609,6 +611,17 @@ describe("passkeys (WebAuthn)", () => {
       );
       expectRefused(res);
     });
+  });
+
+  it("mails the owner when a passkey is added", async () => {
+    await withPasskey();
+    await app.svc.mailer.flush();
+    const dir = join(app.svc.config.dataDir, "outbox");
+    const mails = readdirSync(dir).map((f) =>
+      readFileSync(join(dir, f), "utf8").replace(/=\r?\n/g, ""),
+    );
+    const notice = mails.find((m) => m.includes("a security setting of your account changed"));
+    expect(notice).toContain('A passkey named "Laptop" was added.');
   });
 
   it("deleting the account deletes its passkeys", async () => {

@@ -24,8 +24,9 @@ export async function renamePasskey(
 }
 
 /**
- * DELETE /webauthn/credentials/:id (behind step-up). The last passkey of an account
- * without a password stays: it is the only way in.
+ * DELETE /webauthn/credentials/:id (behind step-up). A passkey that is the account's
+ * only way in (no password, no federated identity, no other passkey) stays. Checked
+ * and deleted with the user's row held, so two deletions cannot both pass the check.
  */
 export async function deletePasskey(
   svc: Services,
@@ -34,14 +35,17 @@ export async function deletePasskey(
   client: ClientInfo,
 ): Promise<void> {
   const userId = auth.user.id;
-  const user = await svc.store.users.findById(userId);
-  if (!user?.passwordHash) {
-    const passkeys = await svc.store.webauthn.listForUser(userId);
-    if (passkeys.length === 1 && passkeys[0]?.id === id) {
+  await svc.store.transaction(async (tx) => {
+    await tx.lockUser(userId);
+    const user = await tx.users.findById(userId);
+    const passkeys = await tx.webauthn.listForUser(userId);
+    if (!passkeys.some((p) => p.id === id)) throw new AuthError("not_found", NOT_FOUND);
+    const identities = await tx.identities.listForUser(userId);
+    if (!user?.passwordHash && identities.length === 0 && passkeys.length === 1) {
       throw new AuthError("conflict", "This passkey is the account's only way to sign in");
     }
-  }
-  if (!(await svc.store.webauthn.delete(id, userId))) throw new AuthError("not_found", NOT_FOUND);
+    await tx.webauthn.delete(id, userId);
+  });
   audit(
     svc,
     { type: "passkey_deleted", userId, sessionId: auth.session.id, detail: { id } },

@@ -10,6 +10,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
+import { noticeSecurityChange } from "./notices.js";
 import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
 import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
 
@@ -105,6 +106,7 @@ export async function registerPasskey(
       },
       client,
     );
+    noticeSecurityChange(svc, user, `A passkey named "${passkey.name}" was added.`, client);
     return passkey;
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

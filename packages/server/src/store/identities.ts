@@ -96,7 +96,7 @@ export class IdentityStore {
 
   /**
    * Removes the user's identity at `provider` unless it is their last way to sign in
-   * (no password, no other identity). Run it in a transaction: the first statement
+   * (no password, no other identity, no passkey). Run it in a transaction: the first statement
    * locks the user row on PostgreSQL, so two unlinks of one user cannot both pass the
    * check (SQLite runs one write transaction at a time anyway).
    */
@@ -114,7 +114,13 @@ export class IdentityStore {
     if (!user) return "not_found";
     const identities = await this.listForUser(userId);
     if (!identities.some((i) => i.provider === provider)) return "not_found";
-    if (user.password_hash === null && identities.length === 1) return "last";
+    const passkeys = await this.db
+      .selectFrom("webauthn_credentials")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("user_id", "=", userId)
+      .executeTakeFirstOrThrow();
+    const others = identities.length - 1 + Number(passkeys.n);
+    if (user.password_hash === null && others === 0) return "last";
     await this.db
       .deleteFrom("identities")
       .where("user_id", "=", userId)
@@ -125,7 +131,7 @@ export class IdentityStore {
 
   /**
    * A verified provider email claimed an account whose own email was never proven:
-   * whoever set its password, MFA or API tokens may have pre-registered someone
+   * whoever set its password, MFA, passkeys or API tokens may have pre-registered someone
    * else's address, so those go and the email counts as verified from now on.
    * Compare-and-set on email_verified; false when it was verified meanwhile.
    */
@@ -145,6 +151,7 @@ export class IdentityStore {
     if (result.numUpdatedRows === 0n) return false;
     await this.db.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
+    await this.db.deleteFrom("webauthn_credentials").where("user_id", "=", userId).execute();
     return true;
   }
 
