@@ -4,7 +4,13 @@ import { randomToken } from "./crypto.js";
  * What an API token may do. Routes name the scope they accept; a route that names
  * none refuses API tokens altogether (token management, MFA, step-up, logout).
  */
-export const API_TOKEN_SCOPES = ["profile:read", "sessions:read", "sessions:write"] as const;
+export const API_TOKEN_SCOPES = [
+  "profile:read",
+  "sessions:read",
+  "sessions:write",
+  /** POST /auth/introspect: for a service that checks other users' access tokens. */
+  "introspect",
+] as const;
 export type Scope = (typeof API_TOKEN_SCOPES)[number];
 
 /** Every API token starts with this, which is how the guard tells one from a JWT. */

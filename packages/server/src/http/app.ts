@@ -13,6 +13,7 @@ import { emailRoutes } from "./routes/email.js";
 import { guestRoutes } from "./routes/guest.js";
 import { healthRoutes, type ReadinessCheck } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { introspectRoutes } from "./routes/introspect.js";
 import { mfaRoutes } from "./routes/mfa.js";
 import { oauthRoutes } from "./routes/oauth.js";
 import { screenLockRoutes } from "./routes/screen-lock.js";
@@ -106,6 +107,7 @@ export async function buildHttp(
   await app.register(metricsRoutes, { svc });
   await app.register(oauthRoutes, { svc });
   await app.register(webauthnRoutes, { svc });
+  await app.register(introspectRoutes, { svc });
   return app;
 }
 

@@ -38,6 +38,7 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asy
         jwks_uri: `${base}/.well-known/jwks.json`,
         token_endpoint: `${base}/auth/refresh`,
         userinfo_endpoint: `${base}/users/me`,
+        introspection_endpoint: `${base}/auth/introspect`,
         id_token_signing_alg_values_supported: [svc.keys.keyring.signing.alg],
         token_endpoint_auth_methods_supported: ["none"],
         grant_types_supported: ["refresh_token"],
