@@ -196,6 +196,7 @@ async function assemble(
         config.mail.windowSeconds,
         redis,
       ),
+      wsAuthPerIp: new Limiter(`${ns}:ws-auth-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis),
     },
     log,
     oauth: {

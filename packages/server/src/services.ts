@@ -52,6 +52,8 @@ export interface Services {
     mailPerIp: Limiter;
     /** Mails per recipient address: beyond it, mail is dropped silently (the answer stays 202). */
     mailPerEmail: Limiter;
+    /** Failed WebSocket authentications (GET /ws) per IP. */
+    wsAuthPerIp: Limiter;
   };
   log: FastifyBaseLogger;
   oauth: {

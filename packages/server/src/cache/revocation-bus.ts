@@ -2,7 +2,8 @@ import type { Redis } from "ioredis";
 
 /** What one node tells the others so their caches stay true. */
 export type CacheEvent =
-  | { type: "session"; sessionId: string }
+  /** `change` lets open WebSockets close at once without reading the row (it may be mid-transaction). */
+  | { type: "session"; sessionId: string; change?: "revoked" | "locked" }
   | { type: "user"; userId: string }
   /** An API token was deleted; `hash` is its SHA-256, never the secret. */
   | { type: "api_token"; hash: string }

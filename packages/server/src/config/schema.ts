@@ -278,6 +278,36 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  ws: Type.Object(
+    {
+      authTimeoutSeconds: Seconds(10, "GET /ws: an unauthenticated socket is closed after this"),
+      heartbeatSeconds: Seconds(30, "GET /ws: ping and session re-check interval"),
+      maxSocketsPerSession: Type.Integer({
+        minimum: 1,
+        default: 8,
+        description: "GET /ws: open sockets per session on one node; a new one closes the oldest",
+      }),
+      maxSocketsPerUser: Type.Integer({
+        minimum: 1,
+        default: 32,
+        description: "GET /ws: open sockets per user on one node; a new one closes the oldest",
+      }),
+      maxMessageBytes: Type.Integer({
+        minimum: 1024,
+        maximum: 1024 * 1024,
+        default: 8192,
+        description: "GET /ws: a bigger client frame closes the socket (1009)",
+      }),
+      sweepIntervalMs: Type.Integer({
+        minimum: 10,
+        maximum: 5000,
+        default: 1000,
+        description:
+          "GET /ws: how often socket deadlines (auth timeout, heartbeat, token push) are checked",
+      }),
+    },
+    { default: {} },
+  ),
 });
 
 export type ConfigInput = Static<typeof ConfigSchema>;
@@ -343,4 +373,10 @@ export const ENV: Record<string, string> = {
   LATCHKEY_AUDIT_RETENTION_DAYS: "operations.auditRetentionDays",
   LATCHKEY_METRICS_TOKEN: "operations.metricsToken",
   LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "operations.shutdownTimeoutSeconds",
+  LATCHKEY_WS_AUTH_TIMEOUT_SECONDS: "ws.authTimeoutSeconds",
+  LATCHKEY_WS_HEARTBEAT_SECONDS: "ws.heartbeatSeconds",
+  LATCHKEY_WS_MAX_SOCKETS_PER_SESSION: "ws.maxSocketsPerSession",
+  LATCHKEY_WS_MAX_SOCKETS_PER_USER: "ws.maxSocketsPerUser",
+  LATCHKEY_WS_MAX_MESSAGE_BYTES: "ws.maxMessageBytes",
+  LATCHKEY_WS_SWEEP_INTERVAL_MS: "ws.sweepIntervalMs",
 };

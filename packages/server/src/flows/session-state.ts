@@ -65,7 +65,7 @@ export class SessionState {
   /** Locks now (POST /sessions/lock); every node forgets its cached copy. */
   async lock(sessionId: string): Promise<void> {
     await this.store.sessions.setLock(sessionId, this.clock.now(), null);
-    this.bus.publish({ type: "session", sessionId });
+    this.bus.publish({ type: "session", sessionId, change: "locked" });
   }
 
   /** Lifts the lock; access tokens issued before now stay refused. */
@@ -96,7 +96,7 @@ export class SessionState {
 
   async revoke(sessionId: string, reason: RevokeReason, store = this.store): Promise<boolean> {
     const revoked = await store.sessions.revoke(sessionId, reason, this.clock.now());
-    this.bus.publish({ type: "session", sessionId });
+    this.bus.publish({ type: "session", sessionId, change: "revoked" });
     return revoked;
   }
 
@@ -107,7 +107,8 @@ export class SessionState {
     store = this.store,
   ): Promise<string[]> {
     const ids = await store.sessions.revokeAllForUser(userId, reason, this.clock.now(), keep);
-    for (const sessionId of ids) this.bus.publish({ type: "session", sessionId });
+    for (const sessionId of ids)
+      this.bus.publish({ type: "session", sessionId, change: "revoked" });
     return ids;
   }
 

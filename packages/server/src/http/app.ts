@@ -3,6 +3,7 @@ import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
+import { wsRoutes } from "../ws/route.js";
 import { registerCors } from "./cors.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import { errorHandler, sendProblem } from "./problem.js";
@@ -108,6 +109,7 @@ export async function buildHttp(
   await app.register(oauthRoutes, { svc });
   await app.register(webauthnRoutes, { svc });
   await app.register(introspectRoutes, { svc });
+  await app.register(wsRoutes, { svc });
   return app;
 }
 

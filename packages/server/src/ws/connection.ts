@@ -1,0 +1,52 @@
+import { performance } from "node:perf_hooks";
+import type { WebSocket } from "ws";
+import type { ClientInfo } from "../services.js";
+import type { ServerMessage } from "./protocol.js";
+
+/** One socket's state; the hub decides, the connection only records and sends. */
+export class Connection {
+  state: "waiting" | "authenticating" | "open" | "closed" = "waiting";
+  userId = "";
+  sessionId = "";
+  /** Clock time of the next heartbeat, and of the next token push (none for cookie sockets). */
+  nextBeatAt = 0;
+  pushAt: number | undefined;
+  /** A heartbeat or push is running: the sweep does not start another. */
+  busy = false;
+  /**
+   * Real time (not the injectable clock) of the oldest unanswered ping: transport
+   * liveness is no security decision, and a test moving the clock must not kill sockets.
+   */
+  pingUnansweredSince: number | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly client: ClientInfo,
+    readonly openedAt: number,
+  ) {}
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  send(message: ServerMessage): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.socket.close(code, reason);
+  }
+
+  /** Pings, or reports a peer that left two pings unanswered for `deadMs` of real time. */
+  ping(deadMs: number): "sent" | "dead" {
+    const now = performance.now();
+    if (this.pingUnansweredSince !== undefined && now - this.pingUnansweredSince > deadMs) {
+      return "dead";
+    }
+    this.pingUnansweredSince ??= now;
+    if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
+    return "sent";
+  }
+}

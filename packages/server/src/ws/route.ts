@@ -1,0 +1,82 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import websocket from "@fastify/websocket";
+import type { FastifyRequest } from "fastify";
+import type { Config } from "../config/load.js";
+import { AuthError, validationFailed } from "../domain/errors.js";
+import { ACCESS_COOKIE } from "../http/cookies.js";
+import { clientInfo } from "../http/credentials.js";
+import { problemResponses } from "../http/schemas.js";
+import type { Services } from "../services.js";
+import { SocketHub } from "./hub.js";
+import { protocolBearer, type SocketCredential, SUBPROTOCOL } from "./protocol.js";
+
+const DESCRIPTION = `WebSocket (RFC 6455); see README.md "WebSocket". Ways in: the subprotocol list
+\`latchkey.v1, bearer.<access JWT>\` (the server selects \`latchkey.v1\`, never the token), the
+lk_access cookie (only from an allowed Origin), or an unauthenticated open followed by
+\`{"type":"auth","accessToken"}\` or \`{"type":"auth","refreshToken"}\` (rotated as by
+/auth/refresh) within 10 s. Server messages: \`authenticated\`, \`token\` (a new access token
+before the old one expires), \`session_revoked\` then close 4401; close 4423 when the session
+is screen-locked, 4403 when the account is disabled or the IP not allowed, 4429 when rate-limited
+or over the socket cap, 4400 for a malformed message. A failed authentication closes 4401 (or
+as above) with the error code as the close reason. A cookie handshake from a foreign Origin is
+refused with HTTP 403 \`csrf_rejected\` before the upgrade.`;
+
+/** GET /ws: authenticated sockets that learn of revocations at once (API.md "WebSocket"). */
+export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
+  const hub = new SocketHub(svc);
+  const credentials = new WeakMap<FastifyRequest, SocketCredential | undefined>();
+  // Before @fastify/websocket's own preClose (which closes with no code): 1001 tells clients why.
+  app.addHook("preClose", async () => hub.stop());
+  await app.register(websocket, {
+    options: {
+      maxPayload: svc.config.ws.maxMessageBytes,
+      // Select latchkey.v1 only: echoing `bearer.<jwt>` would put the token in a response header.
+      handleProtocols: (protocols: Set<string>) =>
+        protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
+    },
+    errorHandler: (err, socket) => {
+      svc.log.debug({ err }, "WebSocket error");
+      socket.terminate();
+    },
+  });
+  app.route({
+    method: "GET",
+    url: "/ws",
+    schema: {
+      tags: ["realtime"],
+      summary: "WebSocket: session events and access-token push",
+      description: DESCRIPTION,
+      response: problemResponses(400, 403),
+    },
+    preValidation: async (request) => {
+      credentials.set(request, handshakeCredential(request, svc.config));
+    },
+    handler: async () => {
+      throw validationFailed("headers.upgrade", "GET /ws takes a WebSocket upgrade (RFC 6455)");
+    },
+    wsHandler: (socket, request) => hub.open(socket, clientInfo(request), credentials.get(request)),
+  });
+};
+
+/**
+ * The handshake's credential: the subprotocol bearer first, then the lk_access cookie.
+ * A cookie rides along on any page's handshake and WebSockets have no CORS, so it
+ * counts only from an allowed Origin (cross-site WebSocket hijacking, OWASP).
+ */
+function handshakeCredential(
+  request: FastifyRequest,
+  config: Config,
+): SocketCredential | undefined {
+  const bearer = protocolBearer(request.headers["sec-websocket-protocol"]);
+  if (bearer) return { kind: "access", token: bearer, via: "protocol" };
+  const cookie = request.cookies[ACCESS_COOKIE];
+  if (!cookie) return undefined;
+  const { origin } = request.headers;
+  if (!origin || !config.allowedOrigins.includes(origin)) {
+    throw new AuthError(
+      "csrf_rejected",
+      "A cookie-authenticated WebSocket needs an allowed Origin",
+    );
+  }
+  return { kind: "access", token: cookie, via: "cookie" };
+}

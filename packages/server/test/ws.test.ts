@@ -1,0 +1,254 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { openSocket, sweeps, type WsClient } from "./ws-client.js";
+
+const PASSWORD = "correct horse battery";
+const MINUTE = 60_000;
+let app: TestApp;
+const open: WsClient[] = [];
+
+async function start(overrides: Parameters<typeof startTestApp>[0] = {}) {
+  app = await startTestApp({ ...overrides, ws: { sweepIntervalMs: 20, ...overrides.ws } });
+  await app.listen();
+}
+beforeEach(() => start());
+afterEach(async () => {
+  for (const client of open.splice(0)) client.ws.terminate();
+  await app.close();
+});
+
+async function socket(options: Parameters<typeof openSocket>[1] = {}): Promise<WsClient> {
+  const client = await openSocket(app.url, options);
+  open.push(client);
+  return client;
+}
+const withBearer = (accessToken: string) =>
+  socket({ protocols: ["latchkey.v1", `bearer.${accessToken}`] });
+
+async function login(email: string) {
+  const res = await app.http.inject({
+    method: "POST",
+    url: "/auth/login",
+    ...json({ identifier: email, password: PASSWORD }),
+  });
+  expect(res.statusCode).toBe(200);
+  return res.json<{ accessToken: string; refreshToken: string }>();
+}
+const me = (token: string) => app.http.inject({ url: "/users/me", headers: bearer(token) });
+
+describe("GET /ws: ways in", () => {
+  it("takes the access token from the subprotocol list, selecting latchkey.v1 only", async () => {
+    const { accessToken, user } = await registerUser(app);
+    const client = await withBearer(accessToken);
+    expect(client.ws.protocol).toBe("latchkey.v1");
+    expect(client.protocolHeader).toBe("latchkey.v1");
+    const hello = await client.next();
+    expect(hello).toEqual({
+      type: "authenticated",
+      userId: user.id,
+      sessionId: expect.any(String),
+    });
+  });
+
+  it("closes 4401 with the error code when the handshake token is bad or expired", async () => {
+    const { accessToken } = await registerUser(app);
+    const forged = await withBearer(`${accessToken.slice(0, -4)}AAAA`);
+    expect(await forged.closed()).toEqual({ code: 4401, reason: "invalid_token" });
+    app.clock.advance(16 * MINUTE);
+    const expired = await withBearer(accessToken);
+    expect(await expired.closed()).toEqual({ code: 4401, reason: "token_expired" });
+  });
+
+  it("accepts { type: auth, accessToken } on an open socket", async () => {
+    const { accessToken, user } = await registerUser(app);
+    const client = await socket();
+    client.send({ type: "auth", accessToken });
+    expect(await client.next()).toMatchObject({ type: "authenticated", userId: user.id });
+    client.send({ type: "ping" });
+    expect(await client.next()).toEqual({ type: "pong" });
+  });
+
+  it("rotates a refresh token sent as { type: auth, refreshToken } exactly as /auth/refresh", async () => {
+    const { refreshToken, user } = await registerUser(app);
+    const client = await socket();
+    client.send({ type: "auth", refreshToken });
+    const hello = await client.next();
+    expect(hello).toMatchObject({ type: "authenticated", userId: user.id, expiresIn: 900 });
+    expect(hello.refreshToken).not.toBe(refreshToken);
+    expect((await me(hello.accessToken as string)).statusCode).toBe(200);
+    // The old token is spent: within the grace window it yields the same successor.
+    const twin = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken }),
+    });
+    expect(twin.json().refreshToken).toBe(hello.refreshToken);
+  });
+
+  it("detects refresh-token reuse on the message flow and ends the session's sockets", async () => {
+    const { refreshToken } = await registerUser(app);
+    const first = await socket();
+    first.send({ type: "auth", refreshToken });
+    expect(await first.next()).toMatchObject({ type: "authenticated" });
+    app.clock.advance(11_000); // past the 10 s grace window
+    const thief = await socket();
+    thief.send({ type: "auth", refreshToken });
+    expect(await thief.closed()).toEqual({ code: 4401, reason: "refresh_token_reused" });
+    expect(await first.next()).toEqual({ type: "session_revoked" });
+    expect(await first.closed()).toEqual({ code: 4401, reason: "session_revoked" });
+  });
+
+  it("accepts the lk_access cookie only from an allowed Origin (CSWSH)", async () => {
+    const { accessToken } = await registerUser(app);
+    const cookie = `lk_access=${accessToken}`;
+    await expect(socket({ headers: { cookie, origin: "https://evil.example" } })).rejects.toThrow(
+      "HTTP 403",
+    );
+    await expect(socket({ headers: { cookie } })).rejects.toThrow("HTTP 403");
+    const client = await socket({ headers: { cookie, origin: "http://latchkey.test" } });
+    expect(await client.next()).toMatchObject({ type: "authenticated" });
+    // No access token is pushed into a cookie socket: the next message answers the ping.
+    app.clock.advance(14 * MINUTE + 1000);
+    await sweeps();
+    client.send({ type: "ping" });
+    expect(await client.next()).toEqual({ type: "pong" });
+  });
+
+  it("answers a plain GET /ws with 400", async () => {
+    const res = await app.http.inject({ url: "/ws" });
+    expect(res.json()).toMatchObject({ status: 400, code: "validation_failed" });
+  });
+});
+
+describe("GET /ws: lifetime", () => {
+  it("closes an unauthenticated socket after 10 s on the injectable clock", async () => {
+    const client = await socket();
+    app.clock.advance(9_000);
+    await sweeps();
+    expect(client.ws.readyState).toBe(client.ws.OPEN);
+    app.clock.advance(1_000);
+    expect(await client.closed()).toEqual({ code: 4401, reason: "auth_timeout" });
+  });
+
+  it("pushes a new access token before the old one expires", async () => {
+    const { accessToken } = await registerUser(app);
+    const client = await withBearer(accessToken);
+    await client.next();
+    app.clock.advance(13 * MINUTE); // heartbeats only
+    await sweeps();
+    app.clock.advance(MINUTE + 1000); // 14 min: a minute before expiry
+    const pushed = await client.next();
+    expect(pushed).toEqual({ type: "token", accessToken: expect.any(String), expiresIn: 900 });
+    expect(pushed.accessToken).not.toBe(accessToken);
+    app.clock.advance(2 * MINUTE); // the first token has expired; its successor lives
+    expect((await me(accessToken)).json()).toMatchObject({ code: "token_expired" });
+    expect((await me(pushed.accessToken as string)).statusCode).toBe(200);
+  });
+
+  it("sends session_revoked and closes 4401 at once when another session revokes it", async () => {
+    const { accessToken } = await registerUser(app, { email: "ws@example.com" });
+    const client = await withBearer(accessToken);
+    const { sessionId } = await client.next();
+    const other = await login("ws@example.com");
+    const revoked = await app.http.inject({
+      method: "DELETE",
+      url: `/sessions/${sessionId}`,
+      headers: bearer(other.accessToken),
+    });
+    expect(revoked.statusCode).toBe(204);
+    // No clock movement: the revocation bus, not a heartbeat, closed it.
+    expect(await client.next()).toEqual({ type: "session_revoked" });
+    expect(await client.closed()).toEqual({ code: 4401, reason: "session_revoked" });
+  });
+
+  it("closes every socket of the user on logout/all from another session", async () => {
+    const { accessToken } = await registerUser(app, { email: "all@example.com" });
+    const a = await withBearer(accessToken);
+    const b = await socket();
+    b.send({ type: "auth", accessToken });
+    await a.next();
+    await b.next();
+    const other = await login("all@example.com");
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout/all",
+      headers: bearer(other.accessToken),
+    });
+    expect(res.statusCode).toBe(204);
+    for (const client of [a, b]) {
+      expect(await client.next()).toEqual({ type: "session_revoked" });
+      expect((await client.closed()).code).toBe(4401);
+    }
+  });
+
+  it("closes 4423 when the session is locked, at once", async () => {
+    const { accessToken } = await registerUser(app);
+    const client = await withBearer(accessToken);
+    await client.next();
+    const lock = await app.http.inject({
+      method: "POST",
+      url: "/sessions/lock",
+      headers: bearer(accessToken),
+    });
+    expect(lock.statusCode).toBe(204);
+    expect(await client.closed()).toEqual({ code: 4423, reason: "screen_locked" });
+  });
+
+  it("closes 4423 on the heartbeat once the session idles past screenLockMinutes", async () => {
+    const { accessToken } = await registerUser(app);
+    const patched = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json({ screenLockMinutes: 5 }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    const client = await withBearer(patched.json().accessToken);
+    await client.next();
+    app.clock.advance(4 * MINUTE); // heartbeats pass: an open socket is not activity
+    await sweeps();
+    expect(client.ws.readyState).toBe(client.ws.OPEN);
+    app.clock.advance(MINUTE + 1000);
+    expect(await client.closed()).toEqual({ code: 4423, reason: "screen_locked" });
+  });
+});
+
+describe("GET /ws: limits", () => {
+  it("closes 4400 on a malformed or unexpected message and 1009 on an oversized one", async () => {
+    const garbage = await socket();
+    garbage.send("not json");
+    expect(await garbage.closed()).toEqual({ code: 4400, reason: "invalid_message" });
+    const early = await socket();
+    early.send({ type: "ping" });
+    expect(await early.closed()).toEqual({ code: 4400, reason: "unexpected_message" });
+    const big = await socket();
+    big.send({ type: "auth", accessToken: "x".repeat(10_000) });
+    expect((await big.closed()).code).toBe(1009);
+  });
+
+  it("caps sockets per session: a new one closes the oldest with 4429", async () => {
+    await app.close();
+    await start({ ws: { maxSocketsPerSession: 2 } });
+    const { accessToken } = await registerUser(app);
+    const first = await withBearer(accessToken);
+    await first.next();
+    const second = await withBearer(accessToken);
+    await second.next();
+    const third = await withBearer(accessToken);
+    await third.next();
+    expect(await first.closed()).toEqual({ code: 4429, reason: "too_many_sockets" });
+    expect(second.ws.readyState).toBe(second.ws.OPEN);
+  });
+
+  it("limits failed authentications per IP", async () => {
+    await app.close();
+    await start({ rateLimit: { publicPerIp: 2 } });
+    for (let i = 0; i < 2; i++) {
+      const client = await socket();
+      client.send({ type: "auth", refreshToken: "not-a-refresh-token" });
+      expect((await client.closed()).code).toBe(4401);
+    }
+    const { accessToken } = await registerUser(app);
+    const blocked = await withBearer(accessToken);
+    expect(await blocked.closed()).toEqual({ code: 4429, reason: "rate_limited" });
+  });
+});
