@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ConfigInput } from "../src/config/schema.js";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { openSocket, sweeps, type WsClient } from "./ws-client.js";
 
@@ -7,8 +8,12 @@ const MINUTE = 60_000;
 let app: TestApp;
 const open: WsClient[] = [];
 
-async function start(overrides: Parameters<typeof startTestApp>[0] = {}) {
-  app = await startTestApp({ ...overrides, ws: { sweepIntervalMs: 20, ...overrides.ws } });
+/** Deadlines are checked every 20 ms of real time; the clock itself only moves when told. */
+async function start(ws: Partial<ConfigInput["ws"]> = {}, rateLimit = {}) {
+  app = await startTestApp({
+    ws: { sweepIntervalMs: 20, ...ws } as ConfigInput["ws"],
+    rateLimit,
+  });
   await app.listen();
 }
 beforeEach(() => start());
@@ -227,7 +232,7 @@ describe("GET /ws: limits", () => {
 
   it("caps sockets per session: a new one closes the oldest with 4429", async () => {
     await app.close();
-    await start({ ws: { maxSocketsPerSession: 2 } });
+    await start({ maxSocketsPerSession: 2 });
     const { accessToken } = await registerUser(app);
     const first = await withBearer(accessToken);
     await first.next();
@@ -241,7 +246,7 @@ describe("GET /ws: limits", () => {
 
   it("limits failed authentications per IP", async () => {
     await app.close();
-    await start({ rateLimit: { publicPerIp: 2 } });
+    await start({}, { publicPerIp: 2 });
     for (let i = 0; i < 2; i++) {
       const client = await socket();
       client.send({ type: "auth", refreshToken: "not-a-refresh-token" });
