@@ -1,0 +1,30 @@
+import type { NextFunction, Request, Response } from "express";
+import type { LatchkeyClaims } from "./claims.js";
+import { problemFor, VerifyError } from "./errors.js";
+import type { Verifier } from "./verifier.js";
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by the Latchkey middleware once the access token is verified. */
+      latchkey?: LatchkeyClaims;
+    }
+  }
+}
+
+/** `app.use(latchkeyExpress(verifier))`, or per route; claims land on `req.latchkey`. */
+export function latchkeyExpress(verifier: Verifier) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    verifier.authenticate(req.headers.authorization).then(
+      (claims) => {
+        req.latchkey = claims;
+        next();
+      },
+      (err: unknown) => {
+        if (!(err instanceof VerifyError)) return next(err);
+        const { status, headers, body } = problemFor(err);
+        res.status(status).set(headers).send(JSON.stringify(body));
+      },
+    );
+  };
+}

@@ -1,0 +1,86 @@
+/** How a service verifies Latchkey access tokens. */
+export interface VerifierOptions {
+  /** Latchkey's public URL: the `iss` of its tokens and the base of the default URLs below. */
+  issuer: string;
+  /** Expected `aud`; Latchkey's default is "latchkey". */
+  audience?: string;
+  /** Default `<issuer>/.well-known/jwks.json`. */
+  jwksUrl?: string;
+  /** Accepted `alg` values, default ["EdDSA"]; asymmetric only, since keys come from a JWKS. */
+  algorithms?: string[];
+  /** Leeway for `exp`/`iat` between clocks, default 5 s. */
+  clockToleranceSeconds?: number;
+  /**
+   * After a JWKS fetch, an unknown `kid` triggers the next fetch only this much later
+   * (default 5 s): a flood of forged kids costs Latchkey one request per period.
+   */
+  jwksCooldownSeconds?: number;
+  /** Ask Latchkey whether each token is still active (revocation, lock, disabled account). */
+  introspection?: {
+    /** An API token with the `introspect` scope. */
+    apiToken: string;
+    /** Default `<issuer>/auth/introspect`. */
+    url?: string;
+    /** How long an answer is reused, default 5 s: the longest a revocation can go unseen. */
+    cacheSeconds?: number;
+  };
+  /** Time source in epoch ms (tests); default Date.now. */
+  clock?: { now(): number };
+}
+
+export interface ResolvedOptions {
+  issuer: string;
+  audience: string;
+  jwksUrl: URL;
+  algorithms: string[];
+  clockToleranceSeconds: number;
+  jwksCooldownSeconds: number;
+  introspection: { apiToken: string; url: URL; cacheSeconds: number } | undefined;
+  clock: { now(): number };
+}
+
+const ASYMMETRIC = /^(EdDSA|Ed25519|ES(256|384|512)|RS(256|384|512)|PS(256|384|512))$/;
+const fail = (message: string): never => {
+  throw new TypeError(`@latchkey/verify: ${message}`);
+};
+
+/** Options are checked once, when the verifier is made; a mistake here is a programmer error. */
+export function resolveOptions(options: VerifierOptions): ResolvedOptions {
+  const issuer = options.issuer;
+  if (typeof issuer !== "string" || !URL.canParse(issuer)) fail("`issuer` must be a URL");
+  const base = issuer.replace(/\/+$/, "");
+  const algorithms = options.algorithms ?? ["EdDSA"];
+  if (algorithms.length === 0) fail("`algorithms` must name at least one algorithm");
+  for (const alg of algorithms) {
+    if (!ASYMMETRIC.test(alg)) fail(`\`algorithms\`: ${alg} cannot be verified from a JWKS`);
+  }
+  const intro = options.introspection;
+  if (intro && !intro.apiToken?.startsWith("lk_")) {
+    fail("`introspection.apiToken` must be a Latchkey API token (lk_…)");
+  }
+  return {
+    issuer,
+    audience: options.audience ?? "latchkey",
+    jwksUrl: url(options.jwksUrl ?? `${base}/.well-known/jwks.json`, "jwksUrl"),
+    algorithms,
+    clockToleranceSeconds: seconds(options.clockToleranceSeconds, 5, "clockToleranceSeconds"),
+    jwksCooldownSeconds: seconds(options.jwksCooldownSeconds, 5, "jwksCooldownSeconds"),
+    introspection: intro && {
+      apiToken: intro.apiToken,
+      url: url(intro.url ?? `${base}/auth/introspect`, "introspection.url"),
+      cacheSeconds: seconds(intro.cacheSeconds, 5, "introspection.cacheSeconds"),
+    },
+    clock: options.clock ?? { now: () => Date.now() },
+  };
+}
+
+function url(value: string, name: string): URL {
+  if (!URL.canParse(value)) fail(`\`${name}\` must be a URL`);
+  return new URL(value);
+}
+
+function seconds(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) fail(`\`${name}\` must be a number >= 0`);
+  return value;
+}

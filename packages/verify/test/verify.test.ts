@@ -1,0 +1,216 @@
+import type { AddressInfo } from "node:net";
+import express from "express";
+import Fastify from "fastify";
+import { Hono } from "hono";
+import { decodeProtectedHeader, SignJWT } from "jose";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  bearer,
+  json,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "../../server/test/helpers.js";
+import { latchkeyExpress } from "../src/express.js";
+import { latchkeyPlugin, latchkeyPreHandler } from "../src/fastify.js";
+import { latchkeyHono } from "../src/hono.js";
+import { createVerifier, type VerifierOptions, VerifyError } from "../src/index.js";
+
+const ISSUER = "http://latchkey.test"; // the test server's publicUrl, hence `iss`
+let latchkey: TestApp;
+beforeEach(async () => {
+  latchkey = await startTestApp();
+  await latchkey.listen();
+});
+afterEach(() => latchkey.close());
+
+/** A verifier of the running Latchkey, on its clock; no JWKS cooldown so rotation shows at once. */
+const verifierFor = (options: Partial<VerifierOptions> = {}) =>
+  createVerifier({
+    issuer: ISSUER,
+    jwksUrl: `${latchkey.url}/.well-known/jwks.json`,
+    clock: latchkey.clock,
+    jwksCooldownSeconds: 0,
+    ...options,
+  });
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error("the token was accepted");
+    },
+    (err: unknown) => (err instanceof VerifyError ? err.code : err),
+  );
+
+async function introspectToken(): Promise<string> {
+  const owner = await registerUser(latchkey);
+  const res = await latchkey.http.inject({
+    method: "POST",
+    url: "/tokens",
+    ...json({ name: "orders-service", scopes: ["introspect"] }),
+    headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
+  });
+  return res.json().token;
+}
+
+describe("createVerifier", () => {
+  it("verifies a Latchkey access token and returns its typed claims", async () => {
+    const { accessToken, user } = await registerUser(latchkey, { username: "grace" });
+    const claims = await verifierFor().verify(accessToken);
+    expect(claims).toMatchObject({
+      sub: user.id,
+      username: "grace",
+      typ: "access",
+      aud: "latchkey",
+    });
+    expect(claims.amr).toEqual(["pwd"]);
+  });
+
+  it("refuses a wrong audience, issuer or algorithm, a forged HS256 twin and an expired token", async () => {
+    const { accessToken } = await registerUser(latchkey);
+    expect(await refusal(verifierFor({ audience: "billing" }).verify(accessToken))).toBe(
+      "invalid_token",
+    );
+    expect(
+      await refusal(verifierFor({ issuer: "https://other.example" }).verify(accessToken)),
+    ).toBe("invalid_token");
+    expect(await refusal(verifierFor({ algorithms: ["ES256"] }).verify(accessToken))).toBe(
+      "invalid_token",
+    );
+    // Same header and claims, MACed with HS256: the algorithm pin refuses it.
+    const { kid } = decodeProtectedHeader(accessToken);
+    const payload = JSON.parse(
+      Buffer.from(accessToken.split(".")[1] as string, "base64url").toString(),
+    );
+    const forged = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256", typ: "at+jwt", kid })
+      .sign(new TextEncoder().encode("a shared secret of thirty-two bytes!"));
+    expect(await refusal(verifierFor().verify(forged))).toBe("invalid_token");
+    expect(await refusal(verifierFor().verify("not.a.jwt"))).toBe("invalid_token");
+    latchkey.clock.advance(16 * 60_000);
+    expect(await refusal(verifierFor().verify(accessToken))).toBe("token_expired");
+  });
+
+  it("refuses another Latchkey JWT type signed by the same key (a step-up token)", async () => {
+    const { accessToken } = await registerUser(latchkey);
+    const res = await latchkey.http.inject({
+      method: "POST",
+      url: "/auth/step-up",
+      ...json({ password: "correct horse battery" }),
+      headers: { "content-type": "application/json", ...bearer(accessToken) },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await refusal(verifierFor().verify(res.json().stepUpToken))).toBe("invalid_token");
+  });
+
+  it("follows a key rotation: a token with the new kid refetches the JWKS; old tokens still verify", async () => {
+    const verifier = verifierFor();
+    const before = await registerUser(latchkey);
+    await verifier.verify(before.accessToken); // JWKS fetched and cached
+    const { kid } = await latchkey.svc.keys.rotate();
+    const after = await registerUser(latchkey);
+    expect(decodeProtectedHeader(after.accessToken).kid).toBe(kid);
+    expect(decodeProtectedHeader(before.accessToken).kid).not.toBe(kid);
+    expect((await verifier.verify(after.accessToken)).sub).toBe(after.user.id);
+    expect((await verifier.verify(before.accessToken)).sub).toBe(before.user.id);
+  });
+
+  it("refuses a revoked session when introspection is on, after at most cacheSeconds", async () => {
+    const apiToken = await introspectToken();
+    const checked = verifierFor({
+      introspection: { apiToken, url: `${latchkey.url}/auth/introspect` },
+    });
+    const unchecked = verifierFor();
+    const { accessToken } = await registerUser(latchkey);
+    expect((await checked.verify(accessToken)).typ).toBe("access");
+    const logout = await latchkey.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(accessToken),
+    });
+    expect(logout.statusCode).toBe(204);
+    expect((await checked.verify(accessToken)).typ).toBe("access"); // the cached answer
+    latchkey.clock.advance(5_000);
+    expect(await refusal(checked.verify(accessToken))).toBe("token_inactive");
+    // A JWT alone cannot know: without introspection the signature still holds.
+    expect((await unchecked.verify(accessToken)).typ).toBe("access");
+  });
+
+  it("fails closed when Latchkey cannot be reached", async () => {
+    const { accessToken } = await registerUser(latchkey);
+    const apiToken = await introspectToken();
+    const down = verifierFor({
+      introspection: { apiToken, url: "http://127.0.0.1:9/auth/introspect" },
+    });
+    expect(await refusal(down.verify(accessToken))).toBe("unavailable");
+    const noJwks = verifierFor({ jwksUrl: "http://127.0.0.1:9/.well-known/jwks.json" });
+    expect(await refusal(noJwks.verify(accessToken))).toBe("unavailable");
+  });
+
+  it("rejects bad options as a programmer error", () => {
+    expect(() => verifierFor({ algorithms: ["HS256"] })).toThrow(TypeError);
+    expect(() => verifierFor({ algorithms: [] })).toThrow(TypeError);
+    expect(() => verifierFor({ issuer: "not a url" })).toThrow(/@latchkey\/verify/);
+    expect(() => verifierFor({ introspection: { apiToken: "secret" } })).toThrow(TypeError);
+  });
+});
+
+describe("adapters", () => {
+  it("Fastify: the plugin and the preHandler admit a valid token and answer 401 problems", async () => {
+    const verifier = verifierFor();
+    const app = Fastify();
+    app.get("/one", { preHandler: latchkeyPreHandler(verifier) }, async (req) => ({
+      sub: req.latchkey?.sub,
+    }));
+    await app.register(async (api) => {
+      await api.register(latchkeyPlugin, { verifier });
+      api.get("/all", async (req) => ({ sub: req.latchkey?.sub }));
+    });
+    const { accessToken, user } = await registerUser(latchkey);
+    for (const url of ["/one", "/all"]) {
+      const ok = await app.inject({ url, headers: bearer(accessToken) });
+      expect(ok.json()).toEqual({ sub: user.id });
+      const none = await app.inject({ url });
+      expect(none.statusCode).toBe(401);
+      expect(none.headers["www-authenticate"]).toBe('Bearer realm="latchkey"');
+      expect(none.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      const bad = await app.inject({ url, headers: bearer("x.y.z") });
+      expect(bad.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expect(bad.headers["www-authenticate"]).toMatch(/error="invalid_token"/);
+    }
+    await app.close();
+  });
+
+  it("Express: the middleware sets req.latchkey or answers 401", async () => {
+    const app = express();
+    app.use(latchkeyExpress(verifierFor()));
+    app.get("/", (req, res) => {
+      res.json({ sub: req.latchkey?.sub });
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const { accessToken, user } = await registerUser(latchkey);
+      const ok = await fetch(base, { headers: bearer(accessToken) });
+      expect(await ok.json()).toEqual({ sub: user.id });
+      const bad = await fetch(base, { headers: bearer(`${accessToken}x`) });
+      expect(bad.status).toBe(401);
+      expect(bad.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await bad.json()).toMatchObject({ code: "invalid_token" });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("Hono: the middleware sets c.get('latchkey') or answers 401", async () => {
+    const app = new Hono().use("*", latchkeyHono(verifierFor()));
+    app.get("/", (c) => c.json({ sub: c.get("latchkey").sub }));
+    const { accessToken, user } = await registerUser(latchkey);
+    const ok = await app.request("/", { headers: bearer(accessToken) });
+    expect(await ok.json()).toEqual({ sub: user.id });
+    const none = await app.request("/");
+    expect(none.status).toBe(401);
+    expect(await none.json()).toMatchObject({ code: "unauthenticated" });
+  });
+});
