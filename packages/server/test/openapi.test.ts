@@ -36,6 +36,8 @@ describe("OpenAPI document", () => {
       ["/auth/webauthn/verify", "post"],
       ["/auth/login/mfa/webauthn/options", "post"],
       ["/auth/step-up/webauthn/options", "post"],
+      ["/auth/introspect", "post"],
+      ["/ws", "get"],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
+import { Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { Config } from "../config/load.js";
 import { AuthError, validationFailed } from "../domain/errors.js";
@@ -46,7 +47,10 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
       tags: ["realtime"],
       summary: "WebSocket: session events and access-token push",
       description: DESCRIPTION,
-      response: problemResponses(400, 403),
+      response: {
+        101: Type.Null({ description: "Switching Protocols: the socket is open" }),
+        ...problemResponses(400, 403),
+      },
     },
     preValidation: async (request) => {
       credentials.set(request, handshakeCredential(request, svc.config));
