@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../src/config/schema.js";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { stepUpToken } from "./mfa-helpers.js";
 import { openSocket, sweeps, type WsClient } from "./ws-client.js";
 
 const PASSWORD = "correct horse battery";
@@ -184,6 +185,56 @@ describe("GET /ws: lifetime", () => {
       expect(await client.next()).toEqual({ type: "session_revoked" });
       expect((await client.closed()).code).toBe(4401);
     }
+  });
+
+  it("closes the other sessions' sockets on a password change (a revocation inside a transaction)", async () => {
+    const { accessToken } = await registerUser(app, { email: "pw@example.com" });
+    const client = await withBearer(accessToken);
+    await client.next();
+    const other = await login("pw@example.com");
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/password/change",
+      headers: {
+        ...bearer(other.accessToken),
+        "x-step-up-token": await stepUpToken(app, other.accessToken),
+        "content-type": "application/json",
+      },
+      payload: JSON.stringify({ currentPassword: PASSWORD, newPassword: "a brand new passphrase" }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await client.next()).toEqual({ type: "session_revoked" });
+    expect((await client.closed()).code).toBe(4401);
+  });
+
+  it("closes the sockets of a deleted account (a user event)", async () => {
+    const { accessToken } = await registerUser(app);
+    const client = await withBearer(accessToken);
+    await client.next();
+    const res = await app.http.inject({
+      method: "DELETE",
+      url: "/users/me",
+      headers: { ...bearer(accessToken), "x-step-up-token": await stepUpToken(app, accessToken) },
+    });
+    expect(res.statusCode).toBe(204);
+    expect(await client.next()).toEqual({ type: "session_revoked" });
+    expect(await client.closed()).toEqual({ code: 4401, reason: "session_revoked" });
+  });
+
+  it("closes 4403 when the socket's IP leaves allowedIps", async () => {
+    const { accessToken } = await registerUser(app);
+    const client = await withBearer(accessToken);
+    await client.next();
+    // The change comes from 192.0.2.7, which the new list allows; the socket's loopback does not.
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      remoteAddress: "192.0.2.7",
+      ...json({ allowedIps: ["192.0.2.0/24"] }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await client.closed()).toEqual({ code: 4403, reason: "ip_not_allowed" });
   });
 
   it("closes 4423 when the session is locked, at once", async () => {
