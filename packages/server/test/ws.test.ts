@@ -120,6 +120,22 @@ describe("GET /ws: ways in", () => {
     expect(await client.next()).toEqual({ type: "pong" });
   });
 
+  it("lets an auth message replace the cookie, so a page holding tokens gets pushes", async () => {
+    const { accessToken, refreshToken, user } = await registerUser(app);
+    const client = await socket({
+      headers: { cookie: `lk_access=${accessToken}`, origin: "http://latchkey.test" },
+    });
+    expect(await client.next()).toMatchObject({ type: "authenticated", userId: user.id });
+    client.send({ type: "auth", refreshToken });
+    const hello = await client.next();
+    expect(hello).toMatchObject({ type: "authenticated", userId: user.id, expiresIn: 900 });
+    expect(hello.refreshToken).toEqual(expect.any(String));
+    app.clock.advance(14 * MINUTE + 1000);
+    expect(await client.next()).toMatchObject({ type: "token", expiresIn: 900 });
+    client.send({ type: "auth", accessToken }); // a second auth on a token socket is an error
+    expect(await client.closed()).toEqual({ code: 4400, reason: "unexpected_message" });
+  });
+
   it("answers a plain GET /ws with 400", async () => {
     const res = await app.http.inject({ url: "/ws" });
     expect(res.json()).toMatchObject({ status: 400, code: "validation_failed" });

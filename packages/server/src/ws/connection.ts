@@ -8,6 +8,8 @@ export class Connection {
   state: "waiting" | "authenticating" | "open" | "closed" = "waiting";
   userId = "";
   sessionId = "";
+  /** Authenticated by the lk_access cookie: an auth message may still replace that (see hub). */
+  byCookie = false;
   /** Clock time of the next heartbeat, and of the next token push (none for cookie sockets). */
   nextBeatAt = 0;
   pushAt: number | undefined;
@@ -22,7 +24,8 @@ export class Connection {
   constructor(
     readonly socket: WebSocket,
     readonly client: ClientInfo,
-    readonly openedAt: number,
+    /** Clock time the current wait for authentication began (the open, or a re-authentication). */
+    public waitingSince: number,
   ) {}
 
   get closed(): boolean {

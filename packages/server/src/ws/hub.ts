@@ -65,6 +65,13 @@ export class SocketHub {
     const message = parseClientMessage(data, isBinary);
     if (message?.type === "auth" && conn.state === "waiting") {
       void this.authenticate(conn, message.credential);
+    } else if (message?.type === "auth" && conn.state === "open" && conn.byCookie) {
+      // A same-origin page that holds tokens (delivery "both" also sets the cookie) and
+      // authenticates as on any socket: its message replaces the cookie, and it gets pushes.
+      this.index.remove(conn);
+      conn.byCookie = false;
+      conn.waitingSince = this.svc.clock.now();
+      void this.authenticate(conn, message.credential);
     } else if (message?.type === "ping" && conn.state === "open") {
       conn.send({ type: "pong" });
     } else {
@@ -87,6 +94,7 @@ export class SocketHub {
       conn.userId = session.userId;
       conn.sessionId = session.sessionId;
       conn.pushAt = session.pushAt;
+      conn.byCookie = credential.kind === "access" && credential.via === "cookie";
       conn.nextBeatAt = this.svc.clock.now() + this.svc.config.ws.heartbeatSeconds * 1000;
       for (const old of this.index.add(conn)) old.close(CLOSE_TOO_MANY, "too_many_sockets");
       conn.send(session.greeting);
@@ -118,7 +126,7 @@ export class SocketHub {
     const { authTimeoutSeconds } = this.svc.config.ws;
     for (const conn of this.all) {
       if (conn.state === "waiting" || conn.state === "authenticating") {
-        if (now - conn.openedAt >= authTimeoutSeconds * 1000) {
+        if (now - conn.waitingSince >= authTimeoutSeconds * 1000) {
           conn.close(CLOSE_UNAUTHENTICATED, "auth_timeout");
         }
       } else if (conn.state === "open" && !conn.busy) {
