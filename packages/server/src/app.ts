@@ -42,6 +42,8 @@ export interface AppOptions {
   mailTransport?: MailTransport;
   /** Serve the browsable API page at /docs (default true; functions skip it, /openapi.json stays). */
   docs?: boolean;
+  /** Serve GET /ws (default true; functions skip it: their HTTP triggers cannot upgrade). */
+  websocket?: boolean;
 }
 
 export interface Latchkey {
@@ -211,7 +213,7 @@ async function assemble(
       { name: "database", check: () => store.ping() },
       ...(redis ? [{ name: "redis", check: async () => void (await redis.ping()) }] : []),
     ],
-    { docs: options.docs ?? true },
+    { docs: options.docs ?? true, websocket: options.websocket ?? true },
   );
   closers.push(() => drain(http));
 

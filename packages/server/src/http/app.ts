@@ -3,7 +3,6 @@ import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
-import { wsRoutes } from "../ws/route.js";
 import { registerCors } from "./cors.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import { errorHandler, sendProblem } from "./problem.js";
@@ -29,7 +28,7 @@ import { Problem, TokenResponse, UserView } from "./schemas.js";
 export async function buildHttp(
   svc: Services,
   checks: ReadinessCheck[],
-  options: { docs: boolean } = { docs: true },
+  options: { docs: boolean; websocket?: boolean } = { docs: true },
 ): Promise<FastifyInstance> {
   const { config } = svc;
   const app = Fastify({
@@ -109,7 +108,10 @@ export async function buildHttp(
   await app.register(oauthRoutes, { svc });
   await app.register(webauthnRoutes, { svc });
   await app.register(introspectRoutes, { svc });
-  await app.register(wsRoutes, { svc });
+  // Loaded only where sockets can live: a function's HTTP trigger cannot upgrade one.
+  if (options.websocket ?? true) {
+    await app.register((await import("../ws/route.js")).wsRoutes, { svc });
+  }
   return app;
 }
 

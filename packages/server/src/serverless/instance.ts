@@ -25,12 +25,13 @@ export function loadFunctionConfig(env: Record<string, string | undefined>): Con
 /**
  * The app a deployed function serves, configured by its environment. No migrations
  * here: they are a deploy step (`latchkey migrate`), and an older schema is refused.
- * No /docs page either (/openapi.json stays): it would weigh on every cold start.
+ * No /docs page either (/openapi.json stays): it would weigh on every cold start. No
+ * GET /ws: a function's HTTP trigger cannot hold a WebSocket.
  */
 export async function appFromEnvironment(): Promise<Latchkey> {
   const config = loadFunctionConfig(process.env);
   assertProductionReady(config, "function");
-  return createApp(config, { migrate: false, docs: false });
+  return createApp(config, { migrate: false, docs: false, websocket: false });
 }
 
 /**
