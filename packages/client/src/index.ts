@@ -1,0 +1,14 @@
+export { type ClientOptions, LatchkeyClient, type Mode } from "./client.js";
+export { LatchkeyError } from "./errors.js";
+export {
+  CLOSE_LOCKED,
+  CLOSE_REVOKED,
+  LatchkeySocket,
+  SUBPROTOCOL,
+  type SocketOptions,
+  type SocketState,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./socket.js";
+export { memoryStorage, type StoredTokens, type TokenStorage, webStorage } from "./storage.js";
+export type * from "./types.js";
