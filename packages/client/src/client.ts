@@ -54,8 +54,6 @@ export class LatchkeyClient {
   #origins: Set<string>;
   #onSessionEnd: ((reason: string) => void) | undefined;
   #tokens: StoredTokens | null | undefined; // undefined: not loaded from storage yet
-  /** Cookie mode keeps an access token the body also carried, for the WebSocket handshake only. */
-  #socketAccess: { token: string; expiresAt: number } | undefined;
   #mfaToken: string | undefined;
   #stepUp: { token: string; expiresAt: number } | undefined;
 
@@ -230,8 +228,7 @@ export class LatchkeyClient {
 
   /** Needs a recent `stepUp`; every earlier backup code stops working. */
   async regenerateBackupCodes(): Promise<string[]> {
-    return (await this.request<{ backupCodes: string[] }>("POST", "/mfa/backup-codes"))
-      .backupCodes;
+    return (await this.request<{ backupCodes: string[] }>("POST", "/mfa/backup-codes")).backupCodes;
   }
 
   async apiTokens(): Promise<ApiToken[]> {
@@ -262,9 +259,7 @@ export class LatchkeyClient {
     const seen = this.#coordinator.version;
     const res = await this.#send(input, init, true);
     if (res.status !== 401 || !(await refreshable(res))) return res;
-    const refreshed = await this.#coordinator
-      .run(seen, () => this.#rotate())
-      .catch(() => false); // unreachable or rate limited: the caller sees the original 401
+    const refreshed = await this.#coordinator.run(seen, () => this.#rotate()).catch(() => false); // unreachable or rate limited: the caller sees the original 401
     return refreshed ? this.#send(input, init, true) : res;
   }
 
@@ -282,12 +277,16 @@ export class LatchkeyClient {
   /** A WebSocket to GET /ws that authenticates, follows token pushes and reconnects. */
   socket(options: SocketOptions = {}): LatchkeySocket {
     const url = options.url ?? `${this.baseUrl.replace(/^http/, "ws")}/ws`;
-    return new LatchkeySocket(url, {
-      accessToken: () => this.#socketToken(),
-      refresh: () => this.refresh(),
-      accept: (push) => this.#accept(push),
-      ended: (reason) => void this.#end(reason),
-    }, options);
+    return new LatchkeySocket(
+      url,
+      {
+        credential: () => this.#socketCredential(),
+        refresh: () => this.refresh(),
+        accept: (push) => this.#accept(push),
+        ended: (reason) => void this.#end(reason),
+      },
+      options,
+    );
   }
 
   /** Stops listening to other tabs. */
@@ -359,11 +358,9 @@ export class LatchkeyClient {
       }
       return;
     }
+    // Cookie mode: the server set the cookies; JavaScript keeps nothing.
+    if (this.mode === "cookie") return;
     const expiresAt = Date.now() + (body.expiresIn ?? 0) * 1000;
-    if (this.mode === "cookie") {
-      this.#socketAccess = { token: body.accessToken, expiresAt };
-      return;
-    }
     const refreshToken = body.refreshToken ?? (await this.#load())?.refreshToken;
     if (!refreshToken) throw new TypeError("latchkey: an access token without a session");
     await this.#save({ accessToken: body.accessToken, refreshToken, accessExpiresAt: expiresAt });
@@ -391,16 +388,16 @@ export class LatchkeyClient {
     return true;
   }
 
-  async #socketToken(): Promise<string | undefined> {
-    const fresh = async () => {
-      if (this.mode === "cookie") return this.#socketAccess;
-      const tokens = await this.#load();
-      return tokens ? { token: tokens.accessToken, expiresAt: tokens.accessExpiresAt } : undefined;
-    };
-    const known = await fresh();
-    if (known && known.expiresAt - SOCKET_TOKEN_MARGIN_MS > Date.now()) return known.token;
-    if (!(await this.refresh())) return undefined;
-    return (await fresh())?.token;
+  /** Cookie mode: the browser sends lk_access with the handshake (from an allowed Origin). */
+  async #socketCredential(): Promise<{ bearer?: string } | undefined> {
+    if (this.mode === "cookie") return {};
+    const known = await this.#load();
+    if (known && known.accessExpiresAt - SOCKET_TOKEN_MARGIN_MS > Date.now()) {
+      return { bearer: known.accessToken };
+    }
+    if (!known || !(await this.refresh())) return undefined;
+    const fresh = await this.#load();
+    return fresh ? { bearer: fresh.accessToken } : undefined;
   }
 
   /** Shared storage is read every time: another tab may have rotated the pair. */
@@ -417,7 +414,6 @@ export class LatchkeyClient {
   }
 
   async #forget(): Promise<void> {
-    this.#socketAccess = undefined;
     this.#stepUp = undefined;
     this.#mfaToken = undefined;
     if (this.mode === "body") await this.#save(null);

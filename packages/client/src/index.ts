@@ -1,12 +1,13 @@
 export { type ClientOptions, LatchkeyClient, type Mode } from "./client.js";
 export { LatchkeyError } from "./errors.js";
 export {
+  CLOSE_FORBIDDEN,
   CLOSE_LOCKED,
-  CLOSE_REVOKED,
+  CLOSE_UNAUTHENTICATED,
   LatchkeySocket,
-  SUBPROTOCOL,
   type SocketOptions,
   type SocketState,
+  SUBPROTOCOL,
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./socket.js";

@@ -1,8 +1,15 @@
 /** The subprotocol of API.md's "WebSocket: GET /ws"; the server selects it and never echoes the token. */
 export const SUBPROTOCOL = "latchkey.v1";
-/** Close codes from the server: the session is over, or screen-locked. */
-export const CLOSE_REVOKED = 4401;
+/**
+ * Close codes: 4000 + the HTTP status of the refusal, the reason being the contract's
+ * error code. 4401 before `authenticated` with one of these reasons means the handshake's
+ * access token was stale: refresh and try again. Any other 4401 ends the session.
+ */
+export const CLOSE_UNAUTHENTICATED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
 export const CLOSE_LOCKED = 4423;
+const CLOSE_PROTOCOL_ERROR = 4400;
+const STALE_TOKEN_REASONS = new Set(["token_expired", "invalid_token", "unauthenticated"]);
 const NORMAL_CLOSURE = 1000;
 const OPEN = 1;
 
@@ -34,13 +41,18 @@ export interface SocketOptions {
   onRevoked?(): void;
   /** Close 4423: unlock the session (POST /auth/unlock), then call `reconnect()`. */
   onLocked?(): void;
+  /** Every close the server or network caused, before the helper decides what to do. */
+  onClose?(event: { code: number; reason: string }): void;
   onStateChange?(state: SocketState): void;
 }
 
 /** What the socket needs from the client; narrow so the socket never sees storage or modes. */
 export interface SocketAuth {
-  /** A live access token (refreshing first when the known one is stale), if there is one. */
-  accessToken(): Promise<string | undefined>;
+  /**
+   * How to sign in: a live bearer token (refreshing first when the known one is stale),
+   * `{}` to rely on the lk_access cookie the browser sends, or undefined: no session.
+   */
+  credential(): Promise<{ bearer?: string } | undefined>;
   /** Single-flight refresh; false when the session is over. */
   refresh(): Promise<boolean>;
   accept(push: { accessToken: string; refreshToken?: string; expiresIn?: number }): Promise<void>;
@@ -57,10 +69,10 @@ interface ServerMessage {
 }
 
 /**
- * A WebSocket that signs in with the access token in the handshake
- * (`Sec-WebSocket-Protocol: latchkey.v1, bearer.<jwt>`), keeps the pushed tokens, and
- * reconnects with jittered exponential backoff. Revocation and screen lock stop it:
- * reconnecting could not succeed, and hammering the server would not help.
+ * A WebSocket that signs in during the handshake: with the access token as a subprotocol
+ * (`latchkey.v1, bearer.<jwt>`) in body mode, with the lk_access cookie in cookie mode. It
+ * keeps pushed tokens and reconnects with jittered exponential backoff. Revocation,
+ * screen lock and 4403 stop it: reconnecting could not succeed.
  */
 export class LatchkeySocket {
   #state: SocketState = "connecting";
@@ -110,16 +122,17 @@ export class LatchkeySocket {
 
   async #connect(refreshFirst: boolean): Promise<void> {
     this.#set("connecting");
-    let token: string | undefined;
+    let credential: { bearer?: string } | undefined;
     try {
       if (refreshFirst && !(await this.auth.refresh())) return this.#revoked("refresh_refused");
-      token = await this.auth.accessToken();
+      credential = await this.auth.credential();
     } catch {
-      return this.#retry(false); // the server is unreachable: try again later
+      return this.#retry(refreshFirst); // the server is unreachable: try again later
     }
     if (this.#ended()) return;
-    if (!token) return this.#revoked("no_session");
-    const ws = new this.#Ctor(this.url, [SUBPROTOCOL, `bearer.${token}`]);
+    if (!credential) return this.#revoked("no_session");
+    const protocols = [SUBPROTOCOL, ...(credential.bearer ? [`bearer.${credential.bearer}`] : [])];
+    const ws = new this.#Ctor(this.url, protocols);
     this.#ws = ws;
     let authenticated = false;
     ws.onmessage = (event) => {
@@ -138,21 +151,30 @@ export class LatchkeySocket {
         void this.#accept(message);
       } else if (message.type === "session_revoked") {
         this.#revoked("session_revoked");
-      } else {
+      } else if (message.type !== "pong") {
         this.options.onMessage?.(message);
       }
     };
     ws.onclose = (event) => {
       if (this.#ws !== ws || this.#ended()) return;
       this.#ws = undefined;
-      if (event.code === CLOSE_REVOKED) return this.#revoked("session_revoked");
+      this.options.onClose?.({ code: event.code, reason: event.reason });
+      if (event.code === CLOSE_UNAUTHENTICATED) {
+        // A token refreshed just now and still refused: not a staleness problem.
+        if (authenticated || !STALE_TOKEN_REASONS.has(event.reason) || refreshFirst) {
+          return this.#revoked(event.reason || "session_revoked");
+        }
+        return this.#retry(true);
+      }
       if (event.code === CLOSE_LOCKED) {
         this.#set("locked");
         this.options.onLocked?.();
         return;
       }
-      // Refused before `authenticated`: most likely the token expired in between.
-      this.#retry(!authenticated);
+      if (event.code === CLOSE_FORBIDDEN || event.code === CLOSE_PROTOCOL_ERROR) {
+        return this.#stop("closed");
+      }
+      this.#retry(false);
     };
     ws.onerror = () => {}; // a close event always follows
   }

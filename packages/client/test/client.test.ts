@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
+import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
 import { LatchkeyClient, LatchkeyError, type Mode, type TokenStorage } from "../src/index.js";
 import { CookieJar } from "./cookie-jar.js";
 
@@ -70,14 +70,14 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
     );
 
     expect(results.map((r) => r.status)).toEqual(Array(CONCURRENT).fill(200));
-    for (const r of results) expect((await r.json()).email).toBe(registered.status === "signed_in" && registered.user.email);
+    for (const r of results)
+      expect((await r.json()).email).toBe(
+        registered.status === "signed_in" && registered.user.email,
+      );
     expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
     // Each request went out twice: once with the expired token, once after the refresh.
     expect(calls.filter((p) => p === "/users/me")).toHaveLength(2 * CONCURRENT);
-    const [session] = await app.svc.store.sessions.listActive(
-      (await lk.me()).id,
-      app.clock.now(),
-    );
+    const [session] = await app.svc.store.sessions.listActive((await lk.me()).id, app.clock.now());
     expect(session?.generation).toBe(1); // one rotation on the server too
   });
 
@@ -144,7 +144,9 @@ describe("body mode", () => {
   it("throws LatchkeyError with the contract's code", async () => {
     const { baseUrl } = await start("body");
     const { client: lk } = client(baseUrl, "body");
-    const err = await lk.login({ identifier: "nobody", password: "wrong password" }).catch((e) => e);
+    const err = await lk
+      .login({ identifier: "nobody", password: "wrong password" })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(LatchkeyError);
     expect(err).toMatchObject({ status: 401, code: "invalid_credentials" });
   });

@@ -17,7 +17,10 @@ export class CookieJar {
     const method = (init.method ?? "GET").toUpperCase();
     if (init.credentials === "include") {
       const cookie = [...this.#cookies]
-        .filter(([, c]) => url.pathname === c.path || url.pathname.startsWith(`${c.path}/`) || c.path === "/")
+        .filter(
+          ([, c]) =>
+            url.pathname === c.path || url.pathname.startsWith(`${c.path}/`) || c.path === "/",
+        )
         .map(([name, c]) => `${name}=${c.value}`)
         .join("; ");
       if (cookie) headers.set("cookie", cookie);
