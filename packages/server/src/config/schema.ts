@@ -278,6 +278,18 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  ui: Type.Object(
+    {
+      enabled: Type.Boolean({
+        default: true,
+        description: "Serve the hosted pages (login, account, …) under /ui",
+      }),
+      dir: Type.Optional(
+        Type.String({ description: "The built pages; default packages/ui/dist of this install" }),
+      ),
+    },
+    { default: {} },
+  ),
 });
 
 export type ConfigInput = Static<typeof ConfigSchema>;
@@ -343,4 +355,6 @@ export const ENV: Record<string, string> = {
   LATCHKEY_AUDIT_RETENTION_DAYS: "operations.auditRetentionDays",
   LATCHKEY_METRICS_TOKEN: "operations.metricsToken",
   LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "operations.shutdownTimeoutSeconds",
+  LATCHKEY_UI_ENABLED: "ui.enabled",
+  LATCHKEY_UI_DIR: "ui.dir",
 };

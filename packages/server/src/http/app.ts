@@ -22,6 +22,7 @@ import { userRoutes } from "./routes/users.js";
 import { webauthnRoutes } from "./routes/webauthn.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
+import { uiRoutes } from "./ui.js";
 
 /** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
 export async function buildHttp(
@@ -106,6 +107,7 @@ export async function buildHttp(
   await app.register(metricsRoutes, { svc });
   await app.register(oauthRoutes, { svc });
   await app.register(webauthnRoutes, { svc });
+  if (config.ui.enabled) await app.register(uiRoutes, { svc });
   return app;
 }
 
