@@ -368,6 +368,12 @@ export class LatchkeyClient {
 
   /** One rotation; false when the server says the session is over. */
   async #rotate(): Promise<boolean> {
+    // Browser tabs share the cookies, but the "refreshed" message of the tab that held the
+    // lock before us may still be on its way: ask the server whether ours already work.
+    if (this.mode === "cookie" && this.#coordinator.sharesLocks) {
+      const probe = await this.#send("/users/me", { method: "GET" }, true);
+      if (probe.ok) return true;
+    }
     let body: { refreshToken: string } | undefined;
     if (this.mode === "body") {
       const known = this.#tokens;

@@ -34,6 +34,11 @@ export class RefreshCoordinator {
     return this.#version;
   }
 
+  /** Refreshes are serialised across tabs by Web Locks (browsers). */
+  get sharesLocks(): boolean {
+    return this.#channel !== undefined && webLocks() !== undefined;
+  }
+
   /**
    * Resolves true when credentials newer than `seen` exist: someone refreshed since, or
    * `refresh` (run at most once at a time, here and across tabs) succeeded.
