@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
+import { type MailServer, smtpConfig, startMailServer } from "../../server/test/mail-server.js";
 import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
 
 /** Debian's Chromium; CI installs it with apt. A missing browser fails the suite, never skips it. */
@@ -15,6 +16,7 @@ const OTHER_DEVICE_UA =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:130.0) Gecko/20100101 Firefox/130.0";
 
 let app: TestApp;
+let mail: MailServer;
 let base: string;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -30,7 +32,14 @@ beforeAll(async () => {
   // The page origin must be the server's publicUrl, which the CSRF check allows.
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  app = await startTestApp({ publicUrl: base, cookies: { secure: false } });
+  mail = await startMailServer(); // a real SMTP server: the mailed links are followed below
+  const smtp = smtpConfig(mail);
+  app = await startTestApp({
+    publicUrl: base,
+    cookies: { secure: false },
+    ...smtp,
+    mail: { ...smtp.mail, perIp: 1000 },
+  });
   await app.http.listen({ host: "127.0.0.1", port });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -42,7 +51,19 @@ afterAll(async () => {
   for (const c of contexts) await c.close();
   await browser?.close();
   await app?.close();
+  await mail?.close();
 });
+
+/** The newest mailed link to `page` for `address`, exactly as the mail has it. */
+async function mailedLink(address: string, page: string): Promise<string> {
+  await app.svc.mailer.flush();
+  const pattern = new RegExp(`${base}/ui/${page}\\?token=[A-Za-z0-9_%-]+`);
+  for (const message of mail.to(address).reverse()) {
+    const link = pattern.exec(message.body)?.[0];
+    if (link) return link;
+  }
+  throw new Error(`no ${page} link mailed to ${address}`);
+}
 
 async function newPage(userAgent?: string): Promise<Page> {
   const context = await browser.newContext({ ...(userAgent ? { userAgent } : {}) });
@@ -223,6 +244,52 @@ describe("hosted pages in Chromium", () => {
 
     expect(stale.size).toBe(2); // both tabs met the stale token...
     expect(refreshes).toHaveLength(1); // ...and one refresh served both
+  });
+
+  it("mailed links: verify the email, reset the password, sign in by magic link", async () => {
+    const email = `mailed-${Date.now()}@example.com`;
+    const page = await newPage();
+    await page.goto(`${base}/ui/register`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL("**/ui/account");
+    await page.getByText("not verified").waitFor();
+
+    await page.goto(await mailedLink(email, "verify-email"));
+    expect(page.url()).toBe(`${base}/ui/verify-email`); // the token left the address bar
+    await page.getByRole("button", { name: "Verify my email address" }).click();
+    await page.getByRole("heading", { name: "Email verified" }).waitFor();
+
+    await page.goto(`${base}/ui/forgot-password`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByRole("button", { name: "Send reset link" }).click();
+    await page.getByText("a reset link is on its way").waitFor();
+    await page.goto(await mailedLink(email, "reset-password"));
+    const newPassword = "a brand new passphrase";
+    await page.getByLabel("New password", { exact: true }).fill(newPassword);
+    await page.getByLabel("Repeat the new password").fill(newPassword);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.getByRole("heading", { name: "Password changed" }).waitFor();
+    await page.goto(`${base}/ui/account`); // the reset ended every session
+    await page.waitForURL("**/ui/login");
+    await page.getByLabel("Email or username").fill(email);
+    await page.getByLabel("Password", { exact: true }).fill(newPassword);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL("**/ui/account");
+    await page.getByText("verified", { exact: true }).waitFor();
+
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.waitForURL("**/ui/login");
+    await page.getByLabel("Email or username").fill(email);
+    await page.getByRole("button", { name: "Email me a sign-in link instead" }).click();
+    await page.getByText("a sign-in link is on its way").waitFor();
+    await page.goto(await mailedLink(email, "magic-link"));
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL("**/ui/account");
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+    await shot(page, "10-signed-in-by-magic-link");
+    expect(problems).toEqual([]);
   });
 
   it("lets a guest in and shows a 404 page for unknown paths", async () => {
