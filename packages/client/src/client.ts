@@ -259,7 +259,8 @@ export class LatchkeyClient {
     const seen = this.#coordinator.version;
     const res = await this.#send(input, init, true);
     if (res.status !== 401 || !(await refreshable(res))) return res;
-    const refreshed = await this.#coordinator.run(seen, () => this.#rotate()).catch(() => false); // unreachable or rate limited: the caller sees the original 401
+    // Unreachable or rate limited: the caller sees the original 401.
+    const refreshed = await this.#coordinator.run(seen, () => this.#rotate()).catch(() => false);
     return refreshed ? this.#send(input, init, true) : res;
   }
 
@@ -283,7 +284,7 @@ export class LatchkeyClient {
         credential: () => this.#socketCredential(),
         refresh: () => this.refresh(),
         accept: (push) => this.#accept(push),
-        ended: (reason) => void this.#end(reason),
+        ended: (reason) => void this.#end(reason).catch(() => {}),
       },
       options,
     );

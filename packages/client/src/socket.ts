@@ -179,13 +179,16 @@ export class LatchkeySocket {
     ws.onerror = () => {}; // a close event always follows
   }
 
+  /** A push that cannot be stored keeps the old token; the next 401 refreshes anyway. */
   async #accept(message: ServerMessage): Promise<void> {
     if (typeof message.accessToken !== "string") return;
-    await this.auth.accept({
-      accessToken: message.accessToken,
-      ...(typeof message.refreshToken === "string" ? { refreshToken: message.refreshToken } : {}),
-      ...(typeof message.expiresIn === "number" ? { expiresIn: message.expiresIn } : {}),
-    });
+    await this.auth
+      .accept({
+        accessToken: message.accessToken,
+        ...(typeof message.refreshToken === "string" ? { refreshToken: message.refreshToken } : {}),
+        ...(typeof message.expiresIn === "number" ? { expiresIn: message.expiresIn } : {}),
+      })
+      .catch(() => {});
   }
 
   #retry(refreshFirst: boolean): void {
