@@ -6,8 +6,9 @@ type Message = { type: "refreshing" } | { type: "refreshed"; ok: boolean };
 /**
  * One refresh for many 401s. In this process concurrent callers share one promise; across
  * tabs the Web Locks API serialises refreshes, or, without it, a BroadcastChannel
- * announcement makes the others wait. `version` counts refreshes seen here or announced by
- * peers: a caller whose request went out before the latest refresh only needs to retry.
+ * announcement makes the others wait. `version` counts refreshes finished here or announced by
+ * peers: a caller whose request went out before the latest one only needs to retry (or,
+ * when that refresh was refused, to give up).
  *
  * Cross-tab coordination only saves work. It is never what keeps a session alive: the
  * server answers concurrent refreshes of one token inside its grace window with the same
@@ -15,6 +16,7 @@ type Message = { type: "refreshing" } | { type: "refreshed"; ok: boolean };
  */
 export class RefreshCoordinator {
   #version = 0;
+  #lastOk = true;
   #inflight: Promise<boolean> | undefined;
   #channel: BroadcastChannel | undefined;
   #peerRefresh: { promise: Promise<void>; done: () => void } | undefined;
@@ -41,10 +43,11 @@ export class RefreshCoordinator {
 
   /**
    * Resolves true when credentials newer than `seen` exist: someone refreshed since, or
-   * `refresh` (run at most once at a time, here and across tabs) succeeded.
+   * `refresh` (run at most once at a time, here and across tabs) succeeded. A refresh
+   * refused since `seen` answers false without another try: the session is over.
    */
   run(seen: number, refresh: () => Promise<boolean>): Promise<boolean> {
-    if (this.#version > seen) return Promise.resolve(true);
+    if (this.#version > seen) return Promise.resolve(this.#lastOk);
     this.#inflight ??= this.#exclusive(seen, refresh).finally(() => {
       this.#inflight = undefined;
     });
@@ -58,13 +61,14 @@ export class RefreshCoordinator {
 
   async #exclusive(seen: number, refresh: () => Promise<boolean>): Promise<boolean> {
     const step = async () => {
-      if (this.#version > seen) return true;
+      if (this.#version > seen) return this.#lastOk;
       this.#post({ type: "refreshing" });
       const ok = await refresh().catch((err: unknown) => {
         this.#post({ type: "refreshed", ok: false });
         throw err;
       });
-      if (ok) this.#version++;
+      this.#version++;
+      this.#lastOk = ok;
       this.#post({ type: "refreshed", ok });
       return ok;
     };
@@ -73,7 +77,7 @@ export class RefreshCoordinator {
     if (this.#peerRefresh) {
       await Promise.race([this.#peerRefresh.promise, delay(PEER_REFRESH_WAIT_MS)]);
       this.#peerRefresh = undefined; // a peer that closed mid-refresh never answers
-      if (this.#version > seen) return true;
+      if (this.#version > seen) return this.#lastOk;
     }
     return step();
   }
@@ -86,7 +90,11 @@ export class RefreshCoordinator {
       });
       this.#peerRefresh = { promise, done };
     } else if (message?.type === "refreshed") {
-      if (message.ok) this.#version++;
+      // A peer's refused refresh may be its own trouble (an IP rule): this tab still tries.
+      if (message.ok) {
+        this.#version++;
+        this.#lastOk = true;
+      }
       this.#peerRefresh?.done();
       this.#peerRefresh = undefined;
     }

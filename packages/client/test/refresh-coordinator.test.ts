@@ -78,4 +78,18 @@ describe("RefreshCoordinator without Web Locks", () => {
     expect(await a.run(seen, refresh)).toBe(true); // a 401 from before that refresh
     expect(refreshes).toBe(1);
   });
+
+  it("a request that failed before a refused refresh gives up instead of trying again", async () => {
+    const [a] = tabs();
+    const seen = a.version;
+    let calls = 0;
+    const refused = async () => {
+      calls++;
+      return false;
+    };
+    expect(await a.run(seen, refused)).toBe(false);
+    expect(await a.run(seen, refused)).toBe(false); // its 401 arrived after the first refusal
+    expect(calls).toBe(1);
+    expect(await a.run(a.version, async () => true)).toBe(true); // a new attempt is allowed
+  });
 });
