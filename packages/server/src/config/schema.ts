@@ -308,6 +308,18 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  ui: Type.Object(
+    {
+      enabled: Type.Boolean({
+        default: true,
+        description: "Serve the hosted pages (login, account, …) under /ui",
+      }),
+      dir: Type.Optional(
+        Type.String({ description: "The built pages; default packages/ui/dist of this install" }),
+      ),
+    },
+    { default: {} },
+  ),
 });
 
 export type ConfigInput = Static<typeof ConfigSchema>;
@@ -379,4 +391,6 @@ export const ENV: Record<string, string> = {
   LATCHKEY_WS_MAX_SOCKETS_PER_USER: "ws.maxSocketsPerUser",
   LATCHKEY_WS_MAX_MESSAGE_BYTES: "ws.maxMessageBytes",
   LATCHKEY_WS_SWEEP_INTERVAL_MS: "ws.sweepIntervalMs",
+  LATCHKEY_UI_ENABLED: "ui.enabled",
+  LATCHKEY_UI_DIR: "ui.dir",
 };

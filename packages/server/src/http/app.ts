@@ -23,6 +23,7 @@ import { userRoutes } from "./routes/users.js";
 import { webauthnRoutes } from "./routes/webauthn.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
+import { uiRoutes } from "./ui.js";
 
 /** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
 export async function buildHttp(
@@ -112,6 +113,7 @@ export async function buildHttp(
   if (options.websocket ?? true) {
     await app.register((await import("../ws/route.js")).wsRoutes, { svc });
   }
+  if (config.ui.enabled) await app.register(uiRoutes, { svc });
   return app;
 }
 

@@ -1,0 +1,243 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "../../server/test/helpers.js";
+import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
+import { LatchkeyClient, LatchkeyError, type Mode, type TokenStorage } from "../src/index.js";
+import { CookieJar } from "./cookie-jar.js";
+
+/** Past the 15-minute access-token lifetime, well inside the 7-day session. */
+const ACCESS_EXPIRED_MS = 16 * 60_000;
+const CONCURRENT = 20;
+
+let app: TestApp | undefined;
+const clients: LatchkeyClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await app?.close();
+  app = undefined;
+});
+
+/** A counting transport: body mode with Node's own fetch, cookie mode through a browser-like jar. */
+function transport(mode: Mode, origin: string) {
+  if (mode === "cookie") return new CookieJar(origin);
+  const calls: string[] = [];
+  const counted: typeof fetch = (input, init) => {
+    calls.push(new URL(input instanceof Request ? input.url : input).pathname);
+    return fetch(input, init);
+  };
+  return { calls, fetch: counted };
+}
+
+async function start(mode: Mode) {
+  // The server delivers exactly what the mode uses, so a client that leaned on the
+  // other channel would fail here.
+  app = await startTestApp({ tokens: { delivery: mode } });
+  const baseUrl = await app.listen();
+  return { app, baseUrl };
+}
+
+function client(
+  baseUrl: string,
+  mode: Mode,
+  extra: Partial<ConstructorParameters<typeof LatchkeyClient>[0]> = {},
+) {
+  const t = transport(mode, "http://latchkey.test"); // the server's allowed origin (publicUrl)
+  const c = new LatchkeyClient({
+    mode,
+    baseUrl,
+    fetch: t.fetch,
+    // Test files run in threads of one process, where BroadcastChannels meet.
+    channelName: `test-${randomBytes(6).toString("hex")}`,
+    ...extra,
+  });
+  clients.push(c);
+  return { client: c, calls: t.calls };
+}
+
+const email = () => `sdk-${randomBytes(4).toString("hex")}@example.com`;
+
+describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
+  it(`refreshes once for ${CONCURRENT} concurrent 401s and retries each request`, async () => {
+    const { app, baseUrl } = await start(mode);
+    const { client: lk, calls } = client(baseUrl, mode);
+    const registered = await lk.register({ email: email(), password: PASSWORD });
+    expect(registered.status).toBe("signed_in");
+    app.clock.advance(ACCESS_EXPIRED_MS);
+    calls.length = 0;
+
+    const results = await Promise.all(
+      Array.from({ length: CONCURRENT }, () => lk.fetch("/users/me")),
+    );
+
+    expect(results.map((r) => r.status)).toEqual(Array(CONCURRENT).fill(200));
+    for (const r of results)
+      expect((await r.json()).email).toBe(
+        registered.status === "signed_in" && registered.user.email,
+      );
+    expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
+    // Each request went out twice: once with the expired token, once after the refresh.
+    expect(calls.filter((p) => p === "/users/me")).toHaveLength(2 * CONCURRENT);
+    const [session] = await app.svc.store.sessions.listActive((await lk.me()).id, app.clock.now());
+    expect(session?.generation).toBe(1); // one rotation on the server too
+  });
+
+  it("replays the request body on the retry", async () => {
+    const { app, baseUrl } = await start(mode);
+    const { client: lk, calls } = client(baseUrl, mode);
+    await lk.register({ email: email(), password: PASSWORD });
+    app.clock.advance(ACCESS_EXPIRED_MS);
+    calls.length = 0;
+
+    const user = await lk.updateProfile({ username: "renamed_user" });
+
+    expect(user.username).toBe("renamed_user");
+    expect(calls).toEqual(["/users/me", "/auth/refresh", "/users/me"]);
+  });
+
+  it("gives the 401 back and reports the end when the session is over", async () => {
+    const { app, baseUrl } = await start(mode);
+    const ended: string[] = [];
+    const { client: lk, calls } = client(baseUrl, mode, { onSessionEnd: (r) => ended.push(r) });
+    await lk.register({ email: email(), password: PASSWORD });
+    app.clock.advance(8 * 86_400_000); // past the 7-day session
+    calls.length = 0;
+
+    const results = await Promise.all([lk.fetch("/users/me"), lk.fetch("/sessions")]);
+
+    expect(results.map((r) => r.status)).toEqual([401, 401]);
+    expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
+    expect(ended).toHaveLength(1);
+    await expect(lk.me()).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("signs in with MFA, then logs out", async () => {
+    const { app, baseUrl } = await start(mode);
+    const { client: lk } = client(baseUrl, mode);
+    const address = email();
+    await lk.register({ email: address, password: PASSWORD });
+    const { secret } = await lk.totpSetup();
+    const backupCodes = await lk.totpEnable(totpAt(secret, app.clock.now()));
+    expect(backupCodes).toHaveLength(10);
+    await lk.logout();
+    await expect(lk.me()).rejects.toMatchObject({ status: 401 });
+
+    const pending = await lk.login({ identifier: address, password: PASSWORD });
+    expect(pending.status).toBe("mfa_required");
+    app.clock.advance(STEP_MS); // a TOTP code is accepted once
+    await expect(lk.loginMfa("000000")).rejects.toMatchObject({ code: "invalid_code" });
+    const signedIn = await lk.loginMfa(totpAt(secret, app.clock.now()));
+
+    expect(signedIn.status).toBe("signed_in");
+    expect((await lk.me()).mfaEnabled).toBe(true);
+  });
+
+  it("starts a guest session", async () => {
+    const { baseUrl } = await start(mode);
+    const { client: lk } = client(baseUrl, mode);
+    const result = await lk.guest({ username: "visitor" });
+    expect(result).toMatchObject({ status: "signed_in", returningGuest: false });
+    expect((await lk.me()).guest).toBe(true);
+  });
+});
+
+describe("body mode", () => {
+  it("throws LatchkeyError with the contract's code", async () => {
+    const { baseUrl } = await start("body");
+    const { client: lk } = client(baseUrl, "body");
+    const err = await lk
+      .login({ identifier: "nobody", password: "wrong password" })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(LatchkeyError);
+    expect(err).toMatchObject({ status: 401, code: "invalid_credentials" });
+  });
+
+  it("adopts a pair another tab rotated into shared storage without refreshing again", async () => {
+    const { app, baseUrl } = await start("body");
+    let saved: ReturnType<TokenStorage["load"]> = null;
+    const shared: TokenStorage = {
+      shared: true,
+      load: () => saved,
+      save: (tokens) => {
+        saved = tokens;
+      },
+    };
+    const channelName = `shared-${randomBytes(6).toString("hex")}`;
+    const a = client(baseUrl, "body", { storage: shared, channelName });
+    const b = client(baseUrl, "body", { storage: shared, channelName });
+    await a.client.register({ email: email(), password: PASSWORD });
+    expect((await b.client.fetch("/users/me")).status).toBe(200);
+    app.clock.advance(ACCESS_EXPIRED_MS);
+
+    expect(await a.client.refresh()).toBe(true);
+    const res = await b.client.fetch("/users/me");
+
+    expect(res.status).toBe(200);
+    expect(b.calls.filter((p) => p === "/auth/refresh")).toHaveLength(0);
+  });
+
+  it("sends a step-up token to routes that need one", async () => {
+    const { app, baseUrl } = await start("body");
+    const { client: lk } = client(baseUrl, "body");
+    await lk.register({ email: email(), password: PASSWORD });
+    const { secret } = await lk.totpSetup();
+    await lk.totpEnable(totpAt(secret, app.clock.now()));
+    await expect(lk.regenerateBackupCodes()).rejects.toMatchObject({ code: "step_up_required" });
+    await lk.stepUp({ password: PASSWORD });
+    expect(await lk.regenerateBackupCodes()).toHaveLength(10);
+  });
+
+  it("only sends the access token to trusted origins", async () => {
+    const { baseUrl } = await start("body");
+    const seen: Array<string | null> = [];
+    const lk = new LatchkeyClient({
+      mode: "body",
+      baseUrl,
+      channelName: `t-${randomBytes(6).toString("hex")}`,
+      fetch: async (input, init) => {
+        seen.push(new Headers(init?.headers).get("authorization"));
+        return input.toString().startsWith(baseUrl) ? fetch(input, init) : new Response("{}");
+      },
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    seen.length = 0;
+    await lk.fetch("https://elsewhere.example/api");
+    await lk.fetch(`${baseUrl}/users/me`);
+    expect(seen[0]).toBeNull();
+    expect(seen[1]).toMatch(/^Bearer /);
+  });
+});
+
+describe("cookie mode", () => {
+  it("never holds the refresh token in JavaScript", async () => {
+    const { baseUrl } = await start("cookie");
+    const jar = new CookieJar("http://latchkey.test");
+    const lk = new LatchkeyClient({
+      mode: "cookie",
+      baseUrl,
+      fetch: jar.fetch,
+      channelName: `c-${randomBytes(6).toString("hex")}`,
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    expect(jar.has("lk_access") && jar.has("lk_refresh")).toBe(true);
+    await lk.logout();
+    expect(jar.has("lk_access") || jar.has("lk_refresh")).toBe(false);
+  });
+
+  it("is refused without an allowed Origin (the server's CSRF guard sees the page's origin)", async () => {
+    const { baseUrl } = await start("cookie");
+    const jar = new CookieJar("https://evil.example");
+    const lk = new LatchkeyClient({
+      mode: "cookie",
+      baseUrl,
+      fetch: jar.fetch,
+      channelName: `c-${randomBytes(6).toString("hex")}`,
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    await expect(lk.updateProfile({ username: "nope_nope" })).rejects.toMatchObject({
+      code: "csrf_rejected",
+    });
+  });
+});

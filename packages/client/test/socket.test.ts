@@ -1,0 +1,209 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket, WebSocketServer } from "ws";
+import { startTestApp, type TestApp } from "../../server/test/helpers.js";
+import { PASSWORD } from "../../server/test/mfa-helpers.js";
+import {
+  LatchkeyClient,
+  type LatchkeySocket,
+  type SocketOptions,
+  type WebSocketConstructor,
+} from "../src/index.js";
+
+/**
+ * The server side of API.md "WebSocket: GET /ws", reduced to what the helper meets:
+ * it selects `latchkey.v1`, checks the `bearer.<jwt>` entry against the real Latchkey
+ * (GET /users/me), answers `authenticated`, or closes 4401 with the error code as the
+ * reason, as the server does. Tests then push tokens, revoke, lock or drop connections.
+ */
+class ContractServer {
+  readonly sockets: WebSocket[] = [];
+  readonly offered: string[][] = [];
+  readonly selected: string[] = [];
+  #wss: WebSocketServer;
+  #http = createServer();
+
+  constructor(private readonly latchkeyUrl: string) {
+    this.#wss = new WebSocketServer({
+      server: this.#http,
+      handleProtocols: (protocols) => (protocols.has("latchkey.v1") ? "latchkey.v1" : false),
+    });
+    this.#wss.on("connection", (ws, request) => void this.#open(ws, request));
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.#http.listen(0, "127.0.0.1", resolve));
+    return `ws://127.0.0.1:${(this.#http.address() as AddressInfo).port}/ws`;
+  }
+
+  get last(): WebSocket {
+    const ws = this.sockets.at(-1);
+    if (!ws) throw new Error("no connection yet");
+    return ws;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.#wss.clients) ws.terminate();
+    await new Promise((resolve) => this.#wss.close(resolve));
+    await new Promise((resolve) => this.#http.close(resolve));
+  }
+
+  async #open(ws: WebSocket, request: IncomingMessage): Promise<void> {
+    const protocols = (request.headers["sec-websocket-protocol"] ?? "")
+      .split(",")
+      .map((p) => p.trim());
+    this.offered.push(protocols);
+    this.selected.push(ws.protocol);
+    const token = protocols.find((p) => p.startsWith("bearer."))?.slice("bearer.".length);
+    const res = await fetch(`${this.latchkeyUrl}/users/me`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    if (!res.ok) {
+      ws.close(4401, ((await res.json()) as { code: string }).code);
+      return;
+    }
+    const user = (await res.json()) as { id: string };
+    this.sockets.push(ws);
+    ws.send(JSON.stringify({ type: "authenticated", userId: user.id, sessionId: "s-1" }));
+  }
+}
+
+let app: TestApp | undefined;
+let server: ContractServer | undefined;
+let lk: LatchkeyClient | undefined;
+let socket: LatchkeySocket | undefined;
+afterEach(async () => {
+  socket?.close();
+  lk?.close();
+  await server?.close();
+  await app?.close();
+  app = server = lk = socket = undefined;
+});
+
+const until = async (check: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+async function signedIn() {
+  app = await startTestApp({ tokens: { delivery: "body" } });
+  const baseUrl = await app.listen();
+  server = new ContractServer(baseUrl);
+  const url = await server.listen();
+  const refreshes: string[] = [];
+  const authorizations: string[] = [];
+  lk = new LatchkeyClient({
+    mode: "body",
+    baseUrl,
+    channelName: `ws-${randomBytes(6).toString("hex")}`,
+    fetch: (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : input).pathname;
+      if (path === "/auth/refresh") refreshes.push(path);
+      authorizations.push(new Headers(init?.headers).get("authorization") ?? "");
+      return fetch(input, init);
+    },
+  });
+  const result = await lk.register({
+    email: `ws-${randomBytes(4).toString("hex")}@example.com`,
+    password: PASSWORD,
+  });
+  if (result.status !== "signed_in") throw new Error("expected a session");
+  const events: string[] = [];
+  const open = (options: SocketOptions = {}) => {
+    socket = lk?.socket({
+      url,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      minReconnectDelayMs: 20,
+      maxReconnectDelayMs: 100,
+      onAuthenticated: () => events.push("authenticated"),
+      onRevoked: () => events.push("revoked"),
+      onLocked: () => events.push("locked"),
+      onMessage: (m) => events.push(`message:${JSON.stringify(m)}`),
+      ...options,
+    });
+    return socket as LatchkeySocket;
+  };
+  return { app, server, lk, open, events, refreshes, authorizations, userId: result.user.id };
+}
+
+describe("LatchkeySocket", () => {
+  it("signs in through the subprotocol and the server selects only latchkey.v1", async () => {
+    const { server, open, events } = await signedIn();
+    const ws = open();
+    await until(() => ws.state === "open");
+    expect(events).toEqual(["authenticated"]);
+    expect(server.offered[0]?.[0]).toBe("latchkey.v1");
+    expect(server.offered[0]?.[1]).toMatch(/^bearer\.ey/);
+    expect(server.selected).toEqual(["latchkey.v1"]);
+  });
+
+  it("keeps an access token the server pushes and uses it for HTTP", async () => {
+    const { server, lk, open, authorizations } = await signedIn();
+    const ws = open();
+    await until(() => ws.state === "open");
+    // A genuine new access token of the same session (PATCH reissues one; `request` keeps nothing).
+    const pushed = (
+      await lk.request<{ accessToken: string }>("PATCH", "/users/me", { singleSession: false })
+    ).accessToken;
+    server.last.send(JSON.stringify({ type: "token", accessToken: pushed, expiresIn: 900 }));
+    // The push lands asynchronously; each me() shows which token HTTP calls now carry.
+    const deadline = Date.now() + 5000;
+    while (!authorizations.includes(`Bearer ${pushed}`) && Date.now() < deadline) {
+      await lk.me();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(authorizations).toContain(`Bearer ${pushed}`);
+  });
+
+  it("passes application messages on and reconnects after a dropped connection", async () => {
+    const { server, open, events } = await signedIn();
+    const ws = open();
+    await until(() => ws.state === "open");
+    server.last.send(JSON.stringify({ type: "chat", text: "hi" }));
+    await until(() => events.includes('message:{"type":"chat","text":"hi"}'));
+    server.last.terminate();
+    await until(() => server.sockets.length === 2 && ws.state === "open");
+    expect(events.filter((e) => e === "authenticated")).toHaveLength(2);
+    expect(ws.send({ type: "chat", text: "back" })).toBe(true);
+  });
+
+  it("refreshes once when the handshake token has expired, then gets in", async () => {
+    const { app, server, open, refreshes } = await signedIn();
+    app.clock.advance(16 * 60_000); // the server's clock: the token this device holds is stale
+    const ws = open();
+    await until(() => ws.state === "open");
+    expect(refreshes).toHaveLength(1);
+    expect(server.offered).toHaveLength(2);
+  });
+
+  it("stops for good on session_revoked and close 4401", async () => {
+    const { server, open, events, lk } = await signedIn();
+    const ws = open();
+    await until(() => ws.state === "open");
+    server.last.send(JSON.stringify({ type: "session_revoked" }));
+    server.last.close(4401, "session_revoked");
+    await until(() => ws.state === "revoked");
+    await new Promise((r) => setTimeout(r, 200)); // longer than the reconnect delay
+    expect(server.offered).toHaveLength(1);
+    expect(events.filter((e) => e === "revoked")).toHaveLength(1);
+    await expect(lk.me()).rejects.toMatchObject({ status: 401 }); // the tokens are forgotten
+  });
+
+  it("waits on a screen lock (4423) until asked to reconnect", async () => {
+    const { server, open, events } = await signedIn();
+    const ws = open();
+    await until(() => ws.state === "open");
+    server.last.close(4423, "screen_locked");
+    await until(() => ws.state === "locked");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.offered).toHaveLength(1);
+    expect(events).toContain("locked");
+    ws.reconnect();
+    await until(() => ws.state === "open" && server.sockets.length === 2);
+  });
+});

@@ -1,0 +1,160 @@
+import { LatchkeyError } from "../../client/src/index.js";
+
+type Child = Node | string | null | undefined | false;
+type Props = Record<string, string | number | boolean | EventListener | undefined>;
+
+/**
+ * `h("button", { type: "submit", onclick }, "Save")`. Text goes in as text nodes, never
+ * as HTML, so nothing a server or URL says can become markup. No `style`: the CSP
+ * forbids inline styles.
+ */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === "function") el.addEventListener(key.replace(/^on/, ""), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  el.append(
+    ...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false),
+  );
+  return el;
+}
+
+let ids = 0;
+/**
+ * A labelled input with an optional hint, tied by `for`/`id` and `aria-describedby`, so
+ * the input's accessible name is exactly the label (screen readers, getByLabel).
+ */
+export function field(label: string, input: Props, hint?: string): HTMLDivElement {
+  const id = `f${++ids}`;
+  const hintId = hint ? `${id}-hint` : undefined;
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    h("input", { id, name: id, ...input, "aria-describedby": hintId }),
+    hint ? h("span", { class: "hint", id: hintId }, hint) : null,
+  );
+}
+
+export const fieldValue = (root: ParentNode, label: string): string => inputOf(root, label).value;
+
+export function inputOf(root: ParentNode, label: string): HTMLInputElement | HTMLTextAreaElement {
+  for (const el of root.querySelectorAll("label")) {
+    if (el.textContent === label && el.htmlFor) {
+      const control = root.querySelector(`#${el.htmlFor}`);
+      if (control) return control as HTMLInputElement;
+    }
+  }
+  throw new Error(`no field labelled ${label}`);
+}
+
+/** Replaces the page content and moves focus to its heading, as a page load would. */
+export function render(...children: Child[]): void {
+  const main = document.getElementById("main") as HTMLElement;
+  main.replaceChildren(...children.filter((c): c is Node | string => !!c));
+  const heading = main.querySelector("h1");
+  if (heading) document.title = `${heading.textContent} · Latchkey`;
+  main.focus();
+}
+
+/** A live region for outcomes; alerts are announced at once, statuses politely. */
+export function messages(): {
+  el: HTMLElement;
+  error(err: unknown): void;
+  ok(text: string): void;
+  clear(): void;
+} {
+  const alert = h("p", { class: "alert", role: "alert" });
+  const status = h("p", { class: "status", role: "status" });
+  const el = h("div", {}, alert, status);
+  return {
+    el,
+    error(err) {
+      status.textContent = "";
+      alert.textContent = describe(err);
+    },
+    ok(text) {
+      alert.textContent = "";
+      status.textContent = text;
+    },
+    clear() {
+      alert.textContent = "";
+      status.textContent = "";
+    },
+  };
+}
+
+/**
+ * A form whose submit runs `action` with the button disabled; failures land in the
+ * form's alert. Returns the form and its message area.
+ */
+export function form(
+  props: { label: string; submit: string; onsubmit: (form: HTMLFormElement) => Promise<void> },
+  ...fields: Child[]
+): HTMLFormElement {
+  const msg = messages();
+  const button = h("button", { type: "submit" }, props.submit);
+  const el = h("form", { "aria-label": props.label, novalidate: false }, ...fields, button, msg.el);
+  el.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    msg.clear();
+    button.disabled = true;
+    try {
+      await props.onsubmit(el);
+    } catch (err) {
+      msg.error(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el;
+}
+
+const FRIENDLY: Record<string, string> = {
+  invalid_credentials: "That sign-in name and password do not match.",
+  invalid_code: "That code is not right, or it was already used. Try the next one.",
+  invalid_or_expired_token: "This link is invalid or has expired. Ask for a new one.",
+  token_expired: "Your sign-in step took too long. Start again.",
+  unauthenticated: "Please sign in again.",
+  session_revoked: "This session has ended. Please sign in again.",
+  email_not_verified: "Verify your email address first: check your inbox.",
+  account_disabled: "This account is disabled.",
+  ip_not_allowed: "Sign-ins from this network are not allowed for this account.",
+  step_up_required: "Confirm your password to continue.",
+  csrf_rejected: "This page's address is not allowed to talk to the server (allowedOrigins).",
+  screen_locked: "This session is locked. Unlock it to continue.",
+};
+
+export function describe(err: unknown): string {
+  if (err instanceof LatchkeyError) {
+    if (err.code === "rate_limited") return "Too many attempts. Wait a little and try again.";
+    if (err.code === "validation_failed" && err.problem.errors?.length) {
+      return err.problem.errors
+        .map((e) => `${e.path.replace(/^\//, "") || "input"}: ${e.message}`)
+        .join("; ");
+    }
+    return FRIENDLY[err.code] ?? err.message;
+  }
+  if (err instanceof TypeError) return "The server could not be reached. Check your connection.";
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const when = (iso: string | null | undefined): string =>
+  iso ? new Date(iso).toLocaleString() : "never";
+
+/** Reads `?token=` once and takes it out of the address bar and history (it is a secret). */
+export function takeTokenFromUrl(): string | null {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search);
+  }
+  return token;
+}
