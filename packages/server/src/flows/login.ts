@@ -4,8 +4,9 @@ import { ipLimitKey } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, usernameKey } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
-import { type IssuedTokens, startSession } from "./issue-tokens.js";
-import { issueMfaToken, type MfaPending } from "./mfa-login.js";
+import { assertEmailVerifiedIfRequired, completeFirstFactor } from "./first-factor.js";
+import type { IssuedTokens } from "./issue-tokens.js";
+import type { MfaPending } from "./mfa-login.js";
 
 export interface LoginInput {
   identifier: string;
@@ -76,29 +77,13 @@ export async function login(
     );
     throw err;
   }
-  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
-    throw new AuthError(
-      "email_not_verified",
-      "Verify your email address first; POST /auth/email/resend sends a new link",
-    );
-  }
+  assertEmailVerifiedIfRequired(svc, user);
 
   if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
-  const rememberMe = input.rememberMe ?? false;
-  // No session exists until the second factor is in (STYLE.md rule 7).
-  if (user.mfaEnabled) {
-    svc.metrics.logins.inc({ outcome: "mfa_required" });
-    return {
-      kind: "mfa_required",
-      ...(await issueMfaToken(svc, user, { amr: ["pwd"], rememberMe })),
-    };
-  }
-  const tokens = await startSession(svc, user, client, {
+  return completeFirstFactor(svc, user, client, {
     amr: ["pwd"],
-    rememberMe,
+    rememberMe: input.rememberMe ?? false,
   });
-  audit(svc, { type: "login_succeeded", userId: user.id, sessionId: tokens.sessionId }, client);
-  return { kind: "tokens", tokens };
 }
 
 /** Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login). */

@@ -1,10 +1,8 @@
 import { assertAccountUsable } from "../domain/account-policy.js";
 import type { ClientInfo, Services } from "../services.js";
-import { audit } from "./audit.js";
-import { startSession } from "./issue-tokens.js";
+import { completeFirstFactor } from "./first-factor.js";
 import type { LoginResult } from "./login.js";
 import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
-import { issueMfaToken } from "./mfa-login.js";
 
 /**
  * RFC 8176 has no value for "proved control of the mailbox"; `email` names it
@@ -34,20 +32,9 @@ export async function verifyMagicLink(
   if (!found.emailVerified) svc.sessions.userChanged(found.id);
   const user = { ...found, emailVerified: true };
   assertAccountUsable(user, client.ip);
-  if (user.mfaEnabled) {
-    const pending = await issueMfaToken(svc, user, { amr: MAGIC_LINK_AMR, rememberMe: false });
-    return { kind: "mfa_required", ...pending };
-  }
-  const tokens = await startSession(svc, user, client, { amr: MAGIC_LINK_AMR, rememberMe: false });
-  audit(
-    svc,
-    {
-      type: "login_succeeded",
-      userId: user.id,
-      sessionId: tokens.sessionId,
-      detail: { method: "magic_link" },
-    },
-    client,
-  );
-  return { kind: "tokens", tokens };
+  return completeFirstFactor(svc, user, client, {
+    amr: MAGIC_LINK_AMR,
+    rememberMe: false,
+    detail: { method: "magic_link" },
+  });
 }

@@ -7,9 +7,8 @@ import { isEmailIdentifier, normalizeEmail, type User, usernameKey } from "../do
 import { assertionAmr, userHandle } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
-import { startSession } from "./issue-tokens.js";
+import { assertEmailVerifiedIfRequired, completeFirstFactor } from "./first-factor.js";
 import type { LoginResult } from "./login.js";
-import { issueMfaToken } from "./mfa-login.js";
 import {
   type CeremonyStart,
   type PasskeyAnswer,
@@ -79,38 +78,15 @@ export async function passkeyLogin(
   await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(ipLimit[1])]);
   // The same account checks as password login, after the signature like there.
   assertAccountUsable(user, client.ip);
-  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
-    throw new AuthError(
-      "email_not_verified",
-      "Verify your email address first; POST /auth/email/resend sends a new link",
-    );
-  }
-  return signIn(svc, user, assertionAmr(result.userVerified), input.rememberMe ?? false, client);
-}
-
-async function signIn(
-  svc: Services,
-  user: User,
-  amr: string[],
-  rememberMe: boolean,
-  client: ClientInfo,
-): Promise<LoginResult> {
+  assertEmailVerifiedIfRequired(svc, user);
+  const amr = assertionAmr(result.userVerified);
   // The UV flag makes the passkey two factors (possession and PIN or biometric).
-  if (user.mfaEnabled && !amr.includes("user")) {
-    return { kind: "mfa_required", ...(await issueMfaToken(svc, user, { amr, rememberMe })) };
-  }
-  const tokens = await startSession(svc, user, client, { amr, rememberMe });
-  audit(
-    svc,
-    {
-      type: "login_succeeded",
-      userId: user.id,
-      sessionId: tokens.sessionId,
-      detail: { method: "passkey" },
-    },
-    client,
-  );
-  return { kind: "tokens", tokens };
+  return completeFirstFactor(svc, user, client, {
+    amr,
+    rememberMe: input.rememberMe ?? false,
+    detail: { method: "passkey" },
+    satisfiesMfa: amr.includes("user"),
+  });
 }
 
 type Limit = [Services["limits"]["loginPerIp"], string];

@@ -7,9 +7,8 @@ import { isUniqueViolation } from "../../store/db.js";
 import type { Store } from "../../store/index.js";
 import { audit } from "../audit.js";
 import { sendVerification } from "../email-verification.js";
-import { startSession } from "../issue-tokens.js";
+import { assertEmailVerifiedIfRequired, completeFirstFactor } from "../first-factor.js";
 import type { LoginResult } from "../login.js";
-import { issueMfaToken } from "../mfa-login.js";
 import { connectIdentity } from "./link.js";
 import type { FederatedProfile } from "./profile.js";
 import type { OAuthProvider } from "./providers.js";
@@ -126,12 +125,7 @@ async function existingUser(svc: Services, userId: string): Promise<User> {
 /** The checks of password login: usable account, and a verified email when that is required. */
 export function assertMayFederate(svc: Services, user: User, ip: string): void {
   assertAccountUsable(user, ip);
-  if (svc.config.emailVerificationRequired && user.email && !user.emailVerified) {
-    throw new AuthError(
-      "email_not_verified",
-      "Verify your email address first; POST /auth/email/resend sends a new link",
-    );
-  }
+  assertEmailVerifiedIfRequired(svc, user);
 }
 
 /**
@@ -144,23 +138,9 @@ export async function federatedSignIn(
   providerId: string,
   context: ClientInfo,
 ): Promise<LoginResult> {
-  if (user.mfaEnabled) {
-    const pending = await issueMfaToken(svc, user, { amr: FEDERATED_AMR, rememberMe: false });
-    return { kind: "mfa_required", ...pending };
-  }
-  const tokens = await startSession(svc, user, context, {
+  return completeFirstFactor(svc, user, context, {
     amr: FEDERATED_AMR,
     rememberMe: false,
+    detail: { method: "oauth", provider: providerId },
   });
-  audit(
-    svc,
-    {
-      type: "login_succeeded",
-      userId: user.id,
-      sessionId: tokens.sessionId,
-      detail: { method: "oauth", provider: providerId },
-    },
-    context,
-  );
-  return { kind: "tokens", tokens };
 }
