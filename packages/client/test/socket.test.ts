@@ -207,3 +207,41 @@ describe("LatchkeySocket", () => {
     await until(() => ws.state === "open" && server.sockets.length === 2);
   });
 });
+
+describe("LatchkeySocket against the real GET /ws", () => {
+  it("signs in, and hears at once when its session is revoked elsewhere", async () => {
+    app = await startTestApp({ tokens: { delivery: "body" } });
+    const baseUrl = await app.listen();
+    lk = new LatchkeyClient({
+      mode: "body",
+      baseUrl,
+      channelName: `ws-real-${randomBytes(6).toString("hex")}`,
+    });
+    const email = `ws-real-${randomBytes(4).toString("hex")}@example.com`;
+    const result = await lk.register({ email, password: PASSWORD });
+    if (result.status !== "signed_in") throw new Error("expected a session");
+    const events: string[] = [];
+    const ws = lk.socket({
+      url: `${baseUrl.replace(/^http/, "ws")}/ws`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      onAuthenticated: () => events.push("authenticated"),
+      onRevoked: () => events.push("revoked"),
+    });
+    socket = ws;
+    await until(() => events.includes("authenticated"));
+
+    // Another device of the same user signs everyone out.
+    const other = await fetch(`${baseUrl}/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ identifier: email, password: PASSWORD }),
+    }).then((r) => r.json() as Promise<{ accessToken: string }>);
+    const out = await fetch(`${baseUrl}/auth/logout/all`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other.accessToken}` },
+    });
+    expect(out.status).toBe(204);
+    await until(() => events.includes("revoked"));
+    expect(ws.state).toBe("revoked");
+  });
+});
