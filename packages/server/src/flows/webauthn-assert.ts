@@ -1,13 +1,13 @@
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  type PublicKeyCredentialRequestOptionsJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialRequestOptionsJSON,
   verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
 import { CHALLENGE_TTL_MS, type ChallengePurpose, type Passkey } from "../domain/webauthn.js";
 import type { Services } from "../services.js";
 import { issueChallenge, newChallengeBytes } from "./webauthn-challenges.js";
+import { webauthnLibrary } from "./webauthn-library.js";
 
 /** What every options call answers (API.md, Passkeys). */
 export interface CeremonyStart<T> {
@@ -27,6 +27,7 @@ export async function requestOptions(
   allow: Array<Pick<Passkey, "id" | "transports">> | undefined,
   challenge: { purpose: ChallengePurpose; userId: string | null; boundTo: string | null },
 ): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
+  const { generateAuthenticationOptions } = await webauthnLibrary();
   const options = await generateAuthenticationOptions({
     rpID: svc.config.webauthn.rpId,
     allowCredentials: allow?.map((p) => ({ id: p.id, transports: p.transports })),
@@ -53,6 +54,7 @@ export async function verifyAssertion(
   const { rpId, origins } = svc.config.webauthn;
   let info: Awaited<ReturnType<typeof verifyAuthenticationResponse>>["authenticationInfo"];
   try {
+    const { verifyAuthenticationResponse } = await webauthnLibrary();
     const result = await verifyAuthenticationResponse({
       response,
       expectedChallenge: challenge,

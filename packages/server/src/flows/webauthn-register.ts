@@ -1,7 +1,6 @@
-import {
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  RegistrationResponseJSON,
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
@@ -13,6 +12,7 @@ import type { Authenticated } from "./authenticate.js";
 import { noticeSecurityChange } from "./notices.js";
 import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
 import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
+import { webauthnLibrary } from "./webauthn-library.js";
 
 /** Enough for every device a person owns; bounds the excludeCredentials list and the table. */
 export const MAX_PASSKEYS_PER_USER = 20;
@@ -29,6 +29,7 @@ export async function registrationOptions(
     throw new AuthError("conflict", `At most ${MAX_PASSKEYS_PER_USER} passkeys per account`);
   }
   const name = user.username ?? user.email ?? user.id;
+  const { generateRegistrationOptions } = await webauthnLibrary();
   const options = await generateRegistrationOptions({
     rpName: svc.config.webauthn.rpName,
     rpID: svc.config.webauthn.rpId,
@@ -68,6 +69,7 @@ export async function registerPasskey(
   const { rpId, origins } = svc.config.webauthn;
   let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
+    const { verifyRegistrationResponse } = await webauthnLibrary();
     result = await verifyRegistrationResponse({
       response: input.response,
       expectedChallenge: challenge,
