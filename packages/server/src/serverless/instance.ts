@@ -7,11 +7,13 @@ import { assertProductionReady } from "../config/production.js";
  * hundreds of instances may share one PostgreSQL: two connections each (one for the
  * request, one for background writes), released after 5 s idle. Frozen instances keep
  * their sockets, so put RDS Proxy or PgBouncer in front of a busy database. The
- * environment still overrides both.
+ * hosted pages are not in the function bundle: serve them from a long-running node or
+ * a CDN. The environment still overrides all of these.
  */
 const FUNCTION_DEFAULTS: Record<string, string> = {
   LATCHKEY_PG_POOL_MAX: "2",
   LATCHKEY_PG_IDLE_TIMEOUT_MS: "5000",
+  LATCHKEY_UI_ENABLED: "false",
 };
 
 export function loadFunctionConfig(env: Record<string, string | undefined>): Config {
