@@ -97,26 +97,24 @@ async function assemble(
   closers.push(() => bus.close());
 
   const box = new SecretBox(config.masterKey);
-  const refreshKey = await store.secrets.getOrCreate(
-    "refresh_token_key",
-    () => box.seal(randomBytes(32).toString("base64url")),
-    clock.now(),
-  );
-  const backupCodeKey = await store.secrets.getOrCreate(
-    "backup_code_key",
-    () => box.seal(randomBytes(32).toString("base64url")),
-    clock.now(),
-  );
-  const oauthStateKey = await store.secrets.getOrCreate(
-    "oauth_state_key",
-    () => box.seal(randomBytes(32).toString("base64url")),
-    clock.now(),
-  );
-  const passkeyDecoyKey = await store.secrets.getOrCreate(
-    "passkey_decoy_key",
-    () => box.seal(randomBytes(32).toString("base64url")),
-    clock.now(),
-  );
+  // 256-bit keys made on first start and kept (sealed) in the database, so every node shares them.
+  const serverKey = async (name: string) =>
+    Buffer.from(
+      box.open(
+        await store.secrets.getOrCreate(
+          name,
+          () => box.seal(randomBytes(32).toString("base64url")),
+          clock.now(),
+        ),
+      ),
+      "base64url",
+    );
+  const [refreshKey, backupCodeKey, oauthStateKey, passkeyDecoyKey] = await Promise.all([
+    serverKey("refresh_token_key"),
+    serverKey("backup_code_key"),
+    serverKey("oauth_state_key"),
+    serverKey("passkey_decoy_key"),
+  ]);
   const keys = new KeyService(
     store,
     box,
@@ -157,10 +155,10 @@ async function assemble(
     metrics,
     hasher: new PasswordHasher(config.password, (op, ms) => metrics.observePasswordHash(op, ms)),
     keys,
-    refreshTokens: new RefreshTokenCodec(Buffer.from(box.open(refreshKey), "base64url")),
+    refreshTokens: new RefreshTokenCodec(refreshKey),
     box,
-    backupCodes: new BackupCodeHasher(Buffer.from(box.open(backupCodeKey), "base64url")),
-    passkeyDecoyKey: Buffer.from(box.open(passkeyDecoyKey), "base64url"),
+    backupCodes: new BackupCodeHasher(backupCodeKey),
+    passkeyDecoyKey,
     replay: redis ? new RedisReplayGuard(redis, `${ns}:replay`) : new MemoryReplayGuard(),
     verifiedTokens: new VerifiedTokenCache(),
     sessions: new SessionState(store, new SessionCache(config.sessionCacheMs), bus, clock, (err) =>
@@ -177,6 +175,7 @@ async function assemble(
         rl.loginFailuresPerIp,
         rl.loginWindowSeconds,
         redis,
+        { perIp: true },
       ),
       loginPerIdentifier: new Limiter(
         `${ns}:login-id`,
@@ -184,26 +183,32 @@ async function assemble(
         rl.loginWindowSeconds,
         redis,
       ),
-      publicPerIp: new Limiter(`${ns}:public-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis),
+      publicPerIp: new Limiter(`${ns}:public-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis, {
+        perIp: true,
+      }),
       mfaPerUser: new Limiter(
         `${ns}:mfa-user`,
         rl.loginFailuresPerIdentifier,
         rl.loginWindowSeconds,
         redis,
       ),
-      mailPerIp: new Limiter(`${ns}:mail-ip`, config.mail.perIp, config.mail.windowSeconds, redis),
+      mailPerIp: new Limiter(`${ns}:mail-ip`, config.mail.perIp, config.mail.windowSeconds, redis, {
+        perIp: true,
+      }),
       mailPerEmail: new Limiter(
         `${ns}:mail-to`,
         config.mail.perEmail,
         config.mail.windowSeconds,
         redis,
       ),
-      wsAuthPerIp: new Limiter(`${ns}:ws-auth-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis),
+      wsAuthPerIp: new Limiter(`${ns}:ws-auth-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis, {
+        perIp: true,
+      }),
     },
     log,
     oauth: {
       providers: new OAuthProviders(config.oauth.providers, config.publicUrl),
-      sealer: new StateSealer(Buffer.from(box.open(oauthStateKey), "base64url")),
+      sealer: new StateSealer(oauthStateKey),
     },
   };
 

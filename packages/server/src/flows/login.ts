@@ -1,6 +1,5 @@
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import { ipLimitKey } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, usernameKey } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
@@ -43,14 +42,13 @@ export async function login(
   // Every attempt takes its point before the slow password check, so concurrent guesses
   // cannot all pass the limit before the first failure is counted. Refused and
   // successful attempts give theirs back: only failures stay counted.
-  const ipKey = ipLimitKey(client.ip);
   const [ipWait, idWait] = await Promise.all([
-    loginPerIp.hit(ipKey),
+    loginPerIp.hit(client.ip),
     loginPerIdentifier.hit(limitKey),
   ]);
   const wait = Math.max(ipWait, idWait);
   if (wait > 0) {
-    await Promise.all([loginPerIp.refund(ipKey), loginPerIdentifier.refund(limitKey)]);
+    await Promise.all([loginPerIp.refund(client.ip), loginPerIdentifier.refund(limitKey)]);
     audit(svc, { type: "login_rate_limited", detail: { identifier: idKey } }, client);
     throw new AuthError("rate_limited", "Too many failed logins; try again later", {
       retryAfterSeconds: wait,
@@ -64,7 +62,7 @@ export async function login(
     audit(svc, { type: "login_failed", userId: user?.id, detail: { identifier: idKey } }, client);
     throw new AuthError("invalid_credentials", INVALID);
   }
-  await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(ipKey)]);
+  await Promise.all([loginPerIdentifier.reset(limitKey), loginPerIp.refund(client.ip)]);
   // Checked after the password, so the answer never tells a guesser the account has IP rules.
   try {
     assertAccountUsable(user, client.ip);

@@ -1,7 +1,6 @@
 import type { Config } from "../config/load.js";
 import { randomToken, sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
-import { ipLimitKey } from "../domain/ip-rules.js";
 import type { User } from "../domain/user.js";
 import { normalizeEmail } from "../domain/user.js";
 import { type Rendered, templates } from "../mail/templates.js";
@@ -110,7 +109,7 @@ export function mailLater(
     const { to, kind, client } = request;
     const [byAddress, byIp] = await Promise.all([
       svc.limits.mailPerEmail.hit(`${kind}:${to}`),
-      client ? svc.limits.mailPerIp.hit(ipLimitKey(client.ip)) : 0,
+      client ? svc.limits.mailPerIp.hit(client.ip) : 0,
     ]);
     if (byAddress > 0 || byIp > 0) {
       svc.log.warn(
@@ -129,7 +128,7 @@ export function mailLater(
  * job is to send mail (resend, forgot, magic link): they answer 429.
  */
 export async function limitMailRequest(svc: Services, client: ClientInfo): Promise<void> {
-  const wait = await svc.limits.mailPerIp.hit(ipLimitKey(client.ip));
+  const wait = await svc.limits.mailPerIp.hit(client.ip);
   if (wait > 0) {
     throw new AuthError("rate_limited", "Too many mail requests; try again later", {
       retryAfterSeconds: wait,

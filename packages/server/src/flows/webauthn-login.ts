@@ -2,7 +2,6 @@ import { createHmac } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import { ipLimitKey } from "../domain/ip-rules.js";
 import { isEmailIdentifier, normalizeEmail, type User, usernameKey } from "../domain/user.js";
 import { assertionAmr, userHandle } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -52,7 +51,7 @@ export async function passkeyLogin(
   client: ClientInfo,
 ): Promise<LoginResult> {
   const { loginPerIp, loginPerIdentifier } = svc.limits;
-  const ipLimit: Limit = [loginPerIp, ipLimitKey(client.ip)];
+  const ipLimit: Limit = [loginPerIp, client.ip];
   await refuseWhenLimited(svc, client, [ipLimit]);
   const { challenge, userId } = await takeChallenge(svc, input.challengeId, "login", null);
   const passkey = await svc.store.webauthn.find(input.response.id);

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { isApiToken, type Scope } from "../domain/api-token.js";
 import { AuthError } from "../domain/errors.js";
-import { ipLimitKey } from "../domain/ip-rules.js";
 import { type Authenticated, authenticate, authenticateFromCache } from "../flows/authenticate.js";
 import {
   type ApiTokenAuth,
@@ -92,7 +91,7 @@ function acceptApiToken(
 /** Pre-handler for public endpoints: a general per-IP request budget. */
 export function publicRateLimit(svc: Services) {
   return async (request: FastifyRequest): Promise<void> => {
-    const wait = await svc.limits.publicPerIp.hit(ipLimitKey(request.ip));
+    const wait = await svc.limits.publicPerIp.hit(request.ip);
     if (wait > 0) {
       svc.metrics.rateLimited.inc({ limit: "public" });
       throw new AuthError("rate_limited", "Too many requests; try again later", {

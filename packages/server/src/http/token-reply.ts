@@ -2,6 +2,7 @@ import type { FastifyReply } from "fastify";
 import type { Config } from "../config/load.js";
 import type { User } from "../domain/user.js";
 import type { IssuedTokens } from "../flows/issue-tokens.js";
+import type { LoginResult } from "../flows/login.js";
 import type { MfaPending } from "../flows/mfa-login.js";
 import type { StepUpGrant } from "../flows/step-up.js";
 import { setAccessCookie, setMfaCookie, setStepUpCookie, setTokenCookies } from "./cookies.js";
@@ -86,6 +87,16 @@ export function sendMfaRequired(
     ...(delivery !== "cookie" ? { mfaToken: pending.mfaToken } : {}),
     expiresIn: pending.expiresIn,
   });
+}
+
+/** A first factor's outcome (password, magic link, passkey, exchange code): tokens or MFA pending. */
+export function sendLoginResult(
+  reply: FastifyReply,
+  config: Config,
+  result: LoginResult,
+): FastifyReply {
+  if (result.kind === "mfa_required") return sendMfaRequired(reply, config, result);
+  return sendTokens(reply, config, result.tokens);
 }
 
 export function sendStepUp(reply: FastifyReply, config: Config, grant: StepUpGrant): FastifyReply {

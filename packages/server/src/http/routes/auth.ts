@@ -28,7 +28,7 @@ import {
   Username,
   VerificationRequired,
 } from "../schemas.js";
-import { sendMfaRequired, sendStepUp, sendTokens } from "../token-reply.js";
+import { sendLoginResult, sendStepUp, sendTokens } from "../token-reply.js";
 import { PasskeyAnswerBody } from "../webauthn-schemas.js";
 
 const tags = ["auth"];
@@ -118,8 +118,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
     },
     async (request, reply) => {
       const result = await login(svc, request.body, clientInfo(request));
-      if (result.kind === "mfa_required") return sendMfaRequired(reply, svc.config, result);
-      return sendTokens(reply, svc.config, result.tokens);
+      return sendLoginResult(reply, svc.config, result);
     },
   );
 

@@ -14,7 +14,7 @@ import {
   problemResponses,
   TokenResponse,
 } from "../schemas.js";
-import { sendMfaRequired, sendTokens } from "../token-reply.js";
+import { sendLoginResult } from "../token-reply.js";
 
 const tags = ["email"];
 const LinkToken = Type.String({
@@ -136,8 +136,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     },
     async (request, reply) => {
       const result = await verifyMagicLink(svc, request.body.token, clientInfo(request));
-      if (result.kind === "mfa_required") return sendMfaRequired(reply, svc.config, result);
-      return sendTokens(reply, svc.config, result.tokens);
+      return sendLoginResult(reply, svc.config, result);
     },
   );
 };

@@ -18,7 +18,7 @@ import {
   withParams,
 } from "../oauth-reply.js";
 import { MfaPendingResponse, problemResponses, stepUpSecurity, TokenResponse } from "../schemas.js";
-import { sendMfaRequired, sendTokens } from "../token-reply.js";
+import { sendLoginResult } from "../token-reply.js";
 
 const tags = ["oauth"];
 const ProviderParams = Type.Object({ provider: Type.String({ maxLength: 64 }) });
@@ -169,8 +169,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     },
     async (request, reply) => {
       const result = await exchangeOAuthCode(svc, request.body.code, clientInfo(request));
-      if (result.kind === "mfa_required") return sendMfaRequired(reply, svc.config, result);
-      return sendTokens(reply, svc.config, result.tokens);
+      return sendLoginResult(reply, svc.config, result);
     },
   );
 

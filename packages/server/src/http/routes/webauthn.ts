@@ -17,7 +17,7 @@ import {
   stepUpSecurity,
   TokenResponse,
 } from "../schemas.js";
-import { sendMfaRequired, sendTokens } from "../token-reply.js";
+import { sendLoginResult } from "../token-reply.js";
 import {
   ChallengeId,
   CreationOptions,
@@ -220,8 +220,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
     },
     async (request, reply) => {
       const result = await passkeyLogin(svc, request.body, clientInfo(request));
-      if (result.kind === "mfa_required") return sendMfaRequired(reply, svc.config, result);
-      return sendTokens(reply, svc.config, result.tokens);
+      return sendLoginResult(reply, svc.config, result);
     },
   );
 
