@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiTokenCache } from "../src/cache/api-token-cache.js";
+import { Limiter } from "../src/cache/rate-limit.js";
 import { SessionCache } from "../src/cache/session-cache.js";
 import type { ApiTokenContext } from "../src/store/api-tokens.js";
 import type { SessionContext } from "../src/store/sessions.js";
@@ -34,5 +35,16 @@ describe("regression: a load that races a revocation is not cached", () => {
     expect(cache.get("h1", 0)).toBeUndefined();
     cache.set(apiToken, 0, cache.epoch);
     expect(cache.get("h1", 0)).toBe(apiToken);
+  });
+});
+
+describe("per-IP limiter", () => {
+  it("counts an IPv6 client by its /64, and IPv4 by address", async () => {
+    const limiter = new Limiter("test-ip", 1, 60, undefined, { perIp: true });
+    expect(await limiter.hit("2001:db8:1:2::1")).toBe(0);
+    expect(await limiter.hit("2001:db8:1:2:ffff::9")).toBeGreaterThan(0);
+    expect(await limiter.hit("2001:db8:1:3::1")).toBe(0);
+    expect(await limiter.hit("203.0.113.1")).toBe(0);
+    expect(await limiter.hit("::ffff:203.0.113.1")).toBeGreaterThan(0);
   });
 });
