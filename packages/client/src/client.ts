@@ -1,3 +1,9 @@
+import {
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  startAuthentication,
+  startRegistration,
+} from "@simplewebauthn/browser";
 import { LatchkeyError } from "./errors.js";
 import { RefreshCoordinator } from "./refresh-coordinator.js";
 import { LatchkeySocket, type SocketOptions } from "./socket.js";
@@ -6,6 +12,8 @@ import type {
   ApiToken,
   ApiTokenScope,
   MfaPendingResponse,
+  Passkey,
+  PasskeyCeremony,
   ProfilePatch,
   RegisterResult,
   Session,
@@ -86,8 +94,41 @@ export class LatchkeyClient {
 
   /** Finishes an MFA sign-in with a TOTP or backup code. */
   async loginMfa(code: string): Promise<SignInResult> {
-    const headers = this.#mfaToken ? { "x-mfa-token": this.#mfaToken } : undefined;
-    return this.#signIn(await this.#public("/auth/login/mfa", { code }, headers));
+    return this.#signIn(await this.#public("/auth/login/mfa", { code }, this.#mfaHeaders()));
+  }
+
+  /**
+   * Signs in with a passkey (browsers only: it asks the authenticator). Without an
+   * `identifier` the browser offers the passkeys it holds for this site (discoverable).
+   * May answer `mfa_required` when the authenticator did not verify the user.
+   */
+  async loginWithPasskey(
+    body: { identifier?: string; rememberMe?: boolean } = {},
+  ): Promise<SignInResult> {
+    const { identifier, rememberMe } = body;
+    const { options, challengeId } = await this.#publicJson<
+      PasskeyCeremony<PublicKeyCredentialRequestOptionsJSON>
+    >("/auth/webauthn/options", identifier ? { identifier } : {});
+    const response = await startAuthentication({ optionsJSON: options });
+    return this.#signIn(
+      await this.#public("/auth/webauthn/verify", {
+        challengeId,
+        response,
+        ...(rememberMe === undefined ? {} : { rememberMe }),
+      }),
+    );
+  }
+
+  /** Finishes an MFA sign-in with one of the user's passkeys instead of a code (browsers only). */
+  async loginMfaPasskey(): Promise<SignInResult> {
+    const headers = this.#mfaHeaders();
+    const { options, challengeId } = await this.#publicJson<
+      PasskeyCeremony<PublicKeyCredentialRequestOptionsJSON>
+    >("/auth/login/mfa/webauthn/options", undefined, headers);
+    const response = await startAuthentication({ optionsJSON: options });
+    return this.#signIn(
+      await this.#public("/auth/login/mfa", { webauthn: { challengeId, response } }, headers),
+    );
   }
 
   async register(body: {
@@ -173,16 +214,17 @@ export class LatchkeyClient {
   }
 
   /** Proves the password or a TOTP code again; sensitive routes then pass for 5 minutes. */
-  async stepUp(proof: { password: string } | { code: string }): Promise<void> {
-    const res = await this.request<{ stepUpToken?: string; expiresIn: number }>(
-      "POST",
-      "/auth/step-up",
-      proof,
-    );
-    // Cookie mode: the server set lk_step_up, which the browser sends by itself.
-    if (res.stepUpToken && this.mode === "body") {
-      this.#stepUp = { token: res.stepUpToken, expiresAt: Date.now() + res.expiresIn * 1000 };
-    }
+  stepUp(proof: { password: string } | { code: string }): Promise<void> {
+    return this.#stepUpWith(proof);
+  }
+
+  /** `stepUp` with one of the user's passkeys (browsers only); 409 `conflict` without one. */
+  async stepUpWithPasskey(): Promise<void> {
+    const { options, challengeId } = await this.request<
+      PasskeyCeremony<PublicKeyCredentialRequestOptionsJSON>
+    >("POST", "/auth/step-up/webauthn/options");
+    const response = await startAuthentication({ optionsJSON: options });
+    await this.#stepUpWith({ webauthn: { challengeId, response } });
   }
 
   async changePassword(currentPassword: string, newPassword: string): Promise<void> {
@@ -246,6 +288,38 @@ export class LatchkeyClient {
 
   deleteApiToken(id: string): Promise<void> {
     return this.request("DELETE", `/tokens/${encodeURIComponent(id)}`);
+  }
+
+  // Passkeys -----------------------------------------------------------------------
+
+  /** Creates a passkey on this device (browsers only) and registers it. */
+  async registerPasskey(name?: string): Promise<Passkey> {
+    const { options, challengeId } = await this.request<
+      PasskeyCeremony<PublicKeyCredentialCreationOptionsJSON>
+    >("POST", "/webauthn/register/options");
+    const response = await startRegistration({ optionsJSON: options });
+    const { credential } = await this.request<{ credential: Passkey }>(
+      "POST",
+      "/webauthn/register/verify",
+      { challengeId, response, ...(name ? { name } : {}) },
+    );
+    return credential;
+  }
+
+  /** The user's passkeys, oldest first. */
+  async passkeys(): Promise<Passkey[]> {
+    return (await this.request<{ credentials: Passkey[] }>("GET", "/webauthn/credentials"))
+      .credentials;
+  }
+
+  async renamePasskey(id: string, name: string): Promise<Passkey> {
+    const path = `/webauthn/credentials/${encodeURIComponent(id)}`;
+    return (await this.request<{ credential: Passkey }>("PATCH", path, { name })).credential;
+  }
+
+  /** Needs a recent step-up; 409 `conflict` for the account's only way in. */
+  deletePasskey(id: string): Promise<void> {
+    return this.request("DELETE", `/webauthn/credentials/${encodeURIComponent(id)}`);
   }
 
   // Transport ----------------------------------------------------------------------
@@ -333,6 +407,29 @@ export class LatchkeyClient {
   async #publicVoid(path: string, body: unknown): Promise<void> {
     const res = await this.#public(path, body);
     if (!res.ok) throw await LatchkeyError.from(res);
+  }
+
+  async #publicJson<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    const res = await this.#public(path, body, headers);
+    if (!res.ok) throw await LatchkeyError.from(res);
+    return (await res.json()) as T;
+  }
+
+  /** Cookie mode may have no MFA token in hand: the browser then sends the lk_mfa cookie. */
+  #mfaHeaders(): Record<string, string> | undefined {
+    return this.#mfaToken ? { "x-mfa-token": this.#mfaToken } : undefined;
+  }
+
+  async #stepUpWith(proof: unknown): Promise<void> {
+    const res = await this.request<{ stepUpToken?: string; expiresIn: number }>(
+      "POST",
+      "/auth/step-up",
+      proof,
+    );
+    // Cookie mode: the server set lk_step_up, which the browser sends by itself.
+    if (res.stepUpToken && this.mode === "body") {
+      this.#stepUp = { token: res.stepUpToken, expiresAt: Date.now() + res.expiresIn * 1000 };
+    }
   }
 
   async #signIn(res: Response): Promise<SignInResult> {

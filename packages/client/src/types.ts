@@ -1,3 +1,8 @@
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+} from "@simplewebauthn/browser";
+
 /** The contract's user object (API.md, "Shapes"). Times are ISO 8601 strings. */
 export interface User {
   id: string;
@@ -73,6 +78,27 @@ export interface TotpSetup {
   secret: string;
   otpauthUrl: string;
   qrCodeDataUrl: string;
+}
+
+/** A registered passkey (GET /webauthn/credentials). */
+export interface Passkey {
+  /** The credential ID, base64url. */
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** The authenticator reports the key backed up (synced). */
+  backedUp: boolean;
+  /** `multiDevice`: a synced passkey; `singleDevice`: bound to one authenticator. */
+  deviceType: "singleDevice" | "multiDevice";
+}
+
+/** What every passkey options route answers: options for the browser, and the challenge's id. */
+export interface PasskeyCeremony<
+  T extends PublicKeyCredentialCreationOptionsJSON | PublicKeyCredentialRequestOptionsJSON,
+> {
+  options: T;
+  challengeId: string;
 }
 
 export interface ProfilePatch {
