@@ -15,7 +15,7 @@ export default defineConfig({
   },
   server: {
     proxy: Object.fromEntries(
-      ["/auth", "/users", "/sessions", "/mfa", "/tokens", "/ws"].map((path) => [
+      ["/auth", "/users", "/sessions", "/mfa", "/webauthn", "/tokens", "/ws"].map((path) => [
         path,
         { target: API, ws: path === "/ws" },
       ]),

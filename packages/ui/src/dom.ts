@@ -63,13 +63,15 @@ export function render(...children: Child[]): void {
   main.focus();
 }
 
-/** A live region for outcomes; alerts are announced at once, statuses politely. */
-export function messages(): {
+export interface Messages {
   el: HTMLElement;
   error(err: unknown): void;
   ok(text: string): void;
   clear(): void;
-} {
+}
+
+/** A live region for outcomes; alerts are announced at once, statuses politely. */
+export function messages(): Messages {
   const alert = h("p", { class: "alert", role: "alert" });
   const status = h("p", { class: "status", role: "status" });
   const el = h("div", {}, alert, status);
@@ -116,6 +118,31 @@ export function form(
   return el;
 }
 
+/**
+ * A button (not in a form) that runs `action` with itself disabled, so a second click
+ * cannot start a second ceremony; failures land in `msg`.
+ */
+export function actionButton(
+  label: string,
+  props: Props,
+  msg: Messages,
+  action: () => Promise<void>,
+): HTMLButtonElement {
+  const button = h("button", { type: "button", ...props }, label);
+  button.addEventListener("click", async () => {
+    msg.clear();
+    button.disabled = true;
+    try {
+      await action();
+    } catch (err) {
+      msg.error(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 const FRIENDLY: Record<string, string> = {
   invalid_credentials: "That sign-in name and password do not match.",
   invalid_code: "That code is not right, or it was already used. Try the next one.",
@@ -129,6 +156,13 @@ const FRIENDLY: Record<string, string> = {
   step_up_required: "Confirm your password to continue.",
   csrf_rejected: "This page's address is not allowed to talk to the server (allowedOrigins).",
   screen_locked: "This session is locked. Unlock it to continue.",
+  webauthn_failed: "That passkey was not accepted. Try again, or use another way in.",
+};
+
+/** What the browser's WebAuthn errors (DOMException names) mean to the user. */
+const PASSKEY_ERRORS: Record<string, string> = {
+  NotAllowedError: "The passkey request was cancelled or timed out. Try again when you are ready.",
+  InvalidStateError: "This device already holds a passkey for this account.",
 };
 
 export function describe(err: unknown): string {
@@ -141,6 +175,8 @@ export function describe(err: unknown): string {
     }
     return FRIENDLY[err.code] ?? err.message;
   }
+  const ceremony = err instanceof Error ? PASSKEY_ERRORS[err.name] : undefined;
+  if (ceremony) return ceremony;
   if (err instanceof TypeError) return "The server could not be reached. Check your connection.";
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,7 @@
 import { LatchkeyError, type User } from "../../../client/src/index.js";
 import { client, go } from "../api.js";
 import { describe, field, fieldValue, form, h, messages, render, when } from "../dom.js";
+import { passkeysPanel } from "./passkeys.js";
 import { withStepUp } from "./step-up.js";
 
 const SCOPES = [
@@ -26,6 +27,7 @@ export async function accountPage(): Promise<void> {
     profileSection(user),
     user.guest ? null : policySection(user),
     user.guest ? null : mfaSection(user),
+    user.guest ? null : section("Passkeys", passkeysPanel()),
     sessions,
     user.guest ? null : tokensSection(),
   );

@@ -1,9 +1,10 @@
 import { client, go } from "../api.js";
-import { field, fieldValue, form, h, inputOf, messages, render } from "../dom.js";
+import { actionButton, field, fieldValue, form, h, inputOf, messages, render } from "../dom.js";
 import { mfaStep } from "./mfa-step.js";
 
 export function loginPage(): void {
   const linkMsg = messages();
+  const passkeyMsg = messages();
   const signIn = form(
     {
       label: "Sign in",
@@ -49,9 +50,28 @@ export function loginPage(): void {
     },
     "Email me a sign-in link instead",
   );
+  // No identifier needed: the browser offers the passkeys it holds for this site. One
+  // typed in narrows the choice to that account's passkeys.
+  const passkey = actionButton(
+    "Sign in with a passkey",
+    { class: "secondary" },
+    passkeyMsg,
+    async () => {
+      const identifier = inputOf(signIn, "Email or username").value.trim();
+      const remember = signIn.querySelector<HTMLInputElement>("input[name=rememberMe]")?.checked;
+      const result = await client.loginWithPasskey({
+        ...(identifier ? { identifier } : {}),
+        ...(remember ? { rememberMe: true } : {}),
+      });
+      if (result.status === "mfa_required") mfaStep();
+      else go("/ui/account");
+    },
+  );
   render(
     h("h1", {}, "Sign in"),
     signIn,
+    passkey,
+    passkeyMsg.el,
     emailLink,
     linkMsg.el,
     h(

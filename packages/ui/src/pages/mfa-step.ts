@@ -1,8 +1,9 @@
 import { client, go } from "../api.js";
-import { field, fieldValue, form, h, render } from "../dom.js";
+import { actionButton, field, fieldValue, form, h, messages, render } from "../dom.js";
 
 /** The second step of any sign-in that answered `mfa_required`. */
 export function mfaStep(next = "/ui/account"): void {
+  const passkeyMsg = messages();
   render(
     h("h1", {}, "Two-factor authentication"),
     h("p", {}, "Enter the 6-digit code from your authenticator app, or one of your backup codes."),
@@ -24,6 +25,11 @@ export function mfaStep(next = "/ui/account"): void {
         autofocus: true,
       }),
     ),
+    actionButton("Use a passkey instead", { class: "secondary" }, passkeyMsg, async () => {
+      const result = await client.loginMfaPasskey();
+      if (result.status === "signed_in") go(next);
+    }),
+    passkeyMsg.el,
     h("p", { class: "links" }, h("a", { href: "/ui/login" }, "Start over")),
   );
 }

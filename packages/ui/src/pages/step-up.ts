@@ -1,13 +1,13 @@
 import { LatchkeyError } from "../../../client/src/index.js";
 import { client } from "../api.js";
-import { field, form, h } from "../dom.js";
+import { actionButton, field, form, h, messages } from "../dom.js";
 
 /** Six digits are a TOTP code: passwords are at least 8 characters. */
 const TOTP_CODE = /^\d{6}$/;
 
 /**
  * Runs `action`; when the server answers `step_up_required`, asks inside `host` for the
- * password (or a TOTP code), steps up, and runs it once more.
+ * password, a TOTP code or (when the user has one) a passkey, steps up, and runs it once more.
  */
 export async function withStepUp(host: HTMLElement, action: () => Promise<void>): Promise<void> {
   try {
@@ -15,8 +15,18 @@ export async function withStepUp(host: HTMLElement, action: () => Promise<void>)
   } catch (err) {
     if (!(err instanceof LatchkeyError && err.code === "step_up_required")) throw err;
   }
+  // Without the list (a failed request) the prompt still works: the password way remains.
+  const hasPasskey = await client.passkeys().then(
+    (passkeys) => passkeys.length > 0,
+    () => false,
+  );
   await new Promise<void>((resolve) => {
-    const prompt = form(
+    const done = () => {
+      prompt.remove();
+      resolve();
+    };
+    const passkeyMsg = messages();
+    const secretForm = form(
       {
         label: "Confirm it is you",
         submit: "Confirm",
@@ -25,20 +35,33 @@ export async function withStepUp(host: HTMLElement, action: () => Promise<void>)
           await client.stepUp(
             TOTP_CODE.test(secret.trim()) ? { code: secret.trim() } : { password: secret },
           );
-          prompt.remove();
-          resolve();
+          done();
         },
       },
       h(
         "p",
         { class: "hint" },
-        "This change needs you to confirm your password (or a code from your authenticator app).",
+        hasPasskey
+          ? "This change needs you to confirm your password (or a code from your authenticator app), or to use a passkey."
+          : "This change needs you to confirm your password (or a code from your authenticator app).",
       ),
       field("Password or authenticator code", {
         type: "password",
         autocomplete: "current-password",
         required: true,
       }),
+    );
+    const prompt = h(
+      "div",
+      {},
+      secretForm,
+      hasPasskey
+        ? actionButton("Use a passkey", { class: "secondary" }, passkeyMsg, async () => {
+            await client.stepUpWithPasskey();
+            done();
+          })
+        : null,
+      passkeyMsg.el,
     );
     host.append(prompt);
     prompt.querySelector("input")?.focus();
