@@ -1,17 +1,10 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { type MailServer, smtpConfig, startMailServer } from "../../server/test/mail-server.js";
 import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
+import { freePort, launchChromium, shot, watchProblems } from "./chromium.js";
 
-/** Debian's Chromium; CI installs it with apt. A missing browser fails the suite, never skips it. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/ui", import.meta.url));
-const UI_BUILD = fileURLToPath(new URL("../dist/index.html", import.meta.url));
 const OTHER_DEVICE_UA =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:130.0) Gecko/20100101 Firefox/130.0";
 
@@ -24,11 +17,6 @@ const contexts: BrowserContext[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: apt-get install -y chromium`);
-  }
-  if (!existsSync(UI_BUILD)) throw new Error("The pages are not built: npm run build");
-  mkdirSync(ARTIFACTS, { recursive: true });
   // The page origin must be the server's publicUrl, which the CSRF check allows.
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -41,10 +29,7 @@ beforeAll(async () => {
     mail: { ...smtp.mail, perIp: 1000 },
   });
   await app.http.listen({ host: "127.0.0.1", port });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -69,19 +54,9 @@ async function newPage(userAgent?: string): Promise<Page> {
   const context = await browser.newContext({ ...(userAgent ? { userAgent } : {}) });
   contexts.push(context);
   const page = await context.newPage();
-  page.on("console", (m) => {
-    // Chromium logs every 4xx answer as a failed load; the tests assert those outcomes
-    // themselves (a 401 cured by a refresh, the 403 that asks for step-up).
-    if (m.type() === "error" && !/^Failed to load resource: the server responded/.test(m.text())) {
-      problems.push(m.text());
-    }
-  });
-  page.on("pageerror", (err) => problems.push(err.message));
+  watchProblems(page, problems);
   return page;
 }
-
-const shot = (page: Page, name: string) =>
-  page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 async function signIn(page: Page, email: string, secret: string): Promise<void> {
   await page.goto(`${base}/ui/login`);
@@ -210,6 +185,8 @@ describe("hosted pages in Chromium", () => {
     await page.getByRole("button", { name: "Get new backup codes" }).click();
     // Step-up: the page asks for the password, then finishes what was asked.
     await page.getByLabel("Password or authenticator code").fill(PASSWORD);
+    // Without a passkey the prompt does not offer one.
+    expect(await page.getByRole("button", { name: "Use a passkey" }).count()).toBe(0);
     await page.getByRole("button", { name: "Confirm" }).click();
     await page.getByText("New backup codes: the old ones no longer work.").waitFor();
     const second = await page.getByRole("list", { name: "Backup codes" }).textContent();
@@ -300,20 +277,10 @@ describe("hosted pages in Chromium", () => {
     await page.waitForURL("**/ui/account");
     await page.getByText("(guest)").waitFor();
     expect(await page.getByRole("heading", { name: "Two-factor authentication" }).count()).toBe(0);
+    expect(await page.getByRole("heading", { name: "Passkeys" }).count()).toBe(0);
     await shot(page, "08-guest-account");
     expect(problems).toEqual([]);
     const missing = await page.goto(`${base}/ui/no/such/page`);
     expect(missing?.status()).toBe(404);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
