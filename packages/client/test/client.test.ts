@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
-import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
+import { ORIGIN, PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
+import { SoftAuthenticator } from "../../server/test/webauthn-authenticator.js";
 import { LatchkeyClient, LatchkeyError, type Mode, type TokenStorage } from "../src/index.js";
 import { CookieJar } from "./cookie-jar.js";
+import { installWebAuthn } from "./webauthn-shim.js";
 
 /** Past the 15-minute access-token lifetime, well inside the 7-day session. */
 const ACCESS_EXPIRED_MS = 16 * 60_000;
@@ -12,6 +14,7 @@ const CONCURRENT = 20;
 let app: TestApp | undefined;
 const clients: LatchkeyClient[] = [];
 afterEach(async () => {
+  vi.unstubAllGlobals();
   for (const c of clients.splice(0)) c.close();
   await app?.close();
   app = undefined;
@@ -129,6 +132,52 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
 
     expect(signedIn.status).toBe("signed_in");
     expect((await lk.me()).mfaEnabled).toBe(true);
+  });
+
+  it("registers a passkey, signs in with it alone, renames it, steps up with it to delete it", async () => {
+    const { baseUrl } = await start(mode);
+    const { client: lk } = client(baseUrl, mode);
+    installWebAuthn(new SoftAuthenticator({ origin: ORIGIN }));
+    await lk.register({ email: email(), password: PASSWORD });
+    const added = await lk.registerPasskey("Laptop");
+    expect(added).toMatchObject({ name: "Laptop", lastUsedAt: null, deviceType: "singleDevice" });
+    await lk.logout();
+
+    const signedIn = await lk.loginWithPasskey(); // discoverable: no identifier
+    expect(signedIn.status).toBe("signed_in");
+    expect(await lk.renamePasskey(added.id, "Work laptop")).toMatchObject({ name: "Work laptop" });
+    const [listed] = await lk.passkeys();
+    expect(listed?.lastUsedAt).not.toBeNull();
+
+    await expect(lk.deletePasskey(added.id)).rejects.toMatchObject({ code: "step_up_required" });
+    await lk.stepUpWithPasskey();
+    await lk.deletePasskey(added.id);
+    expect(await lk.passkeys()).toEqual([]);
+    await expect(lk.stepUpWithPasskey()).rejects.toMatchObject({ status: 409, code: "conflict" });
+  });
+
+  it("finishes an MFA sign-in with a passkey; one without user verification leaves MFA due", async () => {
+    const { app, baseUrl } = await start(mode);
+    const { client: lk } = client(baseUrl, mode);
+    const address = email();
+    await lk.register({ email: address, password: PASSWORD });
+    const { secret } = await lk.totpSetup();
+    await lk.totpEnable(totpAt(secret, app.clock.now()));
+    installWebAuthn(new SoftAuthenticator({ origin: ORIGIN, userVerification: false }));
+    await lk.registerPasskey();
+    await lk.logout();
+
+    expect(await lk.login({ identifier: address, password: PASSWORD })).toMatchObject({
+      status: "mfa_required",
+    });
+    expect((await lk.loginMfaPasskey()).status).toBe("signed_in");
+    await lk.logout();
+
+    // Without UV the passkey is one factor: a code is still due.
+    const pending = await lk.loginWithPasskey({ identifier: address });
+    expect(pending.status).toBe("mfa_required");
+    app.clock.advance(STEP_MS);
+    expect((await lk.loginMfa(totpAt(secret, app.clock.now()))).status).toBe("signed_in");
   });
 
   it("starts a guest session", async () => {
