@@ -163,6 +163,9 @@ const FRIENDLY: Record<string, string> = {
 const PASSKEY_ERRORS: Record<string, string> = {
   NotAllowedError: "The passkey request was cancelled or timed out. Try again when you are ready.",
   InvalidStateError: "This device already holds a passkey for this account.",
+  // The page's host is not the RP ID (or a subdomain of it); an IP address never is one.
+  SecurityError:
+    "Passkeys cannot be used at this address. Open these pages by the server's domain name, not an IP address.",
 };
 
 export function describe(err: unknown): string {

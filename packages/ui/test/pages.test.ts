@@ -176,6 +176,10 @@ describe("hosted pages in Chromium", () => {
     expect(listed).toBe(200); // the token shown works, with its scope
     await page.getByRole("button", { name: "Delete API token ci" }).waitFor();
 
+    // This suite's pages are on 127.0.0.1, so the RP ID is an IP address: browsers refuse it.
+    await page.getByRole("button", { name: "Add a passkey" }).click();
+    await page.getByText("Passkeys cannot be used at this address.").waitFor();
+
     await page.getByRole("button", { name: "Set up two-factor authentication" }).click();
     const key = (await page.getByTestId("totp-secret").textContent()) ?? "";
     await page.getByLabel("Code from the app").fill(totpAt(key, app.clock.now()));
