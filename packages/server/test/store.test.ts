@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { randomToken, sha256 } from "../src/domain/crypto.js";
 import { uuidv7 } from "../src/domain/ids.js";
 import type { Session } from "../src/domain/session.js";
 import type { User } from "../src/domain/user.js";
 import { ENDED_SESSION_RETENTION_MS, purgeEnded } from "../src/flows/purge.js";
 import { isUniqueViolation } from "../src/store/db.js";
+import { prepared } from "../src/store/prepared.js";
 import { json, openAppDb, registerUser, startTestApp, TEST_DB, type TestApp } from "./helpers.js";
 
 const HOUR_MS = 3_600_000;
@@ -441,5 +442,40 @@ describe("AuditLog", () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe(`prepared queries (${TEST_DB})`, () => {
+  let app: TestApp;
+  beforeEach(async () => {
+    app = await startTestApp();
+  });
+  afterEach(() => app.close());
+
+  // One query compiled once: a bound parameter used twice, and a constant of the query.
+  const usersNamed = prepared((db, v: { email: string; role: string }) =>
+    db
+      .selectFrom("users")
+      .select(["email", "role"])
+      .where((eb) => eb.or([eb("email", "=", v.email), eb("username", "=", v.email)]))
+      .where("role", "=", v.role)
+      .where("guest", "=", 0),
+  );
+
+  it("runs with each call's values, in and out of transactions", async () => {
+    const { user: a } = await registerUser(app);
+    const { user: b } = await registerUser(app);
+    const { kysely: db, close } = await openAppDb(app);
+    onTestFinished(close);
+    expect(await usersNamed(db, { email: a.email ?? "", role: "user" })).toEqual([
+      { email: a.email, role: "user" },
+    ]);
+    expect(await usersNamed(db, { email: b.email ?? "", role: "user" })).toEqual([
+      { email: b.email, role: "user" },
+    ]);
+    expect(await usersNamed(db, { email: b.email ?? "", role: "admin" })).toEqual([]);
+    await db.transaction().execute(async (trx) => {
+      expect(await usersNamed(trx, { email: a.email ?? "", role: "user" })).toHaveLength(1);
+    });
   });
 });

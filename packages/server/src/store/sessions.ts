@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
 import type { RevokeReason, Session } from "../domain/session.js";
 import type { User } from "../domain/user.js";
+import { prepared } from "./prepared.js";
 import type { Database, SessionsTable } from "./schema.js";
 import { readUser } from "./users.js";
 
@@ -27,38 +28,94 @@ export type RotateResult =
   | { ok: true; session: Session }
   | { ok: false; session: Session | undefined };
 
+/** A new session's row, in the shape the prepared insert binds. */
+type SessionInsert = Omit<NewSession, "amr" | "rememberMe"> & {
+  amr: string;
+  rememberMe: 0 | 1;
+  now: number;
+};
+
+const insertSession = prepared((db, v: SessionInsert) =>
+  db
+    .insertInto("sessions")
+    .values({
+      id: v.id,
+      user_id: v.userId,
+      refresh_hash: v.refreshHash,
+      generation: 0,
+      absolute_expires_at: v.absoluteExpiresAt,
+      created_at: v.now,
+      last_seen_at: v.now,
+      ip: v.ip,
+      user_agent: v.userAgent,
+      browser: v.browser,
+      os: v.os,
+      amr: v.amr,
+      remember_me: v.rememberMe,
+    })
+    .returningAll(),
+);
+
+const sessionById = prepared((db, v: { id: string }) =>
+  db.selectFrom("sessions").selectAll().where("id", "=", v.id),
+);
+
+interface Rotation {
+  id: string;
+  /** The current refresh token's hash, or the generation, that must still hold. */
+  expected: string | number;
+  successorHash: string;
+  now: number;
+  /** A reissue's floor for access tokens' `iat` (epoch ms, whole seconds). */
+  tokensValidAfter?: number;
+}
+
+/**
+ * The race-free rotation of DESIGN.md, one compare-and-set: a live session moves to its
+ * next generation only while `expected` still holds. A refresh (by the presented token)
+ * opens the grace window; a reissue (by generation, after a password change) does not,
+ * and refuses every access token issued before it.
+ */
+function rotation(by: "refresh_hash" | "generation") {
+  const refresh = by === "refresh_hash";
+  return prepared((db, v: Rotation) =>
+    db
+      .updateTable("sessions")
+      .set((eb) => ({
+        previous_refresh_hash: eb.ref("refresh_hash"),
+        refresh_hash: v.successorHash,
+        generation: eb("generation", "+", 1),
+        ...(refresh
+          ? { rotated_at: v.now }
+          : { rotated_at: null, tokens_valid_after: v.tokensValidAfter }),
+      }))
+      .where("id", "=", v.id)
+      .where(by, "=", v.expected)
+      .where("revoked_at", "is", null)
+      .where("absolute_expires_at", ">", v.now)
+      .returningAll(),
+  );
+}
+
+const rotateByToken = rotation("refresh_hash");
+const rotateByGeneration = rotation("generation");
+
 export class SessionStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(s: NewSession, now: number): Promise<Session> {
-    const row = await this.db
-      .insertInto("sessions")
-      .values({
-        id: s.id,
-        user_id: s.userId,
-        refresh_hash: s.refreshHash,
-        generation: 0,
-        absolute_expires_at: s.absoluteExpiresAt,
-        created_at: now,
-        last_seen_at: now,
-        ip: s.ip,
-        user_agent: s.userAgent,
-        browser: s.browser,
-        os: s.os,
-        amr: JSON.stringify(s.amr),
-        remember_me: s.rememberMe ? 1 : 0,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const [row] = await insertSession(this.db, {
+      ...s,
+      amr: JSON.stringify(s.amr),
+      rememberMe: s.rememberMe ? 1 : 0,
+      now,
+    });
+    if (!row) throw new Error("session insert returned no row");
     return toSession(row);
   }
 
   async findById(id: string): Promise<Session | undefined> {
-    const row = await this.db
-      .selectFrom("sessions")
-      .selectAll()
-      .where("id", "=", id)
-      .executeTakeFirst();
+    const [row] = await sessionById(this.db, { id });
     return row && toSession(row);
   }
 
@@ -83,12 +140,12 @@ export class SessionStore {
     successorHash: string,
     now: number,
   ): Promise<RotateResult> {
-    const row = await this.compareAndRotate(
+    const [row] = await rotateByToken(this.db, {
       id,
-      ["refresh_hash", presentedHash],
+      expected: presentedHash,
       successorHash,
       now,
-    );
+    });
     if (row) return { ok: true, session: toSession(row) };
     return { ok: false, session: await this.findById(id) };
   }
@@ -106,36 +163,14 @@ export class SessionStore {
   ): Promise<Session | undefined> {
     // rotated_at stays null: the grace window is for two tabs racing, never for a
     // password change, or the old token could fetch the new one for ten seconds.
-    const row = await this.compareAndRotate(id, ["generation", generation], successorHash, now, {
-      rotated_at: null,
-      tokens_valid_after: Math.floor(now / 1000) * 1000,
+    const [row] = await rotateByGeneration(this.db, {
+      id,
+      expected: generation,
+      successorHash,
+      now,
+      tokensValidAfter: Math.floor(now / 1000) * 1000,
     });
     return row && toSession(row);
-  }
-
-  /** One UPDATE: moves a live session to its next generation if `expected` still holds. */
-  private compareAndRotate(
-    id: string,
-    expected: ["refresh_hash", string] | ["generation", number],
-    successorHash: string,
-    now: number,
-    extra: { rotated_at?: null; tokens_valid_after?: number } = {},
-  ) {
-    return this.db
-      .updateTable("sessions")
-      .set((eb) => ({
-        previous_refresh_hash: eb.ref("refresh_hash"),
-        refresh_hash: successorHash,
-        rotated_at: now,
-        generation: eb("generation", "+", 1),
-        ...extra,
-      }))
-      .where("id", "=", id)
-      .where(expected[0], "=", expected[1])
-      .where("revoked_at", "is", null)
-      .where("absolute_expires_at", ">", now)
-      .returningAll()
-      .executeTakeFirst();
   }
 
   /** Returns true when this call revoked it (false: unknown or already revoked). */

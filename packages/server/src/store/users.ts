@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { LinkedIdentity, User } from "../domain/user.js";
 import { IdentityStore } from "./identities.js";
+import { prepared } from "./prepared.js";
 import type { Database, UsersTable } from "./schema.js";
 
 export type NewUser = Pick<User, "id" | "email" | "username" | "passwordHash" | "role"> &
@@ -313,27 +314,38 @@ export function toUser(row: Selectable<UsersTable>, identities: LinkedIdentity[]
 /**
  * A user row with its identities in one statement (LEFT JOIN: one row per identity,
  * or one with nulls), so reads that render a user, the hot session read among them,
- * cost no extra round trip.
+ * cost no extra round trip. One prepared query per column it can go by.
  */
+function userRowsBy(column: "id" | "email" | "username_key") {
+  return prepared((db, v: { value: string }) =>
+    db
+      .selectFrom("users")
+      .leftJoin("identities", "identities.user_id", "users.id")
+      .selectAll("users")
+      .select([
+        "identities.provider as identity_provider",
+        "identities.subject as identity_subject",
+        "identities.email as identity_email",
+        "identities.linked_at as identity_linked_at",
+      ])
+      .where(`users.${column}`, "=", v.value)
+      .orderBy("identities.linked_at")
+      .orderBy("identities.provider"),
+  );
+}
+
+const userRows = {
+  id: userRowsBy("id"),
+  email: userRowsBy("email"),
+  username_key: userRowsBy("username_key"),
+};
+
 export async function readUser(
   db: Kysely<Database>,
   column: "id" | "email" | "username_key",
   value: string,
 ): Promise<User | undefined> {
-  const rows = await db
-    .selectFrom("users")
-    .leftJoin("identities", "identities.user_id", "users.id")
-    .selectAll("users")
-    .select([
-      "identities.provider as identity_provider",
-      "identities.subject as identity_subject",
-      "identities.email as identity_email",
-      "identities.linked_at as identity_linked_at",
-    ])
-    .where(`users.${column}`, "=", value)
-    .orderBy("identities.linked_at")
-    .orderBy("identities.provider")
-    .execute();
+  const rows = await userRows[column](db, { value });
   const first = rows[0];
   if (!first) return undefined;
   const identities: LinkedIdentity[] = [];
