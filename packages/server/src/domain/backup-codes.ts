@@ -1,5 +1,5 @@
-import { randomInt } from "node:crypto";
-import { hmac } from "./crypto.js";
+import { type KeyObject, randomInt } from "node:crypto";
+import { hmac, macKey } from "./crypto.js";
 
 export const BACKUP_CODE_COUNT = 10;
 export const BACKUP_CODE_LENGTH = 8;
@@ -26,7 +26,11 @@ export function normalizeBackupCode(input: string): string | undefined {
  * The user id is bound in, so equal codes of two users never share a hash.
  */
 export class BackupCodeHasher {
-  constructor(private readonly key: Buffer) {}
+  private readonly key: KeyObject;
+
+  constructor(key: Buffer) {
+    this.key = macKey(key);
+  }
 
   hash(userId: string, code: string): string {
     return hmac(this.key, `backup|${userId}|${code}`);

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./crypto.js";
 
 /**
  * UUIDv7 (RFC 9562 §5.7): time-ordered so primary-key inserts stay append-only,

@@ -55,11 +55,16 @@ const unmapped = (addr: ipaddr.IPv4 | ipaddr.IPv6) =>
 /** One IPv6 subscriber usually holds a whole /64: counting addresses one by one would let it walk around every per-IP limit. */
 const IPV6_LIMIT_PREFIX = 64;
 
+const CANONICAL_IPV4 =
+  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /**
  * The key per-IP limits count under: the address for IPv4 (mapped ones too), its
  * /64 for IPv6.
  */
 export function ipLimitKey(ip: string): string {
+  // Most keys are plain IPv4 already in canonical form: every login takes two of them.
+  if (CANONICAL_IPV4.test(ip)) return ip;
   if (!ipaddr.isValid(ip)) return ip;
   const addr = ipaddr.process(ip);
   if (addr.kind() === "ipv4") return addr.toString();

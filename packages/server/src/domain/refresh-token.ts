@@ -1,4 +1,5 @@
-import { hmac, safeEqual } from "./crypto.js";
+import type { KeyObject } from "node:crypto";
+import { hmac, macKey, safeEqual } from "./crypto.js";
 import { isUuid } from "./ids.js";
 
 /**
@@ -13,7 +14,11 @@ import { isUuid } from "./ids.js";
  * token, and rotation compares on that hash.
  */
 export class RefreshTokenCodec {
-  constructor(private readonly key: Buffer) {}
+  private readonly key: KeyObject;
+
+  constructor(key: Buffer) {
+    this.key = macKey(key);
+  }
 
   issue(sessionId: string, generation: number): string {
     return `${sessionId}.${generation}.${this.mac(sessionId, generation)}`;
