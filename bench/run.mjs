@@ -132,7 +132,7 @@ const launched = performance.now();
 // The same command as `npm start`, without the build step.
 const lk = start(
   "node",
-  ["--max-semi-space-size=8", "packages/server/dist/cli.js", "serve"],
+  ["--max-semi-space-size=8", "packages/server/dist/bundle/latchkey.mjs", "serve"],
   lkEnv,
   join(outDir, "latchkey.log"),
 );

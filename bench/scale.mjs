@@ -55,21 +55,25 @@ async function sizes(schema) {
 }
 
 function startServer(t) {
-  const child = spawn("node", ["--max-semi-space-size=8", "packages/server/dist/cli.js", "serve"], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: URL_,
-      LATCHKEY_DATABASE_SCHEMA: t.schema,
-      LATCHKEY_PORT: String(t.port),
-      LATCHKEY_LOG_LEVEL: "warn",
-      // Every request comes from 127.0.0.1: lift the per-IP and per-account budgets.
-      LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
-      LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
-      LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000000000",
+  const child = spawn(
+    "node",
+    ["--max-semi-space-size=8", "packages/server/dist/bundle/latchkey.mjs", "serve"],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        DATABASE_URL: URL_,
+        LATCHKEY_DATABASE_SCHEMA: t.schema,
+        LATCHKEY_PORT: String(t.port),
+        LATCHKEY_LOG_LEVEL: "warn",
+        // Every request comes from 127.0.0.1: lift the per-IP and per-account budgets.
+        LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
+        LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
+        LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000000000",
+      },
+      stdio: ["ignore", "inherit", "inherit"],
     },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  );
   return { child, base: `http://127.0.0.1:${t.port}` };
 }
 

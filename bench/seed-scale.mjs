@@ -40,7 +40,7 @@ function progress(label, done, total, started) {
 export async function seed({ url, schema, users, sessions, migrate = true }) {
   const env = { ...process.env, DATABASE_URL: url, LATCHKEY_DATABASE_SCHEMA: schema };
   if (migrate) {
-    execFileSync("node", ["packages/server/dist/cli.js", "migrate"], {
+    execFileSync("node", ["packages/server/dist/bundle/latchkey.mjs", "migrate"], {
       cwd: root,
       env,
       stdio: "ignore",

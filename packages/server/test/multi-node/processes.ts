@@ -6,12 +6,13 @@ import { promisify } from "node:util";
 import pg from "pg";
 
 /**
- * Real server processes, as production runs them: `node dist/cli.js serve`. They need
- * the build (`npm run build`; CI builds before it tests), and refuse to run a build
- * older than the sources, which would test yesterday's code.
+ * Real server processes, as `npm start` and production run them: the bundled CLI,
+ * `node dist/bundle/latchkey.mjs serve`. They need the build (`npm run build`; CI builds
+ * before it tests), and refuse to run a bundle older than the sources, which would test
+ * yesterday's code.
  */
 const SERVER_DIR = new URL("../..", import.meta.url).pathname;
-const CLI = join(SERVER_DIR, "dist", "cli.js");
+const CLI = join(SERVER_DIR, "dist", "bundle", "latchkey.mjs");
 const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const READY_TIMEOUT_MS = 15_000;
@@ -166,14 +167,14 @@ export function decodeJwt(token: unknown): {
 }
 
 function assertBuildIsCurrent(): void {
+  let built: number;
   try {
-    statSync(CLI);
+    built = statSync(CLI).mtimeMs;
   } catch {
     throw new Error(`${CLI} is missing: run \`npm run build\` before these tests`);
   }
-  // tsc -b rewrites only what changed, but touches every output when it finds them current.
-  if (newestMtime(join(SERVER_DIR, "src")) > newestMtime(join(SERVER_DIR, "dist"))) {
-    throw new Error("packages/server/dist is older than src: run `npm run build` first");
+  if (newestMtime(join(SERVER_DIR, "src")) > built) {
+    throw new Error(`${CLI} is older than src: run \`npm run build\` first`);
   }
 }
 
