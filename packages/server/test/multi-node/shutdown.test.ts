@@ -1,15 +1,18 @@
+import { connect } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { call, type Deployment, deployment, startNode } from "./processes.js";
 
 const PASSWORD = "correct horse battery";
 const LOGINS = 12;
+/** More than the hash pool's 4 threads: some still wait for one when the signal comes. */
+const ABANDONED = 8;
 
 describe("graceful shutdown of `latchkey serve`", () => {
-  let dep: Deployment | undefined;
-  afterAll(() => dep?.drop());
+  const deps: Deployment[] = [];
+  afterAll(() => Promise.all(deps.map((d) => d.drop())));
 
   it("on SIGTERM finishes the requests in flight, writes their audit events and exits 0", async () => {
-    dep = deployment({
+    const dep = deployment({
       // Slow hashes keep logins in flight when the signal arrives.
       LATCHKEY_ARGON2_MEMORY_KIB: "65536",
       LATCHKEY_ARGON2_ITERATIONS: "2",
@@ -19,6 +22,7 @@ describe("graceful shutdown of `latchkey serve`", () => {
       LATCHKEY_LOGIN_FAILURES_PER_IP: "1000",
       LATCHKEY_PUBLIC_RATE_LIMIT: "1000",
     });
+    deps.push(dep);
     const node = await startNode(dep);
     const body = { identifier: "drain@example.com", password: PASSWORD };
     expect(
@@ -67,5 +71,49 @@ describe("graceful shutdown of `latchkey serve`", () => {
     expect(Number(events?.n)).toBe(ok.length); // the queue was flushed before exit
     expect(node.output()).toContain('"msg":"stopped"');
     await expect(fetch(`${node.url}/healthz`)).rejects.toThrow();
+  });
+
+  it("finishes a request whose client hung up before the pools close", async () => {
+    const dep = deployment({
+      LATCHKEY_ARGON2_MEMORY_KIB: "65536",
+      LATCHKEY_ARGON2_ITERATIONS: "2",
+      LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "60",
+      // Logins in flight hold a point of the per-account limit until they succeed.
+      LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000",
+      // One node alone: no Redis to close, so the pools close soonest after HTTP.
+      REDIS_URL: "",
+    });
+    deps.push(dep);
+    const node = await startNode(dep);
+    const email = "hangs-up@example.com";
+    const registered = await call(node, "POST", "/auth/register", {
+      body: { email, password: PASSWORD },
+    });
+    expect(registered.status).toBe(201);
+
+    // Logins on raw sockets that their client drops at once, as a load generator does
+    // when its time is up: each must still finish before the pools close.
+    const body = JSON.stringify({ identifier: email, password: PASSWORD });
+    const request =
+      "POST /auth/login HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const { port } = new URL(node.url);
+    const hangUp = () =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () =>
+          socket.write(request, () => setTimeout(() => (socket.destroy(), resolve()), 20)),
+        );
+        socket.on("error", reject);
+      });
+    await Promise.all(Array.from({ length: ABANDONED }, hangUp));
+    // The first abandoned login's session means every one is past routing, the rest
+    // still hashing: stop now.
+    const sessionCount = async () =>
+      Number((await dep.query<{ n: string }>("select count(*) as n from sessions"))[0]?.n);
+    while ((await sessionCount()) < 2) await new Promise((r) => setTimeout(r, 5));
+    node.child.kill("SIGTERM");
+    expect(await node.exited, node.output()).toBe(0);
+    expect(node.output()).not.toContain("unhandled error");
+    expect(await sessionCount()).toBe(1 + ABANDONED); // register, and each abandoned login's own
   });
 });
