@@ -101,7 +101,12 @@ describe("graceful shutdown of `latchkey serve`", () => {
     const hangUp = () =>
       new Promise<void>((resolve, reject) => {
         const socket = connect(Number(port), "127.0.0.1", () =>
-          socket.write(request, () => setTimeout(() => (socket.destroy(), resolve()), 20)),
+          socket.write(request, () =>
+            setTimeout(() => {
+              socket.destroy();
+              resolve();
+            }, 20),
+          ),
         );
         socket.on("error", reject);
       });
