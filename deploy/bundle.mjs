@@ -1,5 +1,6 @@
-// Bundles Latchkey into one ES module per entry: Node resolves and links ~1 000 files for
-// an unbundled start, most of the time to ready (bench/RESULTS.md, "Start-up" and "Cold
+// Bundles Latchkey into one ES module per entry (the server's first-use parts in chunks
+// beside it): Node resolves and links ~1 000 files for an unbundled start, most of the
+// time to ready (bench/RESULTS.md, "Start-up" and "Cold
 // start"). Usage: node deploy/bundle.mjs server|functions
 //   server     packages/server/dist/bundle/latchkey.mjs, the CLI (`npm start` runs its `serve`)
 //   functions  packages/server/dist-functions/{lambda,gcf-entry}.mjs (npm run build:functions)
@@ -16,6 +17,10 @@ const targets = {
   server: {
     outdir: `${root}packages/server/dist/bundle`,
     entryPoints: { latchkey: `${src}/cli.ts` },
+    // What loads on first use (passkeys' X.509 stack, the password denylist, the socket
+    // route) goes in chunks of its own, so a start does not parse it: ~100 ms here.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
   },
   functions: {
     outdir: `${root}packages/server/dist-functions`,
