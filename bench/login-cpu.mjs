@@ -1,0 +1,95 @@
+// Where a login's CPU goes: starts one server (the bundle `npm start` runs, or CLI=<file>),
+// runs logins for DURATION seconds and prints the CPU time per login of the main thread
+// and of the other threads (the Argon2id pool, V8's helpers), from each thread's
+// /proc/<pid>/task/<tid>/schedstat (time on a CPU, not wall time, so a busy neighbour
+// inflates it far less than it does req/s). A/B two builds by running it on each in turn.
+// Loopback only, bounded by DURATION. Usage: bench/RESULTS.md ("Login ÷ raw Argon2id").
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
+
+const DURATION = Number(process.env.DURATION ?? 8);
+const PORT = 8092;
+const root = new URL("..", import.meta.url).pathname;
+const cli = process.env.CLI ?? join(root, "packages/server/dist/bundle/latchkey.mjs");
+const dataDir = mkdtempSync(join(tmpdir(), "latchkey-login-cpu-"));
+const server = spawn("node", ["--max-semi-space-size=8", cli, "serve"], {
+  env: {
+    ...process.env,
+    LATCHKEY_PORT: String(PORT),
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
+    LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
+  },
+  stdio: ["ignore", "ignore", "inherit"],
+});
+const base = `http://127.0.0.1:${PORT}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/healthz`)).ok) break;
+  } catch {}
+  if (i > 1000) throw new Error("the server did not start");
+  await sleep(10);
+}
+
+const ACCOUNTS = 32;
+const password = "correct horse battery staple";
+for (let i = 0; i < ACCOUNTS; i++) {
+  await fetch(`${base}/auth/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: `bench-${i}@example.com`, password }),
+  });
+}
+let next = 0;
+const logins = (duration) =>
+  autocannon({
+    url: base,
+    connections: 10,
+    duration,
+    requests: [
+      {
+        method: "POST",
+        path: "/auth/login",
+        setupRequest: (req) => ({
+          ...req,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ identifier: `bench-${next++ % ACCOUNTS}@example.com`, password }),
+        }),
+      },
+    ],
+  });
+
+/** Milliseconds on a CPU so far: the main thread, and all others together. */
+function cpu() {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${server.pid}/task`)) {
+    const stat = readFileSync(`/proc/${server.pid}/task/${tid}/schedstat`, "utf8");
+    const ms = Number(stat.split(" ")[0]) / 1e6;
+    if (Number(tid) === server.pid) main += ms;
+    else others += ms;
+  }
+  return { main, others };
+}
+
+await logins(2); // warm-up, unmeasured
+const before = cpu();
+const result = await logins(DURATION);
+const after = cpu();
+const n = result.requests.total;
+console.log(
+  JSON.stringify({
+    scenario: "login-cpu",
+    rps_mean: Math.round(result.requests.average),
+    non2xx: result.non2xx,
+    main_ms_per_login: Number(((after.main - before.main) / n).toFixed(2)),
+    other_threads_ms_per_login: Number(((after.others - before.others) / n).toFixed(2)),
+  }),
+);
+server.kill("SIGTERM");
+await new Promise((resolve) => server.once("exit", resolve));
+rmSync(dataDir, { recursive: true, force: true });
