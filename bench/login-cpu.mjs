@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { loginRequests } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 8);
 const PORT = 8092;
@@ -44,24 +45,8 @@ for (let i = 0; i < ACCOUNTS; i++) {
     body: JSON.stringify({ email: `bench-${i}@example.com`, password }),
   });
 }
-let next = 0;
 const logins = (duration) =>
-  autocannon({
-    url: base,
-    connections: 10,
-    duration,
-    requests: [
-      {
-        method: "POST",
-        path: "/auth/login",
-        setupRequest: (req) => ({
-          ...req,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ identifier: `bench-${next++ % ACCOUNTS}@example.com`, password }),
-        }),
-      },
-    ],
-  });
+  autocannon({ url: base, connections: 10, duration, requests: loginRequests(ACCOUNTS, password) });
 
 /** Milliseconds on a CPU so far: the main thread, and all others together. */
 function cpu() {

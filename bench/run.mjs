@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { loginRequests, refreshRequests } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
@@ -165,53 +166,17 @@ const hello = recordRounds("hello-world", helloRounds);
 const me = recordRounds("users-me", meRounds);
 
 // Refresh: every session's rotation chain is walked by one request at a time.
-// autocannon resets per-connection context, so tokens live in a queue instead:
-// a request takes one, its response gives the successor back.
 const queue = [];
 for (let i = 0; i < CONNECTIONS; i++) {
   queue.push((await post(base, "/auth/login", { identifier: "bench", password })).refreshToken);
 }
-const refreshRequests = [
-  {
-    method: "POST",
-    path: "/auth/refresh",
-    setupRequest: (req) => ({
-      ...req,
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ refreshToken: queue.shift() }),
-    }),
-    onResponse: (status, body) => {
-      if (status === 200) queue.push(JSON.parse(body).refreshToken);
-    },
-  },
-];
-record("refresh", await cannon({ url: base, requests: refreshRequests }));
+record("refresh", await cannon({ url: base, requests: refreshRequests(queue) }));
 
-// Logins rotate over many accounts: attempts in flight count against the
-// per-identifier limit until they succeed (a guard against parallel guessing), and
-// no real user signs in 16 times at once.
 const LOGIN_USERS = 32;
 for (let i = 0; i < LOGIN_USERS; i++) {
   await post(base, "/auth/register", { email: `bench-${i}@example.com`, password });
 }
-let nextLogin = 0;
-const loginOpts = {
-  url: base,
-  requests: [
-    {
-      method: "POST",
-      path: "/auth/login",
-      setupRequest: (req) => ({
-        ...req,
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          identifier: `bench-${nextLogin++ % LOGIN_USERS}@example.com`,
-          password,
-        }),
-      }),
-    },
-  ],
-};
+const loginOpts = { url: base, requests: loginRequests(LOGIN_USERS, password) };
 // The login ceiling, in rounds alternating with logins so both meet the same noise.
 async function argon2Raw() {
   const raw = start(

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import pg from "pg";
+import { loginRequests, refreshRequests } from "./lib.mjs";
 import { KNOWN_USERS, PASSWORD, seed } from "./seed-scale.mjs";
 
 const URL_ = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -109,7 +110,6 @@ async function scenarios(base) {
   // time). A run that ends drops the answers still in flight, so each run starts with a
   // full queue of fresh sessions.
   const queue = [];
-  let next = 0;
   return {
     "users/me": async () => ({
       url: `${base}/users/me`,
@@ -118,41 +118,9 @@ async function scenarios(base) {
     refresh: async () => {
       queue.length = 0;
       for (let i = 0; i < CONNECTIONS; i++) queue.push((await login(i)).refreshToken);
-      return {
-        url: base,
-        requests: [
-          {
-            method: "POST",
-            path: "/auth/refresh",
-            setupRequest: (req) => ({
-              ...req,
-              headers: { "content-type": "application/json" },
-              body: JSON.stringify({ refreshToken: queue.shift() }),
-            }),
-            onResponse: (status, body) => {
-              if (status === 200) queue.push(JSON.parse(body).refreshToken);
-            },
-          },
-        ],
-      };
+      return { url: base, requests: refreshRequests(queue) };
     },
-    login: async () => ({
-      url: base,
-      requests: [
-        {
-          method: "POST",
-          path: "/auth/login",
-          setupRequest: (req) => ({
-            ...req,
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              identifier: `bench-${next++ % KNOWN_USERS}@example.com`,
-              password: PASSWORD,
-            }),
-          }),
-        },
-      ],
-    }),
+    login: async () => ({ url: base, requests: loginRequests(KNOWN_USERS, PASSWORD) }),
   };
 }
 
