@@ -463,19 +463,16 @@ describe(`prepared queries (${TEST_DB})`, () => {
   );
 
   it("runs with each call's values, in and out of transactions", async () => {
-    const { user: a } = await registerUser(app);
-    const { user: b } = await registerUser(app);
+    const [a, b] = ["prepared-a@example.com", "prepared-b@example.com"];
+    await registerUser(app, { email: a });
+    await registerUser(app, { email: b });
     const { kysely: db, close } = await openAppDb(app);
     onTestFinished(close);
-    expect(await usersNamed(db, { email: a.email ?? "", role: "user" })).toEqual([
-      { email: a.email, role: "user" },
-    ]);
-    expect(await usersNamed(db, { email: b.email ?? "", role: "user" })).toEqual([
-      { email: b.email, role: "user" },
-    ]);
-    expect(await usersNamed(db, { email: b.email ?? "", role: "admin" })).toEqual([]);
+    expect(await usersNamed(db, { email: a, role: "user" })).toEqual([{ email: a, role: "user" }]);
+    expect(await usersNamed(db, { email: b, role: "user" })).toEqual([{ email: b, role: "user" }]);
+    expect(await usersNamed(db, { email: b, role: "admin" })).toEqual([]);
     await db.transaction().execute(async (trx) => {
-      expect(await usersNamed(trx, { email: a.email ?? "", role: "user" })).toHaveLength(1);
+      expect(await usersNamed(trx, { email: a, role: "user" })).toHaveLength(1);
     });
   });
 });
