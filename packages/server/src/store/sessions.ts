@@ -218,9 +218,11 @@ export class SessionStore {
     userId: string,
     exceptId: string,
   ): Promise<Array<{ browser: string | null; os: string | null }>> {
+    // Distinct: an account that signs in often keeps many sessions of one device.
     return this.db
       .selectFrom("sessions")
       .select(["browser", "os"])
+      .distinct()
       .where("user_id", "=", userId)
       .where("id", "!=", exceptId)
       .execute();
