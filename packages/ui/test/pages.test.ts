@@ -1,9 +1,9 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { type MailServer, smtpConfig, startMailServer } from "../../server/test/mail-server.js";
 import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
-import { freePort, launchChromium, shot, watchProblems } from "./chromium.js";
+import { type Chromium, freePort, launchChromium, shot } from "./chromium.js";
 
 const OTHER_DEVICE_UA =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:130.0) Gecko/20100101 Firefox/130.0";
@@ -11,10 +11,7 @@ const OTHER_DEVICE_UA =
 let app: TestApp;
 let mail: MailServer;
 let base: string;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-/** Script errors and CSP violations ("Refused to …"): the pages must cause none. */
-const problems: string[] = [];
+let chrome: Chromium;
 
 beforeAll(async () => {
   // The page origin must be the server's publicUrl, which the CSRF check allows.
@@ -29,12 +26,11 @@ beforeAll(async () => {
     mail: { ...smtp.mail, perIp: 1000 },
   });
   await app.http.listen({ host: "127.0.0.1", port });
-  browser = await launchChromium();
+  chrome = await launchChromium();
 });
 
 afterAll(async () => {
-  for (const c of contexts) await c.close();
-  await browser?.close();
+  await chrome?.close();
   await app?.close();
   await mail?.close();
 });
@@ -50,13 +46,8 @@ async function mailedLink(address: string, page: string): Promise<string> {
   throw new Error(`no ${page} link mailed to ${address}`);
 }
 
-async function newPage(userAgent?: string): Promise<Page> {
-  const context = await browser.newContext({ ...(userAgent ? { userAgent } : {}) });
-  contexts.push(context);
-  const page = await context.newPage();
-  watchProblems(page, problems);
-  return page;
-}
+const newPage = (userAgent?: string): Promise<Page> =>
+  chrome.newPage(userAgent ? { userAgent } : {});
 
 async function signIn(page: Page, email: string, secret: string): Promise<void> {
   await page.goto(`${base}/ui/login`);
@@ -142,7 +133,7 @@ describe("hosted pages in Chromium", () => {
     await other.waitForURL("**/ui/login");
     await shot(other, "07-other-device-signed-out");
 
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 
   it("account page: profile, allowed IPs, API token shown once, step-up for backup codes", async () => {
@@ -196,7 +187,7 @@ describe("hosted pages in Chromium", () => {
     const second = await page.getByRole("list", { name: "Backup codes" }).textContent();
     expect(second).not.toBe(first);
     await shot(page, "09-account-features");
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 
   it("two tabs whose access token expired refresh once between them", async () => {
@@ -270,7 +261,7 @@ describe("hosted pages in Chromium", () => {
     await page.waitForURL("**/ui/account");
     await page.getByRole("heading", { name: "Your account" }).waitFor();
     await shot(page, "10-signed-in-by-magic-link");
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 
   it("lets a guest in and shows a 404 page for unknown paths", async () => {
@@ -283,7 +274,7 @@ describe("hosted pages in Chromium", () => {
     expect(await page.getByRole("heading", { name: "Two-factor authentication" }).count()).toBe(0);
     expect(await page.getByRole("heading", { name: "Passkeys" }).count()).toBe(0);
     await shot(page, "08-guest-account");
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
     const missing = await page.goto(`${base}/ui/no/such/page`);
     expect(missing?.status()).toBe(404);
   });

@@ -1,14 +1,12 @@
-import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
+import type { CDPSession, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { PASSWORD, totpAt } from "../../server/test/mfa-helpers.js";
-import { freePort, launchChromium, shot, watchProblems } from "./chromium.js";
+import { type Chromium, freePort, launchChromium, shot } from "./chromium.js";
 
 let app: TestApp;
 let base: string;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
+let chrome: Chromium;
 
 beforeAll(async () => {
   // WebAuthn refuses IP addresses as RP IDs: the pages must be on http://localhost (a
@@ -19,12 +17,11 @@ beforeAll(async () => {
   await app.http.listen({ host: "127.0.0.1", port });
   // The server listens on IPv4 only; where localhost also resolves to ::1, this keeps
   // Chromium from trying that first.
-  browser = await launchChromium(["--host-resolver-rules=MAP localhost 127.0.0.1"]);
+  chrome = await launchChromium(["--host-resolver-rules=MAP localhost 127.0.0.1"]);
 });
 
 afterAll(async () => {
-  for (const c of contexts) await c.close();
-  await browser?.close();
+  await chrome?.close();
   await app?.close();
 });
 
@@ -39,11 +36,8 @@ interface Device {
  * verifies the user and needs no touch (the DevTools Protocol's virtual authenticator).
  */
 async function device(): Promise<Device> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  watchProblems(page, problems);
-  const cdp = await context.newCDPSession(page);
+  const page = await chrome.newPage();
+  const cdp = await page.context().newCDPSession(page);
   await cdp.send("WebAuthn.enable");
   const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
     options: {
@@ -136,7 +130,7 @@ describe("passkeys in Chromium (virtual authenticator)", () => {
     await page.getByText("Deleted passkey Work laptop.").waitFor();
     await passkeyList(page).getByText("No passkeys yet.").waitFor();
     expect(await page.getByLabel("Password or authenticator code").count()).toBe(0);
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 
   it("an MFA account: the passkey stands in for the code, and alone (it verifies the user)", async () => {
@@ -167,7 +161,7 @@ describe("passkeys in Chromium (virtual authenticator)", () => {
     await page.getByRole("button", { name: "Sign in with a passkey" }).click();
     await page.waitForURL("**/ui/account");
     await passkeyList(page).getByText("Phone").waitFor();
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 
   it("a passkey request the browser refuses says so", async () => {
@@ -177,6 +171,6 @@ describe("passkeys in Chromium (virtual authenticator)", () => {
     await page.getByRole("button", { name: "Sign in with a passkey" }).click();
     await page.getByText("The passkey request was cancelled or timed out.").waitFor();
     expect(page.url()).toBe(`${base}/ui/login`);
-    expect(problems).toEqual([]);
+    expect(chrome.problems).toEqual([]);
   });
 });
