@@ -7,18 +7,24 @@ const LOGINS = 12;
 /** More than the hash pool's 4 threads: some still wait for one when the signal comes. */
 const ABANDONED = 8;
 
+/** A node whose logins stay in flight when the signal arrives, and that has time to drain. */
+const DRAINING = {
+  // Slow hashes keep logins in flight when the signal arrives.
+  LATCHKEY_ARGON2_MEMORY_KIB: "65536",
+  LATCHKEY_ARGON2_ITERATIONS: "2",
+  // A loaded machine must not turn a slow drain into a forced exit.
+  LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "60",
+  // Logins in flight hold a point of the per-account limit until they succeed.
+  LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000",
+};
+
 describe("graceful shutdown of `latchkey serve`", () => {
   const deps: Deployment[] = [];
   afterAll(() => Promise.all(deps.map((d) => d.drop())));
 
   it("on SIGTERM finishes the requests in flight, writes their audit events and exits 0", async () => {
     const dep = deployment({
-      // Slow hashes keep logins in flight when the signal arrives.
-      LATCHKEY_ARGON2_MEMORY_KIB: "65536",
-      LATCHKEY_ARGON2_ITERATIONS: "2",
-      // A loaded machine must not turn a slow drain into a forced exit.
-      LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "60",
-      LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000",
+      ...DRAINING,
       LATCHKEY_LOGIN_FAILURES_PER_IP: "1000",
       LATCHKEY_PUBLIC_RATE_LIMIT: "1000",
     });
@@ -75,11 +81,7 @@ describe("graceful shutdown of `latchkey serve`", () => {
 
   it("finishes a request whose client hung up before the pools close", async () => {
     const dep = deployment({
-      LATCHKEY_ARGON2_MEMORY_KIB: "65536",
-      LATCHKEY_ARGON2_ITERATIONS: "2",
-      LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "60",
-      // Logins in flight hold a point of the per-account limit until they succeed.
-      LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000",
+      ...DRAINING,
       // One node alone: no Redis to close, so the pools close soonest after HTTP.
       REDIS_URL: "",
     });
