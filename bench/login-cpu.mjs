@@ -1,4 +1,4 @@
-// Where a login's CPU goes: starts one server (the bundle `npm start` runs, or CLI=<file>),
+// Where a login's CPU goes: starts one server (what `npm start` runs, or CLI=<file>),
 // runs logins for DURATION seconds and prints the CPU time per login of the main thread
 // and of the other threads (the Argon2id pool, V8's helpers), from each thread's
 // /proc/<pid>/task/<tid>/schedstat (time on a CPU, not wall time, so a busy neighbour
@@ -15,7 +15,7 @@ import { loginRequests } from "./lib.mjs";
 const DURATION = Number(process.env.DURATION ?? 8);
 const PORT = 8092;
 const root = new URL("..", import.meta.url).pathname;
-const cli = process.env.CLI ?? join(root, "packages/server/dist/bundle/latchkey.mjs");
+const cli = process.env.CLI ?? join(root, "packages/server/bin/latchkey.cjs");
 const dataDir = mkdtempSync(join(tmpdir(), "latchkey-login-cpu-"));
 const server = spawn("node", ["--max-semi-space-size=8", cli, "serve"], {
   env: {

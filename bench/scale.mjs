@@ -58,7 +58,7 @@ async function sizes(schema) {
 function startServer(t) {
   const child = spawn(
     "node",
-    ["--max-semi-space-size=8", "packages/server/dist/bundle/latchkey.mjs", "serve"],
+    ["--max-semi-space-size=8", "packages/server/bin/latchkey.cjs", "serve"],
     {
       cwd: root,
       env: {

@@ -29,7 +29,13 @@ program
     const { port } = latchkey.http.server.address() as AddressInfo;
     const url = `http://${config.host}:${port}`;
     latchkey.svc.log.info(
-      { url, database: describeDb(config), readyMs: Math.round(performance.now() - started) },
+      {
+        url,
+        database: describeDb(config),
+        // Argon2id hashes at once: bin/latchkey.cjs sizes the pool, libuv's default is 4.
+        threadPoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
+        readyMs: Math.round(performance.now() - started),
+      },
       `Latchkey is ready at ${url} (API docs at ${url}/docs)`,
     );
     onShutdownSignal(latchkey, config.operations.shutdownTimeoutSeconds);

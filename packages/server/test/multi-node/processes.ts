@@ -6,13 +6,14 @@ import { promisify } from "node:util";
 import pg from "pg";
 
 /**
- * Real server processes, as `npm start` and production run them: the bundled CLI,
- * `node dist/bundle/latchkey.mjs serve`. They need the build (`npm run build`; CI builds
- * before it tests), and refuse to run a bundle older than the sources, which would test
- * yesterday's code.
+ * Real server processes, as `npm start` and production run them: the `latchkey` command,
+ * `node bin/latchkey.cjs serve`, which loads the bundle. They need the build (`npm run
+ * build`; CI builds before it tests), and refuse to run a bundle older than the sources,
+ * which would test yesterday's code.
  */
 const SERVER_DIR = new URL("../..", import.meta.url).pathname;
-const CLI = join(SERVER_DIR, "dist", "bundle", "latchkey.mjs");
+const CLI = join(SERVER_DIR, "bin", "latchkey.cjs");
+const BUNDLE = join(SERVER_DIR, "dist", "bundle", "latchkey.mjs");
 const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const READY_TIMEOUT_MS = 15_000;
@@ -169,12 +170,12 @@ export function decodeJwt(token: unknown): {
 function assertBuildIsCurrent(): void {
   let built: number;
   try {
-    built = statSync(CLI).mtimeMs;
+    built = statSync(BUNDLE).mtimeMs;
   } catch {
-    throw new Error(`${CLI} is missing: run \`npm run build\` before these tests`);
+    throw new Error(`${BUNDLE} is missing: run \`npm run build\` before these tests`);
   }
   if (newestMtime(join(SERVER_DIR, "src")) > built) {
-    throw new Error(`${CLI} is older than src: run \`npm run build\` first`);
+    throw new Error(`${BUNDLE} is older than src: run \`npm run build\` first`);
   }
 }
 

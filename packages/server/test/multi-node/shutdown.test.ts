@@ -4,7 +4,7 @@ import { call, type Deployment, deployment, startNode } from "./processes.js";
 
 const PASSWORD = "correct horse battery";
 const LOGINS = 12;
-/** More than the hash pool's 4 threads: some still wait for one when the signal comes. */
+/** More than the hash pool's threads (one per core): some still wait for one when the signal comes. */
 const ABANDONED = 8;
 
 /** A node whose logins stay in flight when the signal arrives, and that has time to drain. */
