@@ -44,6 +44,8 @@ describe("GET /metrics", () => {
     app.clock.advance(60_000);
     expect((await refresh(user.refreshToken)).statusCode).toBe(401); // reuse
 
+    for (const url of ["/nope", "/nope/again?x=1"]) await app.http.inject({ url });
+
     const res = await scrape();
     expect(res.statusCode).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -63,6 +65,35 @@ describe("GET /metrics", () => {
       ),
     ).toBe(2);
     expect(text).not.toContain("/sessions/a");
+    expect(
+      sample(
+        text,
+        'latchkey_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}',
+      ),
+    ).toBe(2);
+    // Buckets are cumulative and end at the count; every sample is one exposition-format line.
+    const login200 = 'method="POST",route="/auth/login",status="200"';
+    const buckets = text
+      .split("\n")
+      .filter(
+        (l) =>
+          l.startsWith(`latchkey_http_request_duration_seconds_bucket{`) && l.includes(login200),
+      )
+      .map((l) => Number(l.split(" ")[1]));
+    expect(buckets).toHaveLength(12);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    expect(buckets.at(-1)).toBe(1);
+    expect(
+      sample(text, `latchkey_http_request_duration_seconds_bucket{le="+Inf",${login200}}`),
+    ).toBe(1);
+    expect(sample(text, `latchkey_http_request_duration_seconds_sum{${login200}}`)).toBeGreaterThan(
+      0,
+    );
+    for (const line of text.split("\n").filter((l) => l && !l.startsWith("#"))) {
+      expect(line).toMatch(
+        /^[a-z_:][a-z0-9_:]*(\{[a-z_]\w*="[^"\n]*"(,[a-z_]\w*="[^"\n]*")*\})? \S+$/,
+      );
+    }
     expect(sample(text, 'latchkey_password_hash_duration_seconds_count{operation="hash"}')).toBe(1);
     expect(sample(text, 'latchkey_password_hash_duration_seconds_count{operation="verify"}')).toBe(
       3,

@@ -66,15 +66,23 @@ export async function buildHttp(
       `No route for ${request.method} ${request.url.split("?")[0]}`,
     ),
   );
+  // Request timings by route pattern, never the raw URL (ids in paths would make a series
+  // per user). Each route binds its recorder when it is added, so a request does not
+  // build Fastify's `request.routeOptions` to learn which route it took.
+  app.addHook("onRoute", (route) => {
+    const record = svc.metrics.requestRecorder(route.url);
+    route.onResponse = [
+      ...[route.onResponse ?? []].flat(),
+      (request, reply, done) => {
+        record(request.method, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      },
+    ];
+  });
+  const recordUnmatched = svc.metrics.requestRecorder("unmatched");
   // One structured line per request; the path only, since queries may carry one-time codes.
   app.addHook("onResponse", (request, reply, done) => {
-    // The route pattern, never the raw URL: ids in paths would make a series per user.
-    svc.metrics.observeRequest(
-      request.method,
-      request.routeOptions.url ?? "unmatched",
-      reply.statusCode,
-      reply.elapsedTime,
-    );
+    if (request.is404) recordUnmatched(request.method, reply.statusCode, reply.elapsedTime / 1000);
     request.log.info(
       {
         method: request.method,

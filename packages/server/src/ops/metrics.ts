@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { AuditType } from "../store/audit.js";
+import { RequestDurations, type RouteRecorder } from "./request-durations.js";
 
 /** The active-sessions count is a table scan on a large database: at most one per this interval. */
 export const ACTIVE_SESSIONS_MAX_AGE_MS = 15_000;
@@ -37,7 +38,7 @@ function processRegistry(): Registry {
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Histogram<"method" | "route" | "status">;
+  private readonly requests = new RequestDurations();
   private readonly events: Counter<"type">;
   readonly logins: Counter<"outcome">;
   readonly refreshes: Counter<"result">;
@@ -51,13 +52,6 @@ export class Metrics {
 
   constructor(countActiveSessions: () => Promise<number>, now: () => number) {
     const registers = [this.registry];
-    this.requests = new Histogram({
-      name: "latchkey_http_request_duration_seconds",
-      help: "HTTP requests by method, route pattern and status; _count gives the request rate",
-      labelNames: ["method", "route", "status"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
     this.events = new Counter({
       name: "latchkey_security_events_total",
       help: "Security events recorded in the audit log, by type",
@@ -105,9 +99,9 @@ export class Metrics {
     });
   }
 
-  /** One observe per request (the users/me hot path pays this and nothing else). */
-  observeRequest(method: string, route: string, status: number, ms: number): void {
-    this.requests.observe({ method, route, status }, ms / 1000);
+  /** Times the requests of one route pattern (the users/me hot path pays this and nothing else). */
+  requestRecorder(route: string): RouteRecorder {
+    return this.requests.recorder(route);
   }
 
   observePasswordHash(operation: "hash" | "verify", ms: number): void {
@@ -126,7 +120,8 @@ export class Metrics {
 
   /** This server's metrics and the process's (CPU, memory, event-loop lag, GC). */
   async render(): Promise<string> {
-    return Registry.merge([this.registry, processRegistry()]).metrics();
+    const registered = await Registry.merge([this.registry, processRegistry()]).metrics();
+    return `${registered}\n${this.requests.render()}`;
   }
 
   /** Scrapes share one query in flight, and its answer for ACTIVE_SESSIONS_MAX_AGE_MS. */
