@@ -179,6 +179,14 @@ describe("access-token verification (RFC 8725)", () => {
       app.clock.advance(ACCESS_TTL_MS + TOLERANCE_MS + 1_000);
       await expectRefused(`${header}.${b64json(extended)}.${signature}`);
     });
+
+    it("refuses other claims under a cached token's signature (the cache keys on its end)", async () => {
+      expect((await me(token)).statusCode).toBe(200); // the genuine token is now cached
+      const [header, , signature] = token.split(".");
+      const promoted = { ...decodeJwt(token), role: "admin" };
+      await expectRefused(`${header}.${b64json(promoted)}.${signature}`);
+      expect((await me(token)).statusCode).toBe(200);
+    });
   });
 
   describe("revocation", () => {
