@@ -4,7 +4,7 @@
 // Loopback only; every phase is bounded by DURATION. Usage: see bench/RESULTS.md.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
@@ -12,7 +12,10 @@ import { loginRequests, refreshRequests } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+// Logins come ~100 times slower than users/me: 2 s is a few hundred, too few for V8 to
+// optimise the login path (its main-thread CPU per login falls for ~15 s: RESULTS.md).
+const LOGIN_WARMUP = Number(process.env.LOGIN_WARMUP ?? 15);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
 const PEER_DIR = process.env.PEER_BETTER_AUTH; // a writable copy of ../shared/peers/better-auth
 const LK_PORT = 8091;
@@ -62,8 +65,8 @@ function cannon(opts) {
   return autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
 }
 
-async function warm(opts) {
-  if (WARMUP > 0) await autocannon({ connections: CONNECTIONS, ...opts, duration: WARMUP });
+async function warm(opts, seconds = WARMUP) {
+  if (seconds > 0) await autocannon({ connections: CONNECTIONS, ...opts, duration: seconds });
 }
 
 function start(cmd, args, env, logFile) {
@@ -133,7 +136,7 @@ const launched = performance.now();
 // The same command as `npm start`, without the build step.
 const lk = start(
   "node",
-  ["--max-semi-space-size=8", "packages/server/dist/bundle/latchkey.mjs", "serve"],
+  ["--max-semi-space-size=8", "packages/server/bin/latchkey.cjs", "serve"],
   lkEnv,
   join(outDir, "latchkey.log"),
 );
@@ -177,18 +180,24 @@ for (let i = 0; i < LOGIN_USERS; i++) {
   await post(base, "/auth/register", { email: `bench-${i}@example.com`, password });
 }
 const loginOpts = { url: base, requests: loginRequests(LOGIN_USERS, password) };
-// The login ceiling, in rounds alternating with logins so both meet the same noise.
+// The login ceiling, in rounds alternating with logins so both meet the same noise, on
+// a thread pool of the size the server's (bin/latchkey.cjs: one thread per core).
+const threadPoolSize = process.env.UV_THREADPOOL_SIZE || String(availableParallelism());
 async function argon2Raw() {
   const raw = start(
     "node",
     ["bench/argon2-raw.mjs"],
-    { DURATION: String(DURATION), CONNECTIONS: String(CONNECTIONS) },
+    {
+      DURATION: String(DURATION),
+      CONNECTIONS: String(CONNECTIONS),
+      UV_THREADPOOL_SIZE: threadPoolSize,
+    },
     join(outDir, "argon2.log"),
   );
   await new Promise((resolve) => raw.child.once("exit", resolve));
   return JSON.parse(raw.log().trim().split("\n").pop()).rps_mean;
 }
-await warm(loginOpts);
+await warm(loginOpts, LOGIN_WARMUP);
 const rawRounds = [];
 const loginRounds = [];
 for (let round = 0; round < ROUNDS; round++) {
@@ -199,6 +208,7 @@ results["argon2-raw"] = {
   scenario: "argon2-raw",
   rps_mean: Math.round(rawRounds.reduce((a, b) => a + b, 0) / ROUNDS),
   rounds: rawRounds.map(Math.round),
+  thread_pool_size: Number(threadPoolSize),
 };
 console.log(JSON.stringify(results["argon2-raw"]));
 const login = recordRounds("login", loginRounds);
