@@ -1,6 +1,6 @@
 // Where a login's CPU goes: starts one server (what `npm start` runs, or CLI=<file>),
-// runs logins for DURATION seconds and prints the CPU time per login of the main thread
-// and of the other threads (the Argon2id pool, V8's helpers), from each thread's
+// runs logins for DURATION seconds and prints the CPU time per login of the main thread,
+// of the other threads (the Argon2id pool, V8's helpers) and of autocannon, from each thread's
 // /proc/<pid>/task/<tid>/schedstat (time on a CPU, not wall time, so a busy neighbour
 // inflates it far less than it does req/s). A/B two builds by running it on each in turn.
 // Loopback only, bounded by DURATION. Usage: bench/RESULTS.md ("Login ÷ raw Argon2id").
@@ -13,6 +13,8 @@ import autocannon from "autocannon";
 import { loginRequests } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 8);
+// V8 keeps optimising the login path for ~15 s (RESULTS.md, 2026-12-06).
+const WARMUP = Number(process.env.WARMUP ?? 2);
 const PORT = 8092;
 const root = new URL("..", import.meta.url).pathname;
 const cli = process.env.CLI ?? join(root, "packages/server/bin/latchkey.cjs");
@@ -61,10 +63,12 @@ function cpu() {
   return { main, others };
 }
 
-await logins(2); // warm-up, unmeasured
+await logins(WARMUP); // unmeasured
 const before = cpu();
+const generator = process.cpuUsage();
 const result = await logins(DURATION);
 const after = cpu();
+const { user, system } = process.cpuUsage(generator);
 const n = result.requests.total;
 console.log(
   JSON.stringify({
@@ -73,6 +77,7 @@ console.log(
     non2xx: result.non2xx,
     main_ms_per_login: Number(((after.main - before.main) / n).toFixed(2)),
     other_threads_ms_per_login: Number(((after.others - before.others) / n).toFixed(2)),
+    load_generator_ms_per_login: Number(((user + system) / 1000 / n).toFixed(2)),
   }),
 );
 server.kill("SIGTERM");
