@@ -10,7 +10,7 @@ import { uuidv7 } from "../src/domain/ids.js";
 import { PasswordHasher } from "../src/domain/password.js";
 import { RefreshTokenCodec } from "../src/domain/refresh-token.js";
 import { type Db, migrateTo, migrateToLatest, openDb } from "../src/store/db.js";
-import { migrations } from "../src/store/migrations/index.js";
+import { migrationsFor } from "../src/store/migrations/index.js";
 import { freshDatabase, json } from "./helpers.js";
 
 /**
@@ -115,7 +115,7 @@ describe("migrations", () => {
   it("apply from an empty database to the latest, and again as a no-op", async () => {
     const database = await emptyDatabase();
     await migrateToLatest(database.db);
-    const all = Object.keys(await migrations.getMigrations()).sort();
+    const all = Object.keys(await migrationsFor(database.db.dialect).getMigrations()).sort();
     expect(await applied(database.db)).toEqual(all);
     await migrateToLatest(database.db);
     expect(await applied(database.db)).toEqual(all);
@@ -135,6 +135,9 @@ describe("migrations", () => {
     await migrateTo(database.db, FIRST);
     expect(await applied(database.db)).toEqual([FIRST]);
     const seed = await seedFirstRelease(database.db);
+    const sessionRows = () =>
+      sql<Record<string, unknown>>`select * from sessions`.execute(database.db.kysely);
+    const [seededSession] = (await sessionRows()).rows;
 
     // A function deployment refuses this schema until `latchkey migrate` has run.
     const functionConfig = loadConfig(
@@ -144,15 +147,24 @@ describe("migrations", () => {
         ...(database.schema ? { databaseSchema: database.schema } : {}),
       },
     );
-    const pending = Object.keys(await migrations.getMigrations()).filter((m) => m !== FIRST);
+    const pending = Object.keys(await migrationsFor(database.db.dialect).getMigrations()).filter(
+      (m) => m !== FIRST,
+    );
     await expect(createApp(functionConfig, { migrate: false })).rejects.toThrow(
       `The database is missing migrations ${pending.join(", ")}: run \`latchkey migrate\``,
     );
 
     await migrateToLatest(database.db);
     expect(await applied(database.db)).toEqual(
-      Object.keys(await migrations.getMigrations()).sort(),
+      Object.keys(await migrationsFor(database.db.dialect).getMigrations()).sort(),
     );
+    // 0006 rebuilt (SQLite) or altered (PostgreSQL) sessions: the row is as it was, and
+    // refresh_hash is no longer unique.
+    expect((await sessionRows()).rows).toEqual([{ ...seededSession, tokens_valid_after: null }]);
+    expect(await sessionIndexes(database.db)).toEqual([
+      { name: "sessions_absolute_expires_at", unique: false },
+      { name: "sessions_user_id", unique: false },
+    ]);
 
     const clock = new ManualClock(T0 + 3_600_000);
     const app = await start(database, clock);
@@ -221,8 +233,29 @@ describe("migrations", () => {
       database.db.kysely,
     );
     expect(Number(count.rows[0]?.n)).toBe(1);
+
+    // The rebuilt table still belongs to its user: deleting the user deletes its sessions.
+    await sql`delete from users where id = ${seed.userId}`.execute(database.db.kysely);
+    expect((await sessionRows()).rows).toEqual([]);
   });
 });
+
+/** The sessions table's indexes other than its primary key's. */
+async function sessionIndexes(db: Db): Promise<Array<{ name: string; unique: boolean }>> {
+  const { rows } =
+    db.dialect === "sqlite"
+      ? await sql<{ name: string; unique: number }>`
+          select name, "unique" from pragma_index_list('sessions') where origin <> 'pk'`.execute(
+          db.kysely,
+        )
+      : await sql<{ name: string; unique: boolean }>`
+          select indexname as name, indexdef like 'CREATE UNIQUE%' as unique from pg_indexes
+          where tablename = 'sessions' and schemaname = current_schema()
+            and indexname <> 'sessions_pkey'`.execute(db.kysely);
+  return rows
+    .map((r) => ({ name: r.name, unique: Boolean(r.unique) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
 
 async function expectProfile(app: Latchkey, accessToken: string, userId: string) {
   const me = await app.http.inject({

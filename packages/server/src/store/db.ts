@@ -12,7 +12,7 @@ import {
   sql,
 } from "kysely";
 import type { CustomTypesConfig } from "pg";
-import { migrations } from "./migrations/index.js";
+import { migrationsFor } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
@@ -126,7 +126,7 @@ async function migrate(
   if (db.schema) await db.kysely.schema.createSchema(db.schema).ifNotExists().execute();
   const migrator = new Migrator({
     db: db.kysely,
-    provider: migrations,
+    provider: migrationsFor(db.dialect),
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   for (let attempt = 1; ; attempt++) {
@@ -160,7 +160,7 @@ export async function assertMigrated(db: Db): Promise<void> {
     if (!isMissingTable(err)) throw err;
     applied = new Set(); // never migrated
   }
-  const known = Object.keys(await migrations.getMigrations());
+  const known = Object.keys(await migrationsFor(db.dialect).getMigrations());
   const pending = known.filter((name) => !applied.has(name));
   if (pending.length > 0) {
     throw new Error(
