@@ -32,8 +32,7 @@ program
       {
         url,
         database: describeDb(config),
-        // Argon2id hashes at once: bin/latchkey.cjs sizes the pool, libuv's default is 4.
-        threadPoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
+        threadPoolSize: threadPoolSize(),
         readyMs: Math.round(performance.now() - started),
       },
       `Latchkey is ready at ${url} (API docs at ${url}/docs)`,
@@ -236,6 +235,16 @@ function onShutdownSignal(latchkey: Latchkey, timeoutSeconds: number): void {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+/**
+ * How many Argon2id hashes run at once: UV_THREADPOOL_SIZE read as libuv reads it
+ * (atoi, then 1 to 1024), which bin/latchkey.cjs sets to the cores; unset, libuv's 4.
+ */
+function threadPoolSize(): number {
+  const set = process.env.UV_THREADPOOL_SIZE;
+  if (!set) return 4;
+  return Math.min(Math.max(Number.parseInt(set, 10) || 1, 1), 1024);
 }
 
 function describeDb(config: Config): string {

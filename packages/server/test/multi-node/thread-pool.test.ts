@@ -30,9 +30,16 @@ describe("the latchkey command's thread pool (where Argon2id runs)", () => {
     const byCores = await poolOf({});
     const one = await poolOf({ UV_THREADPOOL_SIZE: "1" });
     const five = await poolOf({ UV_THREADPOOL_SIZE: "5" });
-    expect([byCores.reported, one.reported, five.reported]).toEqual([availableParallelism(), 1, 5]);
+    const zero = await poolOf({ UV_THREADPOOL_SIZE: "0" }); // libuv makes it 1
+    expect([byCores.reported, one.reported, five.reported, zero.reported]).toEqual([
+      availableParallelism(),
+      1,
+      5,
+      1,
+    ]);
     // libuv took the size: everything else being equal, the difference is the pool's.
     expect(five.threads - one.threads).toBe(4);
     expect(byCores.threads - one.threads).toBe(availableParallelism() - 1);
+    expect(zero.threads).toBe(one.threads);
   });
 });
