@@ -4,7 +4,7 @@
 // Loopback only; every phase is bounded by DURATION. Usage: see bench/RESULTS.md.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
@@ -181,8 +181,14 @@ for (let i = 0; i < LOGIN_USERS; i++) {
 }
 const loginOpts = { url: base, requests: loginRequests(LOGIN_USERS, password) };
 // The login ceiling, in rounds alternating with logins so both meet the same noise, on
-// a thread pool of the size the server's (bin/latchkey.cjs: one thread per core).
-const threadPoolSize = process.env.UV_THREADPOOL_SIZE || String(availableParallelism());
+// a thread pool of the size the server reported in its ready line.
+const { threadPoolSize } = JSON.parse(
+  lk
+    .log()
+    .split("\n")
+    .find((line) => line.includes("Latchkey is ready")) ?? "{}",
+);
+if (!threadPoolSize) throw new Error("the server's ready line names no threadPoolSize");
 async function argon2Raw() {
   const raw = start(
     "node",
@@ -190,7 +196,7 @@ async function argon2Raw() {
     {
       DURATION: String(DURATION),
       CONNECTIONS: String(CONNECTIONS),
-      UV_THREADPOOL_SIZE: threadPoolSize,
+      UV_THREADPOOL_SIZE: String(threadPoolSize),
     },
     join(outDir, "argon2.log"),
   );
@@ -208,7 +214,7 @@ results["argon2-raw"] = {
   scenario: "argon2-raw",
   rps_mean: Math.round(rawRounds.reduce((a, b) => a + b, 0) / ROUNDS),
   rounds: rawRounds.map(Math.round),
-  thread_pool_size: Number(threadPoolSize),
+  thread_pool_size: threadPoolSize,
 };
 console.log(JSON.stringify(results["argon2-raw"]));
 const login = recordRounds("login", loginRounds);

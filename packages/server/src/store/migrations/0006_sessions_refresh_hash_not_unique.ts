@@ -40,7 +40,11 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
       .addColumn("revoked_reason", "text")
       .addColumn("tokens_valid_after", "bigint")
       .execute();
-    const columns = sql.join(COLUMNS.map((c) => sql.ref(c)));
+    // The copy names every column of the new table, so it never depends on their order.
+    const { rows } = await sql<{
+      name: string;
+    }>`select name from pragma_table_info('sessions_new')`.execute(trx);
+    const columns = sql.join(rows.map((r) => sql.ref(r.name)));
     await sql`insert into sessions_new (${columns}) select ${columns} from sessions`.execute(trx);
     await trx.schema.dropTable("sessions").execute();
     await trx.schema.alterTable("sessions_new").renameTo("sessions").execute();
@@ -52,26 +56,3 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
       .execute();
   });
 }
-
-/** Every column of sessions, named so that the copy never depends on their order. */
-const COLUMNS = [
-  "id",
-  "user_id",
-  "refresh_hash",
-  "previous_refresh_hash",
-  "rotated_at",
-  "generation",
-  "absolute_expires_at",
-  "created_at",
-  "last_seen_at",
-  "ip",
-  "user_agent",
-  "browser",
-  "os",
-  "amr",
-  "remember_me",
-  "locked_at",
-  "revoked_at",
-  "revoked_reason",
-  "tokens_valid_after",
-];
