@@ -51,7 +51,7 @@ type Overrides = Omit<
  */
 export async function startTestApp(
   overrides: Overrides = {},
-  options: { shareWith?: TestApp; mailTransport?: MailTransport } = {},
+  options: { shareWith?: TestApp; mailTransport?: MailTransport; logger?: pino.Logger } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
   const shared = options.shareWith?.svc.config;
@@ -80,7 +80,7 @@ export async function startTestApp(
   } as Partial<ConfigInput>);
   const latchkey = await createApp(config, {
     clock,
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     mailTransport: options.mailTransport,
   }).catch(async (err: unknown) => {
     await database.drop();

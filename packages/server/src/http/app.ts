@@ -6,6 +6,7 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import { errorHandler, sendProblem } from "./problem.js";
+import { lazyRequestLogger } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
@@ -35,6 +36,7 @@ export async function buildHttp(
   const app = Fastify({
     loggerInstance: svc.log,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     return503OnClosing: true,
@@ -81,10 +83,13 @@ export async function buildHttp(
   });
   const recordUnmatched = svc.metrics.requestRecorder("unmatched");
   // One structured line per request; the path only, since queries may carry one-time codes.
+  // Written through the root logger, the request's id in the line, so that a request
+  // that logs nothing else never makes its own child logger (see request-logger.ts).
   app.addHook("onResponse", (request, reply, done) => {
     if (request.is404) recordUnmatched(request.method, reply.statusCode, reply.elapsedTime / 1000);
-    request.log.info(
+    svc.log.info(
       {
+        reqId: request.id,
         method: request.method,
         path: request.url.split("?")[0],
         status: reply.statusCode,
