@@ -43,9 +43,34 @@ describe("OpenAPI document", () => {
     }
   });
 
-  it("serves a browsable page at /docs", async () => {
-    const res = await app.http.inject({ url: "/docs/" });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers["content-type"]).toMatch(/text\/html/);
+  it("serves a browsable page at /docs, loaded by its first request", async () => {
+    // Concurrent first requests share the one loading.
+    const [page, again] = await Promise.all([
+      app.http.inject({ url: "/docs/" }),
+      app.http.inject({ url: "/docs/" }),
+    ]);
+    for (const res of [page, again]) {
+      expect(res.statusCode).toBe(200);
+      expect(res.headers["content-type"]).toMatch(/text\/html/);
+      expect(res.body).toContain("swagger-ui");
+    }
+    const bare = await app.http.inject({ url: "/docs" });
+    expect([200, 302]).toContain(bare.statusCode);
+    const css = await app.http.inject({ url: "/docs/static/swagger-ui.css" });
+    expect(css.statusCode).toBe(200);
+    expect(css.headers["content-type"]).toMatch(/text\/css/);
+    expect((await app.http.inject({ method: "HEAD", url: "/docs/" })).statusCode).toBe(200);
+    const missing = await app.http.inject({ url: "/docs/static/no-such-file.js" });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("shows the same document as /openapi.json", async () => {
+    const [shown, served] = await Promise.all([
+      app.http.inject({ url: "/docs/json" }),
+      app.http.inject({ url: "/openapi.json" }),
+    ]);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toEqual(served.json());
   });
 });

@@ -4,8 +4,9 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
+import { registerDocsPage } from "./docs-page.js";
 import { lazyCompilers } from "./lazy-compilers.js";
-import { errorHandler, sendProblem } from "./problem.js";
+import { errorHandler, notFoundHandler } from "./problem.js";
 import { lazyRequestLogger } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -60,14 +61,7 @@ export async function buildHttp(
 
   app.decorateRequest("auth", null);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      404,
-      "not_found",
-      `No route for ${request.method} ${request.url.split("?")[0]}`,
-    ),
-  );
+  app.setNotFoundHandler(notFoundHandler);
   // Request timings by route pattern, never the raw URL (ids in paths would make a series
   // per user). Each route binds its recorder when it is added, so a request does not
   // build Fastify's `request.routeOptions` to learn which route it took.
@@ -168,11 +162,6 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
       buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) ?? `def-${i}`,
     },
   });
-  if (docs) {
-    // Loaded only when served: Swagger UI and its static-file server are a tenth of a
-    // function's cold start (bench/RESULTS.md).
-    const { default: swaggerUi } = await import("@fastify/swagger-ui");
-    await app.register(swaggerUi, { routePrefix: "/docs" });
-  }
+  if (docs) registerDocsPage(app);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 }

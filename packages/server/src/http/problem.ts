@@ -45,6 +45,16 @@ export function sendProblem(
     });
 }
 
+/** Every unmatched request, whichever Fastify instance it reached. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(
+    reply,
+    404,
+    "not_found",
+    `No route for ${request.method} ${request.url.split("?")[0]}`,
+  );
+}
+
 /** The one error handler: contract errors as they are, schema failures listed, the rest a bare 500. */
 export function errorHandler(
   error: FastifyError,
