@@ -16,6 +16,9 @@ beforeAll(() => {
     '<!doctype html><script type="module" src="/ui/assets/app-1a2b.js"></script>',
   );
   writeFileSync(join(built, "assets", "app-1a2b.js"), "console.log('pages')");
+  writeFileSync(join(built, "assets", "app-3c4d.css"), "body{margin:0}");
+  mkdirSync(join(built, "assets", "nested"));
+  writeFileSync(join(built, "assets", "nested", "deep.js"), "1");
   empty = mkdtempSync(join(tmpdir(), "latchkey-ui-empty-"));
 });
 afterAll(() => {
@@ -59,9 +62,27 @@ describe("hosted pages under /ui", () => {
     app = await startTestApp({ ui: { enabled: true, dir: built } });
     const asset = await get(app, "/ui/assets/app-1a2b.js");
     expect(asset.statusCode).toBe(200);
-    expect(asset.headers["cache-control"]).toContain("immutable");
+    expect(asset.body).toBe("console.log('pages')");
+    expect(asset.headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    expect(asset.headers["cache-control"]).toBe("public, max-age=31536000, immutable");
     expect(asset.headers["content-security-policy"]).toBeDefined();
-    expect((await get(app, "/ui/assets/missing.js")).statusCode).toBe(404);
+    expect(asset.headers["x-content-type-options"]).toBe("nosniff");
+    const css = await get(app, "/ui/assets/app-3c4d.css");
+    expect(css.headers["content-type"]).toBe("text/css; charset=utf-8");
+    const head = await app.http.inject({ method: "HEAD", url: "/ui/assets/app-3c4d.css" });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe("");
+    for (const path of [
+      "/ui/assets/missing.js",
+      "/ui/assets/nested/deep.js",
+      "/ui/assets/nested",
+      "/ui/assets/..%2Findex.html",
+      "/ui/assets/%2e%2e%2f..%2fpackage.json",
+    ]) {
+      const res = await get(app, path);
+      expect(res.statusCode, path).toBe(404);
+      expect(res.json(), path).toMatchObject({ code: "not_found" });
+    }
     const deep = await get(app, "/ui/account/../../etc/passwd");
     expect(deep.statusCode).toBe(404);
     expect((await get(app, "/ui/Nope.html")).json()).toMatchObject({ code: "not_found" });

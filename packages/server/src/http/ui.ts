@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import staticFiles from "@fastify/static";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { Services } from "../services.js";
 import { sendProblem } from "./problem.js";
@@ -23,6 +22,17 @@ const CSP = [
   "base-uri 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
+
+/** What Vite writes into assets/, by extension. */
+const CONTENT_TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+};
 
 /** One path segment of letters and dashes: a page. Anything else under /ui is a 404. */
 const PAGE = /^\/ui\/(?:[a-z-]+\/?)?(?:\?.*)?$/;
@@ -66,15 +76,20 @@ export const uiRoutes: FastifyPluginAsync<{ svc: Services }> = async (app, { svc
     svc.log.warn({ dir }, "hosted pages not built (npm run build); /ui answers 404");
     return;
   }
-  await app.register(staticFiles, {
-    root: join(dir, "assets"),
-    prefix: "/ui/assets/",
-    index: false,
-    // File names carry a content hash (Vite), so a name never changes content.
-    immutable: true,
-    maxAge: "365d",
-    schemaHide: true,
-  });
+  const assets = readAssets(join(dir, "assets"));
+  app.get<{ Params: { name: string } }>(
+    "/ui/assets/:name",
+    { schema: { hide: true } },
+    async (request, reply) => {
+      const asset = assets.get(request.params.name);
+      if (!asset) return sendProblem(reply, 404, "not_found", "No such asset");
+      // The name carries the content's hash, so it never changes content.
+      return reply
+        .type(asset.type)
+        .header("cache-control", "public, max-age=31536000, immutable")
+        .send(asset.body);
+    },
+  );
 };
 
 function readIndex(dir: string): string | undefined {
@@ -83,4 +98,21 @@ function readIndex(dir: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The built assets, read once: a few files (~40 kB) that cannot change while the server
+ * runs. A request's name is looked up here, never joined to a path, so no request
+ * reaches a file outside them. This replaced @fastify/static, whose file server and its
+ * dependencies every start loaded for two files (bench/RESULTS.md).
+ */
+function readAssets(dir: string): Map<string, { body: Buffer; type: string }> {
+  const assets = new Map<string, { body: Buffer; type: string }>();
+  if (!existsSync(dir)) return assets;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const type = CONTENT_TYPES[extname(entry.name)] ?? "application/octet-stream";
+    assets.set(entry.name, { body: readFileSync(join(dir, entry.name)), type });
+  }
+  return assets;
 }
