@@ -7,10 +7,10 @@ const PREFIX = "/docs";
 /**
  * The browsable API page (Swagger UI) at /docs, loaded by its first request. Swagger UI
  * serves files from its own directory, so it stays outside the bundle, and with its
- * static file server and YAML library it is ~130 files: loading and registering them
- * was ~40 ms of each start (bench/RESULTS.md). Its routes live in a Fastify instance of
- * their own, over a copy of the finished OpenAPI document, to which these two routes
- * hand the request.
+ * static file server and YAML library it is ~130 files: loading and registering them at
+ * every start cost ~120 ms of the ~690 to ready here (bench/RESULTS.md). Its routes
+ * live in a Fastify instance of their own, over a copy of the finished OpenAPI document,
+ * to which these two routes hand the request.
  */
 export function registerDocsPage(app: FastifyInstance): void {
   let page: Promise<FastifyInstance> | undefined;
