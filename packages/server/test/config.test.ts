@@ -69,10 +69,15 @@ describe("loadConfig", () => {
       expect(prod.allowedOrigins).toEqual(["https://auth.example.com"]);
     });
 
-    it("requires email verification and new-sign-in notices by default only where they make sense", () => {
+    it("requires email verification, new-sign-in notices and a tight mail budget by default only where they make sense", () => {
       const dev = loadConfig({});
       expect(dev.emailVerificationRequired).toBe(false);
-      expect(dev.mail).toMatchObject({ transport: "outbox", newSignInNotice: false });
+      expect(dev.mail).toMatchObject({
+        transport: "outbox",
+        newSignInNotice: false,
+        perIp: 10_000,
+      });
+      expect(dev.rateLimit.publicPerIp).toBe(600);
       const prod = loadConfig({
         LATCHKEY_MODE: "production",
         LATCHKEY_PUBLIC_URL: "https://auth.example.com",
@@ -80,7 +85,7 @@ describe("loadConfig", () => {
         LATCHKEY_SMTP_PORT: "465",
       });
       expect(prod.emailVerificationRequired).toBe(true);
-      expect(prod.mail).toMatchObject({ newSignInNotice: true, smtp: { port: 465 } });
+      expect(prod.mail).toMatchObject({ newSignInNotice: true, perIp: 100, smtp: { port: 465 } });
       expect(
         loadConfig({ LATCHKEY_EMAIL_VERIFICATION_REQUIRED: "false", LATCHKEY_MODE: "production" })
           .emailVerificationRequired,

@@ -12,7 +12,7 @@ export type Config = Readonly<
     publicUrl: string;
     databaseUrl: string;
     emailVerificationRequired: boolean;
-    mail: ConfigInput["mail"] & { newSignInNotice: boolean };
+    mail: ConfigInput["mail"] & { newSignInNotice: boolean; perIp: number };
     /** `iss` of every token we sign. */
     issuer: string;
     webauthn: { rpId: string; rpName: string; origins: string[] };
@@ -149,10 +149,23 @@ function resolve(c: ConfigInput): Config {
     issuer: publicUrl,
     databaseUrl: c.databaseUrl ?? `sqlite:${join(c.dataDir, "latchkey.db")}`,
     emailVerificationRequired: c.emailVerificationRequired ?? c.mode === "production",
-    mail: { ...c.mail, newSignInNotice: c.mail.newSignInNotice ?? c.mail.transport !== "outbox" },
+    mail: mailSettings(c.mail),
     allowedOrigins,
     webauthn: relyingParty(c.webauthn, publicUrl),
   });
+}
+
+/**
+ * The outbox sends nothing, so nothing there needs a new-sign-in notice or a per-IP budget
+ * against using this server to mail strangers (the per-address budgets still apply).
+ */
+function mailSettings(mail: ConfigInput["mail"]): Config["mail"] {
+  const outbox = mail.transport === "outbox";
+  return {
+    ...mail,
+    newSignInNotice: mail.newSignInNotice ?? !outbox,
+    perIp: mail.perIp ?? (outbox ? 10_000 : 100),
+  };
 }
 
 /**

@@ -118,7 +118,9 @@ export const ConfigSchema = Type.Object({
       loginFailuresPerIp: Type.Integer({ minimum: 1, default: 10 }),
       loginFailuresPerIdentifier: Type.Integer({ minimum: 1, default: 5 }),
       loginWindowSeconds: Seconds(15 * 60, "Window for failed-login counts"),
-      publicPerIp: Type.Integer({ minimum: 1, default: 60 }),
+      // Failed logins have their own, tighter limits above; this one only has to stop one
+      // address from creating accounts or sessions in bulk, not a NAT or a CI run.
+      publicPerIp: Type.Integer({ minimum: 1, default: 600 }),
       publicWindowSeconds: Seconds(60, "Window for the per-IP limit on public endpoints"),
     },
     { default: {} },
@@ -187,11 +189,13 @@ export const ConfigSchema = Type.Object({
         default: 5,
         description: "Mails per address per window",
       }),
-      perIp: Type.Integer({
-        minimum: 1,
-        default: 20,
-        description: "Mail-sending requests per IP per window",
-      }),
+      perIp: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          description:
+            "Mail-sending requests per IP per window; default 100, or 10000 with the outbox (nothing leaves the machine)",
+        }),
+      ),
       windowSeconds: Seconds(3600, "Window of the mail limits"),
     },
     { default: {} },
