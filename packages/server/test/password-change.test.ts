@@ -33,6 +33,25 @@ describe("POST /auth/password/change", () => {
     app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
   const refresh = (refreshToken: string) =>
     app.http.inject({ method: "POST", url: "/auth/refresh", ...json({ refreshToken }) });
+  const introspect = (service: string, token: string) =>
+    app.http.inject({
+      method: "POST",
+      url: "/auth/introspect",
+      ...json({ token }),
+      headers: { "content-type": "application/json", ...bearer(service) },
+    });
+  /** An API token with the `introspect` scope, owned by a user of its own. */
+  const introspectionToken = async () => {
+    const owner = await registerUser(app);
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/tokens",
+      ...json({ name: "service", scopes: ["introspect"] }),
+      headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json<{ token: string }>().token;
+  };
 
   it("needs a step-up token", async () => {
     const user = await registerUser(app, { password: PASSWORD });
@@ -80,6 +99,55 @@ describe("POST /auth/password/change", () => {
     await app.svc.auditLog.flush();
     const audit = await app.svc.store.audit.listForUser(here.user.id);
     expect(audit.map((e) => e.type)).toContain("password_changed");
+  });
+
+  it("refuses an access token issued in the same second as the change; the reissued one works", async () => {
+    const service = await introspectionToken();
+    app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
+    const here = await registerUser(app, { password: PASSWORD });
+    const stepUp = await stepUpToken(app, here.accessToken);
+    app.clock.advance(700); // 10.800 s: the change falls in the old token's second
+    const res = await change(here.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    expect(res.statusCode).toBe(200);
+    const fresh = res.json<TokenBody>();
+    // At once (the change evicted the cached session) and once the cache has expired.
+    for (const wait of [0, 2_000]) {
+      app.clock.advance(wait);
+      const oldAccess = await me(here.accessToken);
+      expect(oldAccess.statusCode).toBe(401);
+      expect(oldAccess.json()).toMatchObject({ code: "token_expired" });
+      expect((await me(fresh.accessToken)).statusCode).toBe(200);
+      expect((await introspect(service, here.accessToken)).json()).toEqual({ active: false });
+      expect((await introspect(service, fresh.accessToken)).json()).toMatchObject({
+        active: true,
+      });
+    }
+
+    const old = decodeJwt(here.accessToken);
+    const renewed = decodeJwt(fresh.accessToken);
+    expect(old.iat).toBe(10 + Date.parse("2026-01-01T00:00:00Z") / 1000);
+    // Dated at the cut-off, the start of the next second, so it alone passes.
+    expect(renewed.iat).toBe((old.iat ?? 0) + 1);
+    expect((renewed.exp ?? 0) - (renewed.iat ?? 0)).toBe(app.svc.config.tokens.accessTtlSeconds);
+  });
+
+  it("a refresh in the same second as the change gets an access token that works", async () => {
+    app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
+    const here = await registerUser(app, { password: PASSWORD });
+    const stepUp = await stepUpToken(app, here.accessToken);
+    const res = await change(here.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    app.clock.advance(300); // still 10.x s: before the cut-off at 11 s
+    const refreshed = await refresh(res.json<TokenBody>().refreshToken);
+    expect(refreshed.statusCode).toBe(200);
+    const { accessToken } = refreshed.json<TokenBody>();
+    expect((await me(accessToken)).statusCode).toBe(200);
+    expect((await me(here.accessToken)).json()).toMatchObject({ code: "token_expired" });
   });
 
   it("treats the pre-change refresh token as reuse at once: no grace window hands it the new token", async () => {

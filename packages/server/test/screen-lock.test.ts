@@ -1,3 +1,4 @@
+import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, totpAt } from "./mfa-helpers.js";
@@ -18,6 +19,26 @@ const post = (url: string, token: string, body?: unknown) =>
     headers: { ...bearer(token), ...(body ? { "content-type": "application/json" } : {}) },
     ...(body ? { payload: JSON.stringify(body) } : {}),
   });
+
+const introspect = (service: string, token: string) =>
+  app.http.inject({
+    method: "POST",
+    url: "/auth/introspect",
+    ...json({ token }),
+    headers: { "content-type": "application/json", ...bearer(service) },
+  });
+/** An API token with the `introspect` scope, owned by a user of its own. */
+async function introspectionToken(): Promise<string> {
+  const owner = await registerUser(app);
+  const res = await app.http.inject({
+    method: "POST",
+    url: "/tokens",
+    ...json({ name: "service", scopes: ["introspect"] }),
+    headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
+  });
+  expect(res.statusCode).toBe(201);
+  return res.json<{ token: string }>().token;
+}
 
 describe("screen lock", () => {
   it("POST /sessions/lock answers 423 until /auth/unlock; older access tokens stay refused", async () => {
@@ -57,6 +78,50 @@ describe("screen lock", () => {
       ...json({ refreshToken: fresh.refreshToken }),
     });
     expect(rotated.statusCode).toBe(200);
+  });
+
+  it("refuses an access token issued in the same second as the unlock; the unlock's own works", async () => {
+    const service = await introspectionToken();
+    app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
+    const tokens = await registerUser(app);
+    expect((await post("/sessions/lock", tokens.accessToken)).statusCode).toBe(204);
+    app.clock.advance(700); // 10.800 s: the unlock falls in the old token's second
+    const unlocked = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    const fresh = unlocked.json<{ accessToken: string; refreshToken: string }>();
+
+    // At once (the unlock evicted the cached session) and once the cache has expired.
+    for (const wait of [0, 2_000]) {
+      app.clock.advance(wait);
+      const old = await me(tokens.accessToken);
+      expect(old.statusCode).toBe(401);
+      expect(old.json()).toMatchObject({ code: "token_expired" });
+      expect((await me(fresh.accessToken)).statusCode).toBe(200);
+      expect((await introspect(service, tokens.accessToken)).json()).toEqual({ active: false });
+      expect((await introspect(service, fresh.accessToken)).json()).toMatchObject({
+        active: true,
+      });
+    }
+    // Dated at the cut-off, the start of the next second, so it alone passes.
+    const oldIat = decodeJwt(tokens.accessToken).iat ?? 0;
+    expect(oldIat).toBe(10 + Date.parse("2026-01-01T00:00:00Z") / 1000);
+    expect(decodeJwt(fresh.accessToken).iat).toBe(oldIat + 1);
+  });
+
+  it("a refresh in the same second as the unlock gets an access token that works", async () => {
+    app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
+    const tokens = await registerUser(app);
+    await post("/sessions/lock", tokens.accessToken);
+    const unlocked = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    app.clock.advance(300); // still 10.x s: before the cut-off at 11 s
+    const refreshed = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: unlocked.json<{ refreshToken: string }>().refreshToken }),
+    });
+    expect(refreshed.statusCode).toBe(200);
+    expect((await me(refreshed.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
+    expect((await me(tokens.accessToken)).json()).toMatchObject({ code: "token_expired" });
   });
 
   it("locks a session idle longer than screenLockMinutes", async () => {

@@ -16,7 +16,10 @@ export interface Session {
   lockedAt: number | null;
   revokedAt: number | null;
   revokedReason: string | null;
-  /** Access tokens issued before this are refused (set when a screen lock lifts). */
+  /**
+   * Access tokens issued before this are refused (set when a screen lock lifts or the
+   * password changes): always a whole second, see tokensCutoff.
+   */
   tokensValidAfter: number | null;
 }
 
@@ -65,4 +68,36 @@ export function isIdleTooLong(
   now: number,
 ): boolean {
   return screenLockMinutes !== null && now - session.lastSeenAt >= screenLockMinutes * 60_000;
+}
+
+/**
+ * The `tokensValidAfter` a renewal of a session's tokens (password change, unlock) sets
+ * at `now`: the start of the NEXT whole second. A JWT's `iat` is whole seconds, so a
+ * cut-off at this second's start would let a token minted earlier in this very second
+ * through; one at the next second's start refuses every token issued so far. The tokens
+ * issued with the renewal are dated at the cut-off (accessTokenIssuedAt), so they pass.
+ */
+export function tokensCutoff(now: number): number {
+  return (Math.floor(now / 1000) + 1) * 1000;
+}
+
+/**
+ * The issue time for a new access token of this session: now, or the session's cut-off
+ * while that is still ahead (by under a second on the clock that set it), so that the tokens
+ * a renewal hands out, and any refreshed in the same second, are not refused on arrival.
+ */
+export function accessTokenIssuedAt(
+  session: Pick<Session, "tokensValidAfter">,
+  now: number,
+): number {
+  const cutoff = session.tokensValidAfter;
+  return cutoff !== null && cutoff > now ? cutoff : now;
+}
+
+/** True when an access token (its `iat`, seconds) was issued before the session's cut-off. */
+export function predatesTokenCutoff(
+  session: Pick<Session, "tokensValidAfter">,
+  iatSeconds: number,
+): boolean {
+  return session.tokensValidAfter !== null && iatSeconds * 1000 < session.tokensValidAfter;
 }

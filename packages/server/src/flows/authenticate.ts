@@ -1,6 +1,7 @@
 import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
+import { predatesTokenCutoff } from "../domain/session.js";
 import type { Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
 import { tokenSettings } from "./issue-tokens.js";
@@ -65,9 +66,11 @@ function admit(
     throw new AuthError("session_revoked", "The session has ended");
   }
   assertAccountUsable(context.user, check.ip);
-  const { tokensValidAfter } = context.session;
-  if (tokensValidAfter !== null && claims.iat * 1000 < tokensValidAfter) {
-    throw new AuthError("token_expired", "The access token predates the screen lock; refresh it");
+  if (predatesTokenCutoff(context.session, claims.iat)) {
+    throw new AuthError(
+      "token_expired",
+      "The access token was issued before this session's tokens were renewed; refresh it",
+    );
   }
   if (!check.allowLocked && svc.sessions.lockIfIdle(context)) {
     throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");

@@ -1,6 +1,7 @@
 import type { AccessClaims } from "../domain/access-token.js";
 import { isApiToken } from "../domain/api-token.js";
 import { AuthError } from "../domain/errors.js";
+import { predatesTokenCutoff } from "../domain/session.js";
 import type { Services } from "../services.js";
 import { verifiedClaims } from "./authenticate.js";
 
@@ -30,9 +31,7 @@ export async function introspect(svc: Services, token: string): Promise<Introspe
   const { session, user } = context;
   if (session.revokedAt !== null || session.absoluteExpiresAt <= svc.clock.now()) return INACTIVE;
   if (user.disabled) return INACTIVE;
-  if (session.tokensValidAfter !== null && claims.iat * 1000 < session.tokensValidAfter) {
-    return INACTIVE;
-  }
+  if (predatesTokenCutoff(session, claims.iat)) return INACTIVE;
   if (svc.sessions.lockIfIdle(context)) return INACTIVE;
   return { active: true, claims };
 }

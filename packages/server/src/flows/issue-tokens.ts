@@ -1,7 +1,7 @@
 import { type AccessSubject, signAccessToken } from "../domain/access-token.js";
 import { sha256 } from "../domain/crypto.js";
 import { uuidv7 } from "../domain/ids.js";
-import { type Session, sessionLifetimeMs } from "../domain/session.js";
+import { accessTokenIssuedAt, type Session, sessionLifetimeMs } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -85,13 +85,19 @@ export async function accessTokenFor(
   session: Session,
 ): Promise<Pick<IssuedTokens, "accessToken" | "expiresIn" | "sessionExpiresIn">> {
   const now = svc.clock.now();
+  // Right after a renewal (password change, unlock) this is the session's cut-off, up
+  // to a second ahead, so the token is not refused as one from before it.
+  const issuedAt = accessTokenIssuedAt(session, now);
   const sessionExpiresIn = Math.max(0, Math.round((session.absoluteExpiresAt - now) / 1000));
-  const expiresIn = Math.min(svc.config.tokens.accessTtlSeconds, sessionExpiresIn);
+  const expiresIn = Math.min(
+    svc.config.tokens.accessTtlSeconds,
+    Math.max(0, Math.round((session.absoluteExpiresAt - issuedAt) / 1000)),
+  );
   const accessToken = await signAccessToken(
     accessSubject(user, session),
     svc.keys.keyring,
     { ...tokenSettings(svc), ttlSeconds: expiresIn },
-    now,
+    issuedAt,
   );
   return { accessToken, expiresIn, sessionExpiresIn };
 }

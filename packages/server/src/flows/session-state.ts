@@ -6,6 +6,7 @@ import {
   isIdleTooLong,
   LAST_SEEN_WRITE_INTERVAL_MS,
   type RevokeReason,
+  tokensCutoff,
 } from "../domain/session.js";
 import type { Store } from "../store/index.js";
 import type { SessionContext } from "../store/sessions.js";
@@ -68,11 +69,11 @@ export class SessionState {
     this.bus.publish({ type: "session", sessionId, change: "locked" });
   }
 
-  /** Lifts the lock; access tokens issued before now stay refused. */
+  /** Lifts the lock; access tokens issued before now, even in this second, stay refused. */
   async unlock(sessionId: string): Promise<void> {
-    const now = this.clock.now();
-    // Whole seconds: `iat` has no finer grain, and a token minted in this second is new.
-    await this.store.sessions.setLock(sessionId, null, Math.floor(now / 1000) * 1000);
+    // The next whole second: `iat` has no finer grain, so a token minted earlier in
+    // this second must fall before it too; the unlock's own tokens are dated at it.
+    await this.store.sessions.setLock(sessionId, null, tokensCutoff(this.clock.now()));
     this.bus.publish({ type: "session", sessionId });
   }
 

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from "kysely";
-import type { RevokeReason, Session } from "../domain/session.js";
+import { type RevokeReason, type Session, tokensCutoff } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { prepared } from "./prepared.js";
 import type { Database, SessionsTable } from "./schema.js";
@@ -153,7 +153,8 @@ export class SessionStore {
   /**
    * Rotation without a presented token (a password change reissues this session's
    * tokens): the same compare-and-set, on the generation the caller read. Access
-   * tokens issued before `now` stop working. Undefined when a refresh won the race.
+   * tokens issued before `now`, even in the same second, stop working (tokensCutoff).
+   * Undefined when a refresh won the race.
    */
   async advance(
     id: string,
@@ -168,7 +169,7 @@ export class SessionStore {
       expected: generation,
       successorHash,
       now,
-      tokensValidAfter: Math.floor(now / 1000) * 1000,
+      tokensValidAfter: tokensCutoff(now),
     });
     return row && toSession(row);
   }
