@@ -62,7 +62,17 @@ export interface Session {
   current: boolean;
 }
 
-export type ApiTokenScope = "profile:read" | "sessions:read" | "sessions:write";
+/** A route's scope, a resource for all its actions, an action on every resource, or `*` (README "API tokens"). */
+export type ApiTokenScope =
+  | "profile:read"
+  | "sessions:read"
+  | "sessions:write"
+  | "introspect"
+  | "profile"
+  | "sessions"
+  | "read"
+  | "write"
+  | "*";
 
 export interface ApiToken {
   id: string;

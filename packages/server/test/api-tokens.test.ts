@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SCOPE_GRANTS, scopesGrant } from "../src/domain/api-token.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 
 const START = Date.parse("2026-01-01T00:00:00Z");
@@ -264,6 +265,170 @@ describe("authenticating with an API token", () => {
     app.clock.advance(31_000); // 61 s after the last write
     expect((await me(a.token)).statusCode).toBe(200);
     await settle(a.id, iso(START + 61_000));
+  });
+});
+
+describe("scope grammar: resource:action, a bare resource, a bare action, *", () => {
+  const postToken = (accessToken: string, scopes: unknown) =>
+    app.http.inject({
+      method: "POST",
+      url: "/tokens",
+      ...json({ name: "ci", scopes }),
+      headers: { "content-type": "application/json", ...bearer(accessToken) },
+    });
+  const introspectWith = (caller: string, token: string) =>
+    app.http.inject({
+      method: "POST",
+      url: "/auth/introspect",
+      ...json({ token }),
+      headers: { "content-type": "application/json", ...bearer(caller) },
+    });
+
+  // [scopes, GET /users/me, GET /sessions, DELETE /sessions/:id, POST /auth/introspect]
+  it.each([
+    [["read"], true, true, false, false],
+    [["profile"], true, false, false, false],
+    [["sessions"], false, true, true, false],
+    [["write"], false, false, true, false],
+    [["*"], true, true, true, true],
+    [["introspect"], false, false, false, true],
+    [["profile:read", "write"], true, false, true, false],
+  ])("%j: me %s, list sessions %s, revoke a session %s, introspect %s", async (scopes, ...can) => {
+    const [canMe, canList, canRevoke, canIntrospect] = can;
+    const { accessToken, user } = await registerUser(app);
+    const created = await postToken(accessToken, scopes);
+    expect(created.statusCode).toBe(201);
+    const { token, id } = created.json<CreatedToken>();
+    // Stored and shown as given.
+    expect(created.json().scopes).toEqual(scopes);
+    expect((await listTokens(accessToken)).find((t) => t.id === id)?.scopes).toEqual(scopes);
+
+    // Twice each: the first answer comes from the database, the second from the cache.
+    for (let round = 0; round < 2; round++) {
+      const meRes = await me(token);
+      if (canMe) expect(meRes.json().id).toBe(user.id);
+      else expectProblem(meRes, 403, "forbidden");
+
+      const list = await app.http.inject({ url: "/sessions", headers: bearer(token) });
+      if (canList) expect(list.statusCode).toBe(200);
+      else {
+        expectProblem(list, 403, "forbidden");
+        expect(list.json().detail).toContain("`sessions:read`");
+      }
+
+      const introspected = await introspectWith(token, accessToken);
+      if (canIntrospect) expect(introspected.json()).toMatchObject({ active: true, sub: user.id });
+      else expectProblem(introspected, 403, "forbidden");
+    }
+
+    const sessions = await app.http.inject({ url: "/sessions", headers: bearer(accessToken) });
+    const [session] = sessions.json().sessions;
+    const revoke = () =>
+      app.http.inject({ method: "DELETE", url: `/sessions/${session.id}`, headers: bearer(token) });
+    if (canRevoke) {
+      expect((await revoke()).statusCode).toBe(204);
+      expectProblem(await me(accessToken), 401, "session_revoked");
+    } else {
+      const refused = await revoke();
+      expectProblem(refused, 403, "forbidden");
+      expect(refused.json().detail).toContain("`write`");
+      expect((await me(accessToken)).statusCode).toBe(200);
+    }
+  });
+
+  it.each([
+    [["reed"], "scopes.0"],
+    [["Read"], "scopes.0"],
+    [["READ"], "scopes.0"],
+    [["profile:write"], "scopes.0"],
+    [["profiles"], "scopes.0"],
+    [["session:read"], "scopes.0"],
+    [["sessions:*"], "scopes.0"],
+    [["*:read"], "scopes.0"],
+    [[" *"], "scopes.0"],
+    [["all"], "scopes.0"],
+    [["introspect:read"], "scopes.0"],
+    [["read", "bogus"], "scopes.1"],
+  ])("refuses %j (400, naming the accepted forms)", async (scopes, path) => {
+    const { accessToken } = await registerUser(app);
+    const res = await postToken(accessToken, scopes);
+    expectProblem(res, 400, "validation_failed");
+    const { detail, errors } = res.json();
+    expect(errors).toEqual([{ path, message: expect.stringContaining("is not a scope") }]);
+    for (const form of ["resource:action", "profile:read", "sessions", "read", "`*`"]) {
+      expect(errors[0].message).toContain(form);
+    }
+    expect(detail).toContain(path);
+    expect(await listTokens(accessToken)).toEqual([]);
+  });
+
+  it("refuses an empty list and a repeated scope in any form (400)", async () => {
+    const { accessToken } = await registerUser(app);
+    const empty = await postToken(accessToken, []);
+    expectProblem(empty, 400, "validation_failed");
+    expect(empty.json().errors).toEqual([
+      { path: "scopes", message: expect.stringMatching(/^must name at least one scope; .*`\*`/) },
+    ]);
+    for (const scopes of [
+      ["read", "read"],
+      ["*", "*"],
+    ]) {
+      const res = await postToken(accessToken, scopes);
+      expectProblem(res, 400, "validation_failed");
+      expect(res.json().errors[0].path).toBe("scopes");
+    }
+    expect(await listTokens(accessToken)).toEqual([]);
+  });
+
+  it("a `*` token is still refused where API tokens never go", async () => {
+    const { accessToken } = await registerUser(app);
+    const { token, id } = await createToken(accessToken, { scopes: ["*"] });
+    const withBody = (method: "POST" | "PATCH", url: string, body: unknown) =>
+      app.http.inject({
+        method,
+        url,
+        ...json(body),
+        headers: { "content-type": "application/json", ...bearer(token) },
+      });
+    const refused = [
+      await app.http.inject({ url: "/tokens", headers: bearer(token) }),
+      await withBody("POST", "/tokens", { name: "child", scopes: ["*"] }),
+      await deleteToken(token, id),
+      await app.http.inject({ method: "POST", url: "/auth/logout/all", headers: bearer(token) }),
+      await app.http.inject({ method: "POST", url: "/mfa/totp/setup", headers: bearer(token) }),
+      await withBody("POST", "/auth/step-up", { password: "whatever it is" }),
+      await withBody("PATCH", "/users/me", { username: "renamed" }),
+    ];
+    for (const res of refused) {
+      expectProblem(res, 403, "forbidden");
+      expect(res.json().detail).toBe("This route does not accept API tokens");
+    }
+    expect(await listTokens(accessToken)).toHaveLength(1);
+  });
+
+  it("one pure function decides (domain scopesGrant)", () => {
+    expect(SCOPE_GRANTS).toEqual([
+      "profile:read",
+      "sessions:read",
+      "sessions:write",
+      "introspect",
+      "profile",
+      "sessions",
+      "read",
+      "write",
+      "*",
+    ]);
+    expect(scopesGrant(["read"], "profile:read")).toBe(true);
+    expect(scopesGrant(["read"], "sessions:write")).toBe(false);
+    expect(scopesGrant(["read"], "introspect")).toBe(false);
+    expect(scopesGrant(["sessions"], "sessions:write")).toBe(true);
+    expect(scopesGrant(["sessions"], "profile:read")).toBe(false);
+    expect(scopesGrant(["*"], "introspect")).toBe(true);
+    expect(scopesGrant(["introspect"], "profile:read")).toBe(false);
+    expect(scopesGrant([], "profile:read")).toBe(false);
+    // Unknown names (a typo that predates validation, a newer version's scope) grant nothing.
+    expect(scopesGrant(["Read", "profile:*", "sessions:read "], "profile:read")).toBe(false);
+    expect(scopesGrant(["read:profile"], "profile:read")).toBe(false);
   });
 });
 

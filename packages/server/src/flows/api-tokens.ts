@@ -2,7 +2,7 @@ import {
   type ApiToken,
   apiTokenExpiry,
   generateApiToken,
-  type Scope,
+  parseScopes,
 } from "../domain/api-token.js";
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
@@ -13,7 +13,8 @@ import { audit } from "./audit.js";
 
 export interface CreateApiTokenInput {
   name: string;
-  scopes: Scope[];
+  /** Checked here (parseScopes): 400 `validation_failed` unless each is an accepted form. */
+  scopes: readonly string[];
   expiresInDays?: number;
 }
 
@@ -32,6 +33,7 @@ export async function createApiToken(
   input: CreateApiTokenInput,
   client: ClientInfo,
 ): Promise<CreatedApiToken> {
+  const scopes = parseScopes(input.scopes);
   const userId = user.id;
   const now = svc.clock.now();
   const limit = svc.config.tiers[user.tier]?.[API_TOKENS_LIMIT];
@@ -55,7 +57,7 @@ export async function createApiToken(
         name: input.name,
         prefix,
         tokenHash: sha256(token),
-        scopes: input.scopes,
+        scopes,
         expiresAt: apiTokenExpiry(now, input.expiresInDays),
       },
       now,

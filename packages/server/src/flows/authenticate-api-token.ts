@@ -1,5 +1,11 @@
 import { assertAccountUsable } from "../domain/account-policy.js";
-import { type ApiToken, isExpired, type Scope } from "../domain/api-token.js";
+import {
+  type ApiToken,
+  grantsCovering,
+  isExpired,
+  type Scope,
+  scopesGrant,
+} from "../domain/api-token.js";
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
 import type { User } from "../domain/user.js";
@@ -16,7 +22,8 @@ export interface ApiTokenAuth {
  * DESIGN.md step 2. The token is found by the SHA-256 of the presented secret, in the
  * cache and then by a unique index: neither lookup compares the secret itself, so its
  * timing says nothing about how close a guess came (the same reasoning as Lucia's
- * session ids). `scope` is what the route accepts; `ip` is the caller's.
+ * session ids). `scope` is what the route requires (the token's scopes must grant it,
+ * per scopesGrant); `ip` is the caller's.
  */
 export async function authenticateApiToken(
   svc: Services,
@@ -51,8 +58,12 @@ function admitApiToken(
     throw new AuthError("invalid_token", "The API token has expired");
   }
   assertAccountUsable(context.user, ip);
-  if (!context.token.scopes.includes(scope)) {
-    throw new AuthError("forbidden", `This API token lacks the \`${scope}\` scope`);
+  if (!scopesGrant(context.token.scopes, scope)) {
+    const covering = grantsCovering(scope).map((g) => `\`${g}\``);
+    throw new AuthError(
+      "forbidden",
+      `This API token lacks the \`${scope}\` scope (any of ${covering.join(", ")} grants it)`,
+    );
   }
   svc.apiTokens.touch(context);
   return { user: context.user, apiToken: context.token };

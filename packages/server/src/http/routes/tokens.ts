@@ -3,9 +3,9 @@ import { Type } from "@sinclair/typebox";
 import {
   API_TOKEN_MAX_DAYS,
   API_TOKEN_NAME_MAX_LENGTH,
-  API_TOKEN_SCOPES,
   type ApiToken,
-  type Scope,
+  SCOPE_FORMS,
+  SCOPE_GRANTS,
 } from "../../domain/api-token.js";
 import { createApiToken, deleteApiToken, listApiTokens } from "../../flows/api-tokens.js";
 import type { Services } from "../../services.js";
@@ -13,15 +13,29 @@ import { clientInfo } from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
 import { authSecurity, Nullable, problemResponses } from "../schemas.js";
 
-const ScopeName = Type.Unsafe<Scope>({
-  type: "string",
-  enum: [...API_TOKEN_SCOPES],
-  description: 'What the token may do; see README.md "API tokens"',
+/**
+ * A plain string here: the accepted values are checked by parseScopes (domain), whose
+ * 400 names the accepted forms, where a schema `enum` would only say "must be equal to
+ * one of the allowed values". The values are listed in the description and examples.
+ */
+const ScopeName = Type.String({
+  minLength: 1,
+  maxLength: 32,
+  description:
+    `One of ${SCOPE_GRANTS.map((g) => `\`${g}\``).join(", ")}: ${SCOPE_FORMS}. ` +
+    "`read` covers every read route (GET /users/me, GET /sessions), `write` every write " +
+    "route (DELETE /sessions/:id); neither grants `introspect`. Anything else is 400 " +
+    '`validation_failed`. See README.md "API tokens"',
+  examples: ["read", "profile:read", "sessions", "*"],
 });
+// No `minItems`: an empty list reaches parseScopes, whose 400 says what a scope can be.
 const Scopes = Type.Array(ScopeName, {
-  minItems: 1,
-  maxItems: API_TOKEN_SCOPES.length,
+  maxItems: SCOPE_GRANTS.length,
   uniqueItems: true,
+  description: "At least one scope; the token may use a route if any of them grants its scope",
+});
+const StoredScopes = Type.Array(Type.String(), {
+  description: "As given at creation (see POST /tokens for what each grants)",
 });
 const DateTime = Type.String({ format: "date-time" });
 
@@ -31,7 +45,7 @@ const ApiTokenView = Type.Object({
   prefix: Type.String({
     description: "The first 8 characters after `lk_`, for telling tokens apart",
   }),
-  scopes: Scopes,
+  scopes: StoredScopes,
   createdAt: DateTime,
   lastUsedAt: Nullable(DateTime),
   expiresAt: Nullable(DateTime),
@@ -58,7 +72,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/tokens",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
@@ -77,14 +91,19 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/tokens",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
         summary: "Create an API token; its secret is in this response only",
         description:
-          "Use it as `Authorization: Bearer lk_…` on routes that accept its scopes. " +
-          "Without `expiresInDays` it lives until deleted.",
+          "Use it as `Authorization: Bearer lk_…` on routes whose scope one of its scopes " +
+          "grants: `profile:read` GET /users/me, `sessions:read` GET /sessions, " +
+          "`sessions:write` DELETE /sessions/:id, `introspect` POST /auth/introspect. " +
+          "A bare resource (`profile`, `sessions`) grants each of its actions, a bare action " +
+          "(`read`, `write`) that action on every resource, and `*` everything, `introspect` " +
+          "included. Token management, MFA, step-up, password change and logout never accept " +
+          "an API token. Without `expiresInDays` it lives until deleted.",
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: API_TOKEN_NAME_MAX_LENGTH }),
@@ -99,7 +118,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
             token: Type.String({ description: "The secret, shown once" }),
             prefix: Type.String(),
             name: Type.String(),
-            scopes: Scopes,
+            scopes: StoredScopes,
             createdAt: DateTime,
             expiresAt: Nullable(DateTime),
           }),
@@ -121,7 +140,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.delete(
     "/tokens/:id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
