@@ -83,6 +83,32 @@ describe("admin API", () => {
     expect((await asAdmin("GET", "/admin/users?cursor=nonsense")).statusCode).toBe(400);
   });
 
+  it("search finds guests by their name and guest email, case-insensitively", async () => {
+    const guest = (body: { username: string; email?: string }) =>
+      app.http.inject({ method: "POST", url: "/auth/guest", ...json(body) });
+    const wanderer = (await guest({ username: "Wanderer_7", email: "Drifter@Example.com" })).json();
+    const emile = (await guest({ username: "emile-B" })).json();
+    await registerUser(app, { email: "someone@example.com", username: "regular" });
+    const ids = async (search: string) =>
+      (await asAdmin("GET", `/admin/users?search=${encodeURIComponent(search)}`))
+        .json<{ users: Array<{ id: string }> }>()
+        .users.map((u) => u.id);
+
+    expect(await ids("wanderer")).toEqual([wanderer.user.id]);
+    expect(await ids("WANDERER_7")).toEqual([wanderer.user.id]);
+    expect(await ids("drifter@example")).toEqual([wanderer.user.id]);
+    expect(await ids("DRIFTER@")).toEqual([wanderer.user.id]);
+    expect(await ids("Emile-b")).toEqual([emile.user.id]);
+    expect(await ids("mile")).toEqual([emile.user.id]);
+    // Wildcards stay literal on guests' fields too.
+    expect(await ids("wanderer_")).toEqual([wanderer.user.id]);
+    expect(await ids("wandere%")).toEqual([]);
+    expect(await ids("d_ifter")).toEqual([]);
+    // The same search still finds real accounts, and a guest's name is no real username.
+    expect(await ids("regular")).toHaveLength(1);
+    expect(await ids("example.com")).toHaveLength(3); // root, someone and the guest's email
+  });
+
   it("reads, changes and deletes one user", async () => {
     const user = await registerUser(app);
     const read = await asAdmin("GET", `/admin/users/${user.user.id}`);

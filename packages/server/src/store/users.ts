@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from "kysely";
+import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from "kysely";
 import type { LinkedIdentity, User } from "../domain/user.js";
 import { IdentityStore } from "./identities.js";
 import { prepared } from "./prepared.js";
@@ -26,7 +26,7 @@ export interface AdminChange {
 }
 
 export interface UserQuery {
-  /** Case-insensitive substring of the email or the username. */
+  /** Case-insensitive substring of the email or the username; for guests, guest_email. */
   search?: string;
   /** Only ids below this one (the last id of the previous page). */
   before?: string;
@@ -181,12 +181,23 @@ export class UserStore {
     let q = this.db.selectFrom("users").selectAll().orderBy("id", "desc").limit(query.limit);
     if (query.before) q = q.where("id", "<", query.before);
     if (query.search) {
-      // Emails and username keys are stored lower-cased; `\` escapes LIKE's wildcards.
+      // Emails, guest emails and username keys are stored lower-cased; `\` escapes
+      // LIKE's wildcards. A guest's username has no key (it reserves nothing), so it is
+      // lower-cased here (usernames are ASCII, which lower() folds alike on both databases).
       const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, "\\$&")}%`;
-      q = q.where(
-        (eb) =>
-          sql<boolean>`(${eb.ref("email")} like ${pattern} escape '\\' or ${eb.ref("username_key")} like ${pattern} escape '\\')`,
-      );
+      q = q.where((eb) => {
+        const like = (value: Expression<string | null>) =>
+          sql<SqlBool>`${value} like ${pattern} escape '\\'`;
+        return eb.or([
+          like(eb.ref("email")),
+          like(eb.ref("username_key")),
+          like(eb.ref("guest_email")),
+          eb.and([
+            eb("username_key", "is", null),
+            like(sql<string | null>`lower(${eb.ref("username")})`),
+          ]),
+        ]);
+      });
     }
     const rows = await q.execute();
     const identities = await new IdentityStore(this.db).listForUsers(rows.map((r) => r.id));
