@@ -350,6 +350,39 @@ describe("POST /auth/logout", () => {
     );
   });
 
+  it("ends the session of a refresh token sent as Bearer", async () => {
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(tokens.refreshToken),
+    });
+    expect(res.statusCode).toBe(204);
+    expectProblem(await me(bearer(tokens.accessToken)), 401, "session_revoked");
+  });
+
+  it("falls back to the refresh cookie when the access cookie is mangled", async () => {
+    const cookie = `lk_access=garbage; lk_refresh=${tokens.refreshToken}`;
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: { cookie, origin: "http://latchkey.test" },
+    });
+    expect(res.statusCode).toBe(204);
+    expectCleared(res, "lk_access");
+    expectCleared(res, "lk_refresh");
+    expectProblem(await me(bearer(tokens.accessToken)), 401, "session_revoked");
+  });
+
+  it("answers an expired access token without a refresh token with 401 token_expired", async () => {
+    app.clock.advance(16 * 60 * 1000);
+    const res = await app.http.inject({
+      method: "POST",
+      url: "/auth/logout",
+      headers: bearer(tokens.accessToken),
+    });
+    expectProblem(res, 401, "token_expired");
+  });
+
   it("leaves the user's other sessions alone", async () => {
     const other = (await login("out@example.com")).json();
     await post("/auth/logout", { refreshToken: tokens.refreshToken });

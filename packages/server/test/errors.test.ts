@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect } from "node:net";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
@@ -74,9 +76,10 @@ describe("problem+json shape", () => {
 });
 
 describe("request bodies", () => {
-  it("answers malformed JSON with 400 validation_failed", async () => {
+  it("answers malformed JSON with 400 validation_failed, its errors naming the whole body", async () => {
     const res = await post("/auth/login", '{"identifier": "a", "password": ');
-    expectProblem(res, 400, "validation_failed");
+    const problem = expectProblem(res, 400, "validation_failed");
+    expect(problem.errors).toEqual([{ path: "", message: "The body is not valid JSON" }]);
   });
 
   it("answers an empty JSON body with 400 validation_failed", async () => {
@@ -237,6 +240,74 @@ describe("odd credentials never cause a 500", () => {
       headers: bearer(accessToken),
     });
     expectProblem(tooLong, 400, "validation_failed");
+  });
+});
+
+describe("credentials come before bodies", () => {
+  it("answers a protected route without credentials 401, whatever the body", async () => {
+    expectProblem(await post("/tokens", ""), 401, "unauthenticated");
+    expectProblem(await post("/tokens", "{"), 401, "unauthenticated");
+    const patch = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      payload: "[]",
+      headers: { "content-type": "application/json", ...bearer("garbage") },
+    });
+    expectProblem(patch, 401, "invalid_token");
+  });
+
+  it("refuses a cookie-authenticated write from a foreign origin 403 before reading its body", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      payload: '{"username": 5}',
+      headers: { "content-type": "application/json", cookie: `lk_access=${accessToken}` },
+    });
+    expectProblem(res, 403, "csrf_rejected");
+  });
+
+  it("answers an access token sent to /auth/refresh in the body 401 invalid_token", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await post("/auth/refresh", JSON.stringify({ refreshToken: accessToken }));
+    expectProblem(res, 401, "invalid_token");
+  });
+});
+
+describe("requests Node's HTTP parser refuses", () => {
+  /** Raw bytes over a real socket; the answer as text. */
+  async function raw(request: string): Promise<string> {
+    const url = new URL(app.url || (await app.listen()));
+    const socket = connect(Number(url.port), url.hostname);
+    const chunks: Buffer[] = [];
+    socket.on("data", (c) => chunks.push(c));
+    socket.write(request);
+    await once(socket, "close");
+    return Buffer.concat(chunks).toString();
+  }
+
+  function parse(answer: string) {
+    const [head = "", body = ""] = answer.split("\r\n\r\n");
+    return { statusLine: head.split("\r\n")[0], head, body: JSON.parse(body) };
+  }
+
+  it("answers oversized headers 431 as problem+json", async () => {
+    const answer = parse(
+      await raw(`GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
+    );
+    expect(answer.statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer.body).toMatchObject({ status: 431, code: "payload_too_large" });
+  });
+
+  it("answers a garbled request 400 validation_failed as problem+json", async () => {
+    const answer = parse(await raw("GET /users/me HTTP/1.1\r\nno colon here\r\n\r\n"));
+    expect(answer.statusLine).toBe("HTTP/1.1 400 Bad Request");
+    expect(answer.body).toMatchObject({
+      status: 400,
+      code: "validation_failed",
+      errors: [{ path: "", message: "The request is not valid HTTP" }],
+    });
   });
 });
 

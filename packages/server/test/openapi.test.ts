@@ -8,6 +8,27 @@ beforeAll(async () => {
 afterAll(() => app.close());
 
 describe("OpenAPI document", () => {
+  it("declares the content types the server sends: problem+json for errors, text for metrics", async () => {
+    type Responses = Record<string, { content?: Record<string, unknown> }>;
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, { responses: Responses }>>;
+    }>();
+    const login = doc.paths["/auth/login"]?.post?.responses ?? {};
+    expect(Object.keys(login["200"]?.content ?? {})).toEqual(["application/json"]);
+    expect(Object.keys(login["401"]?.content ?? {})).toEqual(["application/problem+json"]);
+    for (const operations of Object.values(doc.paths)) {
+      for (const { responses } of Object.values(operations)) {
+        for (const [status, response] of Object.entries(responses)) {
+          if (Number(status) >= 400 && response.content) {
+            expect(Object.keys(response.content)).toEqual(["application/problem+json"]);
+          }
+        }
+      }
+    }
+    const metrics = doc.paths["/metrics"]?.get?.responses ?? {};
+    expect(Object.keys(metrics["200"]?.content ?? {})).toEqual(["text/plain; version=0.0.4"]);
+  });
+
   it("is OpenAPI 3.1, generated from the route schemas, with every route of the server", async () => {
     const res = await app.http.inject({ url: "/openapi.json" });
     expect(res.statusCode).toBe(200);

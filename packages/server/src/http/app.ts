@@ -6,7 +6,7 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
 import { lazyCompilers } from "./lazy-compilers.js";
-import { errorHandler, notFoundHandler } from "./problem.js";
+import { clientErrorHandler, errorHandler, notFoundHandler } from "./problem.js";
 import { lazyRequestLogger } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -43,6 +43,7 @@ export async function buildHttp(
     return503OnClosing: true,
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,
+    clientErrorHandler,
     schemaController: { compilersFactory: lazyCompilers() },
     ajv: {
       // A string where a boolean belongs is a client bug to report, not to paper over.
@@ -153,7 +154,9 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
             scheme: "bearer",
             bearerFormat: "lk_…",
             description:
-              "An API token from POST /tokens, on routes that list its scope; see README.md for the scopes.",
+              "An API token from POST /tokens, on routes that list a scope it grants: the " +
+              "scope itself, its resource (`sessions`), its action (`read`) or `*`; see " +
+              'README.md "API tokens".',
           },
         },
       },
@@ -161,7 +164,42 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
     refResolver: {
       buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) ?? `def-${i}`,
     },
+    transformObject: (document) =>
+      "openapiObject" in document
+        ? withWireContentTypes(document.openapiObject)
+        : document.swaggerObject,
   });
   if (docs) registerDocsPage(app);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+}
+
+type OpenApiDocument = { paths?: Record<string, object | undefined> };
+
+/**
+ * The content types the server actually sends, where @fastify/swagger can only say
+ * application/json: every error is application/problem+json, and /metrics answers
+ * Prometheus text.
+ */
+function withWireContentTypes<D extends OpenApiDocument>(document: D): D {
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    for (const operation of Object.values(operations ?? {}) as unknown[]) {
+      const responses = (operation as { responses?: Record<string, { content?: object }> })
+        .responses;
+      for (const [status, response] of Object.entries(responses ?? {})) {
+        const content = response.content as Record<string, unknown> | undefined;
+        const json = content?.["application/json"];
+        if (!content || json === undefined) continue;
+        const wire =
+          Number(status) >= 400
+            ? "application/problem+json"
+            : path === "/metrics"
+              ? "text/plain; version=0.0.4"
+              : null;
+        if (!wire) continue;
+        delete content["application/json"];
+        content[wire] = json;
+      }
+    }
+  }
+  return document;
 }

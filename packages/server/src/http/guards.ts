@@ -13,7 +13,7 @@ import { accessCredential, stepUpCredential } from "./credentials.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Set by the `requireAuth` pre-handler; an `ApiTokenAuth` only on routes with a scope. */
+    /** Set by the `requireAuth` hook; an `ApiTokenAuth` only on routes with a scope. */
     auth: Authenticated | ApiTokenAuth | null;
   }
 }
@@ -22,14 +22,17 @@ export interface AuthOptions {
   /** Accept a screen-locked session (only POST /auth/unlock does). */
   allowLocked?: boolean;
   /**
-   * Also accept an API token (`Bearer lk_…`) that carries this scope. Without it the
-   * route refuses API tokens: token management, MFA, step-up and logout never name one.
+   * Also accept an API token (`Bearer lk_…`) whose scopes grant this one (scopesGrant:
+   * the scope itself, its resource, its action or `*`). Without it the route refuses API
+   * tokens: token management, MFA, step-up and logout never name one.
    */
   scope?: Scope;
 }
 
 /**
- * Pre-handler for "acc" routes: a valid access token of a live session. Callback
+ * `onRequest` hook for "acc" routes: a valid access token of a live session. It runs
+ * before the body is parsed or validated, so a caller without credentials learns 401 (or
+ * 403 `csrf_rejected`) and nothing about what the body should have been. Callback
  * style so that a fully cached request passes without a promise (bench/RESULTS.md).
  */
 export function requireAuth(svc: Services, options: AuthOptions = {}) {
@@ -88,7 +91,7 @@ function acceptApiToken(
   }, done);
 }
 
-/** Pre-handler for public endpoints: a general per-IP request budget. */
+/** `onRequest` hook for public endpoints: a per-IP request budget, malformed bodies included. */
 export function publicRateLimit(svc: Services) {
   return async (request: FastifyRequest): Promise<void> => {
     const wait = await svc.limits.publicPerIp.hit(request.ip);
@@ -118,7 +121,7 @@ export function callerOf(request: FastifyRequest): Authenticated | ApiTokenAuth 
 }
 
 /**
- * Pre-handler for "acc + su" routes, after `requireAuth`: a step-up token
+ * `onRequest` hook for "acc + su" routes, after `requireAuth`: a step-up token
  * (`X-Step-Up-Token` or the lk_step_up cookie) of this very session and user.
  */
 export function requireStepUp(svc: Services) {
@@ -134,7 +137,7 @@ export function requireStepUp(svc: Services) {
 }
 
 /**
- * Pre-handler for admin routes, after `requireAuth`: the caller's role as stored now
+ * `onRequest` hook for admin routes, after `requireAuth`: the caller's role as stored now
  * (every node forgets its cached copy when an admin changes it), not the token's claim,
  * so a demoted admin loses access at once.
  */

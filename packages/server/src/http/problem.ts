@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
 
@@ -7,11 +8,13 @@ const TITLES: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  408: "Request Timeout",
   409: "Conflict",
   413: "Payload Too Large",
   415: "Unsupported Media Type",
   423: "Locked",
   429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
   500: "Internal Server Error",
 };
 
@@ -25,6 +28,22 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_BAD_URL: "validation_failed",
 };
 
+/**
+ * RFC 9457 problem details with the contract's `code`. A `validation_failed` always
+ * lists its fields, the whole body (path "") when nothing narrower is to blame.
+ */
+function problem(status: number, code: string, detail: string, errors?: FieldError[]) {
+  const fields = errors ?? (code === "validation_failed" ? [{ path: "", message: detail }] : null);
+  return {
+    type: `urn:latchkey:error:${code}`,
+    title: TITLES[status] ?? "Error",
+    status,
+    detail,
+    code,
+    ...(fields ? { errors: fields } : {}),
+  };
+}
+
 export function sendProblem(
   reply: FastifyReply,
   status: number,
@@ -35,14 +54,30 @@ export function sendProblem(
   return reply
     .code(status)
     .type("application/problem+json")
-    .send({
-      type: `urn:latchkey:error:${code}`,
-      title: TITLES[status] ?? "Error",
-      status,
-      detail,
-      code,
-      ...(errors ? { errors } : {}),
-    });
+    .send(problem(status, code, detail, errors));
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (a garbled request line,
+ * headers over the limit, a request that never finished arriving): the same problem+json
+ * as every other error, then the connection closes, since its framing can't be trusted.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "payload_too_large", "The request headers are too large"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "validation_failed", "The request did not arrive in time"]
+        : [400, "validation_failed", "The request is not valid HTTP"];
+  const body = JSON.stringify(problem(status, code, detail));
+  socket.end(
+    `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Every unmatched request, whichever Fastify instance it reached. */

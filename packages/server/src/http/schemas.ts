@@ -75,11 +75,19 @@ export const Username = Type.String({
 /** Length rules are checked after NFKC normalisation, in code points (see PasswordHasher). */
 export const Password = Type.String({ minLength: 1, maxLength: 4096 });
 
+// Loose bounds on purpose: a code of the wrong shape is a wrong code (400 invalid_code,
+// counted as a failed attempt), not a schema error.
 export const SecondFactorCode = Type.String({
-  minLength: 6,
-  maxLength: 20,
+  minLength: 1,
+  maxLength: 64,
   description:
     "A 6-digit TOTP code, or an 8-character backup code (case, spaces and dashes ignored)",
+});
+
+export const TotpCode = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: "The 6-digit code the authenticator app shows now (spaces ignored)",
 });
 
 /** Proof of presence for step-up and unlock: exactly one of the password or a TOTP code. */

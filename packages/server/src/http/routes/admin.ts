@@ -45,7 +45,7 @@ const AdminChangeBody = Type.Object(
 
 export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
   const tags = ["admin"];
-  const preHandler = [requireAuth(svc), requireAdmin()];
+  const onRequest = [requireAuth(svc), requireAdmin()];
   const security = authSecurity;
   const view = (user: User) => ({
     ...userView(user, svc.config),
@@ -61,7 +61,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/admin/users",
     {
-      preHandler,
+      onRequest,
       schema: {
         tags,
         security,
@@ -71,7 +71,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
             search: Type.Optional(
               Type.String({
                 maxLength: 254,
-                description: "Case-insensitive substring of the email or the username",
+                description:
+                  "Case-insensitive substring of the email or the username (for a guest: its name or the email it gave)",
               }),
             ),
             q: Type.Optional(Type.String({ maxLength: 254, description: "Alias of `search`" })),
@@ -101,7 +102,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/admin/users/:id",
     {
-      preHandler,
+      onRequest,
       schema: {
         tags,
         security,
@@ -120,7 +121,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.patch(
     "/admin/users/:id",
     {
-      preHandler,
+      onRequest,
       schema: {
         tags,
         security,
@@ -141,7 +142,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.delete(
     "/admin/users/:id",
     {
-      preHandler,
+      onRequest,
       schema: {
         tags,
         security,
@@ -160,7 +161,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/admin/users/:id/sessions/revoke",
     {
-      preHandler,
+      onRequest,
       schema: {
         tags,
         security,

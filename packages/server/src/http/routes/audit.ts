@@ -37,7 +37,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/admin/audit",
     {
-      preHandler: [requireAuth(svc), requireAdmin()],
+      onRequest: [requireAuth(svc), requireAdmin()],
       schema: {
         tags: ["admin"],
         security: authSecurity,

@@ -33,9 +33,11 @@ import { PasskeyAnswerBody } from "../webauthn-schemas.js";
 
 const tags = ["auth"];
 // Null admits a request with no body at all (Fastify validates a missing body as null):
-// the usual call carries its token in a cookie or the Authorization header.
+// the usual call carries its token in a cookie or the Authorization header. The length
+// bound is loose so that another kind of token sent here (an access JWT is ~800
+// characters) gets 401 invalid_token like any token we did not issue.
 const RefreshBody = Type.Union([
-  Type.Object({ refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }),
+  Type.Object({ refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) }),
   Type.Null(),
 ]);
 
@@ -45,7 +47,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/setup",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Create the first admin (only while no user exists)",
@@ -63,7 +65,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/register",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Create an account and sign in",
@@ -95,7 +97,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/login",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Sign in with email or username and password",
@@ -125,7 +127,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/login/mfa",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Finish an MFA sign-in with a TOTP or backup code, or a passkey",
@@ -157,7 +159,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/step-up",
     {
-      preHandler: requireAuth(svc),
+      onRequest: requireAuth(svc),
       schema: {
         tags,
         summary: "Confirm the password, a TOTP code or a passkey again for sensitive actions",
@@ -194,7 +196,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/password/change",
     {
-      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      onRequest: [requireAuth(svc), requireStepUp(svc)],
       schema: {
         tags,
         summary: "Change the password; other sessions end, this one gets new tokens",
@@ -265,7 +267,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/logout/all",
     {
-      preHandler: requireAuth(svc),
+      onRequest: requireAuth(svc),
       schema: {
         tags,
         summary: "End every session of this user (log out of all devices)",
@@ -283,25 +285,30 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
 };
 
 /**
- * The session a logout ends: named by a genuine access token, else (absent or
- * expired) by a refresh token. Whether it is still live does not matter: logging
- * out twice, or out of a revoked session, still clears the cookies.
+ * The session a logout ends: named by a genuine access token, else by a refresh token
+ * (body, Bearer or cookie), so an expired or mangled access cookie next to a good refresh
+ * cookie still logs out. Whether the session is still live does not matter: logging out
+ * twice, or out of a revoked session, still clears the cookies.
  */
 async function sessionToEnd(
   svc: Services,
   request: Parameters<typeof refreshCredential>[0] & { body?: { refreshToken?: string } | null },
 ): Promise<string | undefined> {
-  const access = request.body?.refreshToken ? undefined : accessCredential(request, svc.config);
+  const body = request.body ?? undefined;
+  const access = body?.refreshToken ? undefined : accessCredential(request, svc.config);
+  let refused: AuthError | undefined;
   if (access) {
     try {
       return (await verifiedClaims(svc, access.token)).sid;
     } catch (err) {
-      if (!(err instanceof AuthError) || err.code !== "token_expired") throw err;
+      if (!(err instanceof AuthError)) throw err;
+      refused = err;
     }
   }
-  const refreshToken = refreshCredential(request, svc.config, request.body ?? undefined);
-  if (!refreshToken) return undefined;
-  const sessionId = sessionOfRefreshToken(svc, refreshToken.token);
-  if (!sessionId) throw new AuthError("invalid_token", "The refresh token is not valid");
-  return sessionId;
+  const refresh = refreshCredential(request, svc.config, body);
+  const sessionId = refresh && sessionOfRefreshToken(svc, refresh.token);
+  if (sessionId) return sessionId;
+  if (refused) throw refused;
+  if (refresh) throw new AuthError("invalid_token", "The refresh token is not valid");
+  return undefined;
 }

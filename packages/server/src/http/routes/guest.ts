@@ -36,7 +36,7 @@ export const guestRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/guest",
     {
-      preHandler: publicRateLimit(svc),
+      onRequest: publicRateLimit(svc),
       schema: {
         tags,
         summary: "Start a 50-hour guest session",
@@ -61,7 +61,7 @@ export const guestRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/guest/upgrade",
     {
-      preHandler: requireAuth(svc),
+      onRequest: requireAuth(svc),
       schema: {
         tags,
         summary: "Turn this guest into a full account (same id)",

@@ -58,7 +58,7 @@ export const introspectRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
   app.post(
     "/auth/introspect",
     {
-      preHandler: requireAuth(svc, { scope: "introspect" }),
+      onRequest: requireAuth(svc, { scope: "introspect" }),
       schema: {
         tags: ["auth"],
         summary: "Is this access token active? For services (API token with scope `introspect`)",

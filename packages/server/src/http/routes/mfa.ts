@@ -6,7 +6,7 @@ import { enableTotp, startTotpSetup } from "../../flows/mfa-setup.js";
 import type { Services } from "../../services.js";
 import { clientInfo } from "../credentials.js";
 import { authOf, requireAuth, requireStepUp } from "../guards.js";
-import { authSecurity, problemResponses, stepUpSecurity } from "../schemas.js";
+import { authSecurity, problemResponses, stepUpSecurity, TotpCode } from "../schemas.js";
 
 const BackupCodes = Type.Object({
   backupCodes: Type.Array(Type.String({ minLength: 8, maxLength: 8 }), {
@@ -25,7 +25,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
   app.post(
     "/mfa/totp/setup",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Start TOTP setup: a new secret to scan (RFC 6238: SHA-1, 6 digits, 30 s)",
@@ -53,7 +53,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
   app.post(
     "/mfa/totp/enable",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Turn MFA on with a first code; answers 10 backup codes, shown once",
@@ -61,10 +61,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
           "400 `invalid_code` for a wrong or reused code; 409 `conflict` when MFA is already on or " +
           "no setup is pending. Sign-ins then need a second factor.",
         security: authSecurity,
-        body: Type.Object(
-          { code: Type.String({ pattern: "^\\s*\\d{3}\\s?\\d{3}\\s*$" }) },
-          { additionalProperties: false },
-        ),
+        body: Type.Object({ code: TotpCode }, { additionalProperties: false }),
         response: { 200: BackupCodes, ...problemResponses(400, 401, 403, 409) },
       },
     },
@@ -79,7 +76,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
   app.post(
     "/mfa/totp/disable",
     {
-      preHandler: stepUp,
+      onRequest: stepUp,
       schema: {
         tags,
         summary: "Turn MFA off (needs step-up); the secret and backup codes are deleted",
@@ -97,7 +94,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
   app.post(
     "/mfa/backup-codes",
     {
-      preHandler: stepUp,
+      onRequest: stepUp,
       schema: {
         tags,
         summary: "A new set of 10 backup codes (needs step-up); every earlier code stops working",

@@ -31,7 +31,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/providers",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "The configured sign-in providers",
@@ -53,7 +53,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/:provider/start",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Begin a sign-in (or, with `link`, a linking) at a provider",
@@ -90,7 +90,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/:provider/callback",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Where the provider sends the browser back",
@@ -149,7 +149,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/oauth/exchange",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Trade the callback's one-time code for tokens (`body` delivery)",
@@ -176,7 +176,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/oauth/link-token",
     {
-      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      onRequest: [requireAuth(svc), requireStepUp(svc)],
       schema: {
         tags,
         summary: "A token to connect another provider to this account",
@@ -202,7 +202,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.delete(
     "/users/me/identities/:provider",
     {
-      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      onRequest: [requireAuth(svc), requireStepUp(svc)],
       schema: {
         tags: ["users"],
         summary: "Unlink a federated identity",

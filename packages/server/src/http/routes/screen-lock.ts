@@ -14,7 +14,7 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
   app.post(
     "/sessions/lock",
     {
-      preHandler: requireAuth(svc),
+      onRequest: requireAuth(svc),
       schema: {
         tags: ["sessions"],
         summary: "Lock this session now: 423 screen_locked until POST /auth/unlock",
@@ -31,7 +31,7 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
   app.post(
     "/auth/unlock",
     {
-      preHandler: requireAuth(svc, { allowLocked: true }),
+      onRequest: requireAuth(svc, { allowLocked: true }),
       schema: {
         tags: ["auth"],
         summary: "Lift this session's screen lock with the password or a TOTP code",

@@ -27,7 +27,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
   app.get(
     "/sessions",
     {
-      preHandler: requireAuth(svc, { scope: "sessions:read" }),
+      onRequest: requireAuth(svc, { scope: "sessions:read" }),
       schema: {
         tags,
         security: scopedSecurity("sessions:read"),
@@ -67,7 +67,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
   app.delete(
     "/sessions/:id",
     {
-      preHandler: requireAuth(svc, { scope: "sessions:write" }),
+      onRequest: requireAuth(svc, { scope: "sessions:write" }),
       schema: {
         tags,
         security: scopedSecurity("sessions:write"),

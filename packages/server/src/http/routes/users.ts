@@ -30,7 +30,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.get(
     "/users/me",
     {
-      preHandler: requireAuth(svc, { scope: "profile:read" }),
+      onRequest: requireAuth(svc, { scope: "profile:read" }),
       schema: {
         tags: ["users"],
         summary: "The signed-in user's profile",
@@ -53,7 +53,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.patch(
     "/users/me",
     {
-      preHandler: requireAuth(svc),
+      onRequest: requireAuth(svc),
       schema: {
         tags: ["users"],
         summary: "Change the profile and its policies; answers with a reissued access token",
@@ -92,7 +92,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.delete(
     "/users/me",
     {
-      preHandler: [requireAuth(svc), requireStepUp(svc)],
+      onRequest: [requireAuth(svc), requireStepUp(svc)],
       schema: {
         tags: ["users"],
         summary: "Delete the account with every session, API token and MFA secret",

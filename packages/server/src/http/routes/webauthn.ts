@@ -47,7 +47,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/webauthn/register/options",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
@@ -67,7 +67,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/webauthn/register/verify",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
@@ -101,7 +101,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.get(
     "/webauthn/credentials",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
@@ -120,7 +120,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.patch(
     "/webauthn/credentials/:id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
@@ -149,7 +149,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.delete(
     "/webauthn/credentials/:id",
     {
-      preHandler: [auth, requireStepUp(svc)],
+      onRequest: [auth, requireStepUp(svc)],
       schema: {
         tags,
         security: stepUpSecurity,
@@ -168,7 +168,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/webauthn/options",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Start a passwordless sign-in: request options and a challengeId",
@@ -194,7 +194,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/webauthn/verify",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         summary: "Finish a passwordless sign-in with a passkey",
@@ -227,7 +227,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/login/mfa/webauthn/options",
     {
-      preHandler: limited,
+      onRequest: limited,
       schema: {
         tags,
         security: mfaSecurity,
@@ -248,7 +248,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/step-up/webauthn/options",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         security: authSecurity,
