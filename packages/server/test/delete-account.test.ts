@@ -42,9 +42,9 @@ describe("DELETE /users/me", () => {
 
     const res = await remove(user.accessToken, await stepUpToken(app, user.accessToken));
     expect(res.statusCode).toBe(204);
-    expect(
-      (await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) })).statusCode,
-    ).toBe(401);
+    const gone = await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) });
+    expect(gone.statusCode).toBe(401);
+    expect(gone.json()).toMatchObject({ code: "user_not_found" });
     expect(
       (await app.http.inject({ url: "/users/me", headers: bearer(apiToken) })).statusCode,
     ).toBe(401);

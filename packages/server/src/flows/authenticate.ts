@@ -29,6 +29,10 @@ export async function authenticate(
   const now = svc.clock.now();
   const claims = cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
   const context = svc.sessions.cached(claims.sid) ?? (await svc.sessions.load(claims.sid));
+  // A deleted account takes its sessions with it; say which of the two is gone.
+  if (!context && !(await svc.store.users.findById(claims.sub))) {
+    throw new AuthError("user_not_found", "The account no longer exists");
+  }
   return admit(svc, context, claims, now, check);
 }
 
