@@ -150,13 +150,18 @@ describe("allowedIps", () => {
     expect(again.statusCode).toBe(200);
   });
 
-  it("will not save a list that excludes the caller's own address; an empty list clears", async () => {
-    const { accessToken } = await registerUser(app);
+  it("saves a list that leaves out the caller's own address, which then applies to it too", async () => {
+    const { accessToken } = await registerUser(app, { email: "elsewhere@example.com" });
     const res = await patch(accessToken, { allowedIps: ["10.0.0.0/8"] });
-    expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ errors: [{ path: "allowedIps" }] });
-    await patch(accessToken, { allowedIps: ["127.0.0.1"] });
-    const cleared = await patch(accessToken, { allowedIps: [] });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ user: { allowedIps: ["10.0.0.0/8"] } });
+    expect((await me(accessToken)).json()).toMatchObject({ code: "ip_not_allowed" });
+    expect((await me(res.json().accessToken)).statusCode).toBe(403);
+    // The way back: sign in from an allowed address and clear the list.
+    const inside = (await login("elsewhere@example.com", "10.1.2.3")).json<{
+      accessToken: string;
+    }>();
+    const cleared = await patch(inside.accessToken, { allowedIps: [] }, "10.1.2.3");
     expect(cleared.json()).toMatchObject({ user: { allowedIps: [] } });
     expect((await me(accessToken, "198.51.100.1")).statusCode).toBe(200);
   });

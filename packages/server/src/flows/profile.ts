@@ -1,5 +1,5 @@
-import { AuthError, validationFailed } from "../domain/errors.js";
-import { isIpAllowed, normalizeAllowedIps } from "../domain/ip-rules.js";
+import { AuthError } from "../domain/errors.js";
+import { normalizeAllowedIps } from "../domain/ip-rules.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -40,13 +40,6 @@ export async function updateProfile(
       ? { allowedIps: normalizeAllowedIps(change.allowedIps) }
       : {}),
   };
-  // Refuse a rule set that would lock the caller out with this very request.
-  if (normalized.allowedIps && !isIpAllowed(client.ip, normalized.allowedIps)) {
-    throw validationFailed(
-      "allowedIps",
-      `must include the address you are using now (${client.ip})`,
-    );
-  }
   if (normalized.email !== undefined && normalized.email === auth.user.email)
     delete normalized.email;
   let user: Authenticated["user"];
