@@ -84,8 +84,11 @@ describe("POST /auth/guest", () => {
     expect(me.json()).toMatchObject({ id: body.user.id, guest: true });
   });
 
-  it("keeps the email apart from real accounts' emails", async () => {
+  it("keeps the email apart from real accounts' emails, and shows it as the guest's", async () => {
     const guest = await startGuest({ username: "g1", email: "Guest@Example.com" });
+    expect(guest.user).toMatchObject({ email: "guest@example.com", emailVerified: false });
+    const me = await app.http.inject({ url: "/users/me", headers: bearer(guest.accessToken) });
+    expect(me.json()).toMatchObject({ email: "guest@example.com", guest: true });
     const row = await usersRow(guest.user.id);
     expect(row).toMatchObject({
       email: null,

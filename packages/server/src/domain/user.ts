@@ -3,6 +3,8 @@ export interface User {
   id: string;
   email: string | null;
   emailVerified: boolean;
+  /** A guest's own address, unverified and kept apart from account emails (README "Guests"). */
+  guestEmail: string | null;
   username: string | null;
   passwordHash: string | null;
   role: string;

@@ -12,7 +12,8 @@ import type { UserView } from "./schemas.js";
 export function userView(user: User, config: Config): UserView {
   return {
     id: user.id,
-    email: user.email,
+    // A guest's address is shown as its email, never verified; mail never goes to it.
+    email: user.email ?? user.guestEmail,
     emailVerified: user.emailVerified,
     username: user.username,
     role: user.role,

@@ -305,6 +305,7 @@ export function toUser(row: Selectable<UsersTable>, identities: LinkedIdentity[]
     id: row.id,
     email: row.email,
     emailVerified: row.email_verified === 1,
+    guestEmail: row.guest_email,
     username: row.username,
     passwordHash: row.password_hash,
     role: row.role,
