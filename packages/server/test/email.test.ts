@@ -2,7 +2,7 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
-import { enrolledUser, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
+import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
 
 const MINUTE = 60_000;
 const post = (app: TestApp, url: string, body: unknown, headers = {}) =>
@@ -610,6 +610,34 @@ describe("mail limits", () => {
     expect(res.statusCode).toBe(429);
     expect(res.json()).toMatchObject({ code: "rate_limited" });
     expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+  });
+
+  it("security notices skip the per-IP budget: spending it first hides no password change", async () => {
+    const owner = email();
+    const user = await registerUser(app, { email: owner, password: PASSWORD });
+    // Spend this address's (127.0.0.1's) mail budget on strangers.
+    const forgot = () =>
+      app.http.inject({
+        method: "POST",
+        url: "/auth/password/forgot",
+        ...json({ email: email() }),
+      });
+    for (let i = 0; i < 3; i++) await forgot();
+    expect((await forgot()).statusCode).toBe(429);
+    const changed = await app.http.inject({
+      method: "POST",
+      url: "/auth/password/change",
+      headers: {
+        ...bearer(user.accessToken),
+        "x-step-up-token": await stepUpToken(app, user.accessToken),
+        "content-type": "application/json",
+      },
+      payload: JSON.stringify({ currentPassword: PASSWORD, newPassword: "a new horse battery" }),
+    });
+    expect(changed.statusCode).toBe(200);
+    await app.svc.mailer.flush();
+    const subjects = mail.server.to(owner).map((m) => m.subject);
+    expect(subjects.filter((s) => /password/i.test(s))).toHaveLength(1);
   });
 });
 

@@ -82,6 +82,9 @@ export async function consumeLink(
   return user;
 }
 
+/** The security notices, each with a budget of its own (notices.ts). */
+export type NoticeKind = "notice:password" | "notice:email" | "notice:security" | "notice:sign-in";
+
 /** What a queued mail is, for its budgets. */
 export interface MailRequest {
   to: string;
@@ -89,7 +92,7 @@ export interface MailRequest {
    * Budgets are per address and kind, so a flood of one kind (say, reset requests
    * for a victim's address) does not also silence their verification mail.
    */
-  kind: OneTimePurpose | "notice";
+  kind: OneTimePurpose | NoticeKind | "account-exists";
   /** Also counts against the sender's per-IP mail budget; beyond it the mail is skipped. */
   client?: ClientInfo;
 }

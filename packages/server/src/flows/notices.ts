@@ -3,12 +3,16 @@ import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
 import { type NoticeContext, type Rendered, templates } from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
-import { mailLater } from "./mail-links.js";
+import { mailLater, type NoticeKind } from "./mail-links.js";
 
 /**
  * Security notices: mail that tells the owner something changed, so a takeover
- * does not go unseen. All are sent after the response and none can fail a
- * request; they share a per-address budget, so no one can flood an inbox with them.
+ * does not go unseen. All are sent after the response and none can fail a request.
+ * Each kind has its own per-address budget, so no one can flood an inbox with them,
+ * and a flood of one kind (new sign-ins, say) cannot use up another's (the password
+ * change that follows). They skip the per-IP budget: the actions behind them need the
+ * account, and whoever holds it could otherwise spend their own IP's budget first and
+ * then change the password unseen.
  */
 function context(svc: Services, client: ClientInfo): NoticeContext {
   const device = describeDevice(client.userAgent);
@@ -19,17 +23,12 @@ function context(svc: Services, client: ClientInfo): NoticeContext {
   };
 }
 
-function notify(
-  svc: Services,
-  to: string | null,
-  client: ClientInfo,
-  render: () => Rendered,
-): void {
-  if (to) mailLater(svc, { to, kind: "notice", client }, async () => render());
+function notify(svc: Services, kind: NoticeKind, to: string | null, render: () => Rendered): void {
+  if (to) mailLater(svc, { to, kind }, async () => render());
 }
 
 export function noticePasswordChanged(svc: Services, user: User, client: ClientInfo): void {
-  notify(svc, user.email, client, () =>
+  notify(svc, "notice:password", user.email, () =>
     templates.passwordChanged(svc.config.mail, context(svc, client)),
   );
 }
@@ -41,7 +40,7 @@ export function noticeSecurityChange(
   change: string,
   client: ClientInfo,
 ): void {
-  notify(svc, user.email, client, () =>
+  notify(svc, "notice:security", user.email, () =>
     templates.securityChange(svc.config.mail, change, context(svc, client)),
   );
 }
@@ -53,7 +52,7 @@ export function noticeEmailChanged(
   newEmail: string,
   client: ClientInfo,
 ): void {
-  notify(svc, oldEmail, client, () =>
+  notify(svc, "notice:email", oldEmail, () =>
     templates.emailChanged(svc.config.mail, newEmail, context(svc, client)),
   );
 }
@@ -80,7 +79,7 @@ export function noticeNewSignIn(
       (o) => family(o.browser) === family(device.browser) && family(o.os) === family(device.os),
     );
     if (!known) {
-      notify(svc, user.email, client, () =>
+      notify(svc, "notice:sign-in", user.email, () =>
         templates.newSignIn(svc.config.mail, context(svc, client)),
       );
     }

@@ -75,7 +75,7 @@ async function registerUnverified(svc: Services, user: NewUser, client: ClientIn
       throw new AuthError("conflict", "This username is taken");
     }
     const signIn = `${svc.config.publicUrl}${svc.config.links.basePath}/login`;
-    mailLater(svc, { to: email, kind: "notice", client }, async () =>
+    mailLater(svc, { to: email, kind: "account-exists", client }, async () =>
       templates.accountExists(svc.config.mail, signIn),
     );
   }
