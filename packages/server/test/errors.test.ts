@@ -43,8 +43,10 @@ const post = (url: string, payload: string, contentType = "application/json") =>
   app.http.inject({ method: "POST", url, payload, headers: { "content-type": contentType } });
 
 describe("problem+json shape", () => {
-  it("is used for 401", async () => {
-    expectProblem(await app.http.inject({ url: "/users/me" }), 401, "unauthenticated");
+  it("is used for 401, which names the Bearer scheme", async () => {
+    const res = await app.http.inject({ url: "/users/me" });
+    expectProblem(res, 401, "unauthenticated");
+    expect(res.headers["www-authenticate"]).toBe('Bearer realm="latchkey"');
   });
 
   it("is used for 404 on an unknown route", async () => {
@@ -298,6 +300,21 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(answer.statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
     expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
     expect(answer.body).toMatchObject({ status: 431, code: "payload_too_large" });
+  });
+
+  it("answers a body over the limit 413 and reads the rest, so the client sees the answer", async () => {
+    // Closing mid-upload made clients still sending (fetch, browsers) see a broken pipe
+    // instead of the 413. The connection now stays usable: the next request on it is
+    // answered too.
+    const body = "x".repeat(200_000);
+    const answer = await raw(
+      `POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n${body}` +
+        "GET /users/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual(["413", "401"]);
+    expect(answer).toContain('"code":"payload_too_large"');
   });
 
   it("answers a garbled request 400 validation_failed as problem+json", async () => {

@@ -39,6 +39,9 @@ export async function buildHttp(
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyRequestLogger,
     bodyLimit: config.bodyLimitBytes,
+    // A request must arrive whole within this (Node's default, off in Fastify): a client
+    // trickling a body cannot hold a connection open for ever.
+    requestTimeout: 30_000,
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     return503OnClosing: true,
     // A malformed URL is refused before routing, so the error handler would not see it.

@@ -51,6 +51,8 @@ export function sendProblem(
   detail: string,
   errors?: FieldError[],
 ): FastifyReply {
+  // RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750 §3).
+  if (status === 401) reply.header("www-authenticate", 'Bearer realm="latchkey"');
   return reply
     .code(status)
     .type("application/problem+json")
@@ -110,6 +112,10 @@ export function errorHandler(
       .join("; ")}`;
     return sendProblem(reply, 400, "validation_failed", detail, errors);
   }
+  // Fastify closes the connection after a 413, mid-upload, and a client still sending
+  // (fetch, a browser) then sees a broken pipe instead of the answer. Keeping it open lets
+  // Node read the rest and throw it away (bounded by requestTimeout) while the 413 waits.
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") reply.removeHeader("connection");
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
     const status =
