@@ -154,3 +154,25 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** A direct connection to `app`'s database, for reading and arranging rows; close it after. */
 export const openAppDb = async (app: TestApp) =>
   openDb(app.svc.config.databaseUrl, { schema: app.svc.config.databaseSchema });
+
+/** An API token with the `introspect` scope, owned by a user of its own. */
+export async function introspectionToken(app: TestApp): Promise<string> {
+  const owner = await registerUser(app);
+  const res = await app.http.inject({
+    method: "POST",
+    url: "/tokens",
+    ...json({ name: "service", scopes: ["introspect"] }),
+    headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
+  });
+  if (res.statusCode !== 201) throw new Error(`token failed: ${res.statusCode} ${res.body}`);
+  return res.json<{ token: string }>().token;
+}
+
+/** POST /auth/introspect of `token`, as the service holding the API token `service`. */
+export const introspect = (app: TestApp, service: string, token: string) =>
+  app.http.inject({
+    method: "POST",
+    url: "/auth/introspect",
+    ...json({ token }),
+    headers: { "content-type": "application/json", ...bearer(service) },
+  });

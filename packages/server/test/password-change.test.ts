@@ -1,6 +1,14 @@
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  introspect,
+  introspectionToken,
+  json,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { PASSWORD, passwordLogin, stepUpToken } from "./mfa-helpers.js";
 
 const NEW_PASSWORD = "a brand new passphrase";
@@ -33,26 +41,6 @@ describe("POST /auth/password/change", () => {
     app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
   const refresh = (refreshToken: string) =>
     app.http.inject({ method: "POST", url: "/auth/refresh", ...json({ refreshToken }) });
-  const introspect = (service: string, token: string) =>
-    app.http.inject({
-      method: "POST",
-      url: "/auth/introspect",
-      ...json({ token }),
-      headers: { "content-type": "application/json", ...bearer(service) },
-    });
-  /** An API token with the `introspect` scope, owned by a user of its own. */
-  const introspectionToken = async () => {
-    const owner = await registerUser(app);
-    const res = await app.http.inject({
-      method: "POST",
-      url: "/tokens",
-      ...json({ name: "service", scopes: ["introspect"] }),
-      headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
-    });
-    expect(res.statusCode).toBe(201);
-    return res.json<{ token: string }>().token;
-  };
-
   it("needs a step-up token", async () => {
     const user = await registerUser(app, { password: PASSWORD });
     const res = await change(user.accessToken, undefined, {
@@ -102,7 +90,7 @@ describe("POST /auth/password/change", () => {
   });
 
   it("refuses an access token issued in the same second as the change; the reissued one works", async () => {
-    const service = await introspectionToken();
+    const service = await introspectionToken(app);
     app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
     const here = await registerUser(app, { password: PASSWORD });
     const stepUp = await stepUpToken(app, here.accessToken);
@@ -120,8 +108,8 @@ describe("POST /auth/password/change", () => {
       expect(oldAccess.statusCode).toBe(401);
       expect(oldAccess.json()).toMatchObject({ code: "token_expired" });
       expect((await me(fresh.accessToken)).statusCode).toBe(200);
-      expect((await introspect(service, here.accessToken)).json()).toEqual({ active: false });
-      expect((await introspect(service, fresh.accessToken)).json()).toMatchObject({
+      expect((await introspect(app, service, here.accessToken)).json()).toEqual({ active: false });
+      expect((await introspect(app, service, fresh.accessToken)).json()).toMatchObject({
         active: true,
       });
     }

@@ -1,6 +1,14 @@
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  introspect,
+  introspectionToken,
+  json,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { enrolledUser, totpAt } from "./mfa-helpers.js";
 
 const PASSWORD = "correct horse battery";
@@ -19,26 +27,6 @@ const post = (url: string, token: string, body?: unknown) =>
     headers: { ...bearer(token), ...(body ? { "content-type": "application/json" } : {}) },
     ...(body ? { payload: JSON.stringify(body) } : {}),
   });
-
-const introspect = (service: string, token: string) =>
-  app.http.inject({
-    method: "POST",
-    url: "/auth/introspect",
-    ...json({ token }),
-    headers: { "content-type": "application/json", ...bearer(service) },
-  });
-/** An API token with the `introspect` scope, owned by a user of its own. */
-async function introspectionToken(): Promise<string> {
-  const owner = await registerUser(app);
-  const res = await app.http.inject({
-    method: "POST",
-    url: "/tokens",
-    ...json({ name: "service", scopes: ["introspect"] }),
-    headers: { "content-type": "application/json", ...bearer(owner.accessToken) },
-  });
-  expect(res.statusCode).toBe(201);
-  return res.json<{ token: string }>().token;
-}
 
 describe("screen lock", () => {
   it("POST /sessions/lock answers 423 until /auth/unlock; older access tokens stay refused", async () => {
@@ -81,7 +69,7 @@ describe("screen lock", () => {
   });
 
   it("refuses an access token issued in the same second as the unlock; the unlock's own works", async () => {
-    const service = await introspectionToken();
+    const service = await introspectionToken(app);
     app.clock.set(Date.parse("2026-01-01T00:00:10.100Z"));
     const tokens = await registerUser(app);
     expect((await post("/sessions/lock", tokens.accessToken)).statusCode).toBe(204);
@@ -97,8 +85,10 @@ describe("screen lock", () => {
       expect(old.statusCode).toBe(401);
       expect(old.json()).toMatchObject({ code: "token_expired" });
       expect((await me(fresh.accessToken)).statusCode).toBe(200);
-      expect((await introspect(service, tokens.accessToken)).json()).toEqual({ active: false });
-      expect((await introspect(service, fresh.accessToken)).json()).toMatchObject({
+      expect((await introspect(app, service, tokens.accessToken)).json()).toEqual({
+        active: false,
+      });
+      expect((await introspect(app, service, fresh.accessToken)).json()).toMatchObject({
         active: true,
       });
     }
