@@ -101,6 +101,18 @@ describe("POST /auth/setup", () => {
 });
 
 describe("POST /auth/register", () => {
+  it("takes an email as browsers do (WHATWG): a dotless domain is one, garbage is not", async () => {
+    for (const email of ["dev@localhost", "a.b+tag@mail.example.co.uk"]) {
+      const res = await post("/auth/register", { email, password: PASSWORD });
+      expect(res.statusCode).toBe(201);
+    }
+    for (const email of ["no-at-sign", "a@b@c.com", "a@-bad-.com", "space @example.com", "a@"]) {
+      const res = await post("/auth/register", { email, password: PASSWORD });
+      expectProblem(res, 400, "validation_failed");
+      expect(fieldErrors(res)).toContain("email");
+    }
+  });
+
   it("answers 201 with the user and tokens per the contract", async () => {
     const res = await post("/auth/register", {
       email: "Ann@Example.com",

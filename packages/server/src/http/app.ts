@@ -28,6 +28,9 @@ import { Problem, TokenResponse, UserView } from "./schemas.js";
 import { uiRoutes } from "./ui.js";
 
 /** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
+const WHATWG_EMAIL =
+  /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
 export async function buildHttp(
   svc: Services,
   checks: ReadinessCheck[],
@@ -52,6 +55,9 @@ export async function buildHttp(
       // A string where a boolean belongs is a client bug to report, not to paper over.
       // allErrors lists every bad field; bodies are bounded by bodyLimit, so its cost is too.
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true },
+      // `format: "email"` as browsers check <input type=email> (WHATWG's valid e-mail
+      // address), so a dotless domain such as localhost or an intranet host is one too.
+      onCreate: (ajv) => ajv.addFormat("email", WHATWG_EMAIL),
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
