@@ -101,6 +101,25 @@ describe("POST /auth/setup", () => {
 });
 
 describe("POST /auth/register", () => {
+  it("takes usernames of 2-50 letters, digits, dots, underscores and dashes", async () => {
+    for (const username of ["ann.lee", "a_b-c", "x".repeat(50)]) {
+      const res = await post("/auth/register", {
+        email: `${username.slice(0, 20)}@example.com`,
+        password: PASSWORD,
+        username,
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    for (const username of ["a", "x".repeat(51), "has space", "at@sign", "ünï"]) {
+      const res = await post("/auth/register", {
+        email: "u@example.com",
+        password: PASSWORD,
+        username,
+      });
+      expect(fieldErrors(res)).toContain("username");
+    }
+  });
+
   it("takes an email as browsers do (WHATWG): a dotless domain is one, garbage is not", async () => {
     for (const email of ["dev@localhost", "a.b+tag@mail.example.co.uk"]) {
       const res = await post("/auth/register", { email, password: PASSWORD });

@@ -66,11 +66,15 @@ export const TokenResponse = Type.Object(
 );
 
 export const Email = Type.String({ format: "email", maxLength: 254 });
+const USERNAME_RULE = { minLength: 2, maxLength: 50, pattern: "^[A-Za-z0-9._-]+$" } as const;
 export const Username = Type.String({
-  minLength: 2,
-  maxLength: 50,
-  pattern: "^[A-Za-z0-9_-]+$",
-  description: "2-50 letters, digits, `_` or `-`; unique, case-insensitive",
+  ...USERNAME_RULE,
+  description: "2-50 letters, digits, `.`, `_` or `-`; unique, case-insensitive",
+});
+/** A guest's name: the same rule as a username, but shown only, never reserved. */
+export const GuestName = Type.String({
+  ...USERNAME_RULE,
+  description: "2-50 letters, digits, `.`, `_` or `-`; shown only, never reserved",
 });
 /** Length rules are checked after NFKC normalisation, in code points (see PasswordHasher). */
 export const Password = Type.String({ minLength: 1, maxLength: 4096 });

@@ -26,8 +26,8 @@ export function registerPage(): void {
       field("Email", { type: "email", autocomplete: "email", required: true, autofocus: true }),
       field(
         "Username (optional)",
-        { autocomplete: "nickname", minlength: 2, maxlength: 50, pattern: "[A-Za-z0-9_\\-]+" },
-        "2-50 letters, digits, _ or -",
+        { autocomplete: "nickname", minlength: 2, maxlength: 50, pattern: "[A-Za-z0-9._\\-]+" },
+        "2-50 letters, digits, ., _ or -",
       ),
       field(
         "Password",

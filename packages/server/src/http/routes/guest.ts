@@ -8,6 +8,7 @@ import { authOf, publicRateLimit, requireAuth } from "../guards.js";
 import {
   authSecurity,
   Email,
+  GuestName,
   Password,
   problemResponses,
   TokenResponse,
@@ -17,13 +18,6 @@ import {
 import { sendTokens, sendUserWithAccessToken } from "../token-reply.js";
 
 const tags = ["auth"];
-
-const GuestName = Type.String({
-  minLength: 2,
-  maxLength: 30,
-  pattern: "^[A-Za-z0-9_-]+$",
-  description: "2-30 letters, digits, `_` or `-`; shown only, never reserved",
-});
 
 const GuestTokenResponse = Type.Composite([
   TokenResponse,
