@@ -250,6 +250,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       schema: {
         tags,
         summary: "End this session (access or refresh token) and clear the cookies",
+        description:
+          "The session is named by the access token (Bearer or `lk_access`), or else by a refresh " +
+          "token (body, Bearer or `lk_refresh`), so an expired or mangled access cookie next to a " +
+          "good refresh cookie still logs out. 204 also for a session already ended.",
         body: RefreshBody,
         response: { 204: Type.Null(), ...problemResponses(401, 403) },
       },
