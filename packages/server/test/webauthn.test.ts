@@ -173,6 +173,30 @@ describe("passkeys (WebAuthn)", () => {
       expect(replay.json().detail).toMatch(/already used/);
     });
 
+    it("answers bytes the parser cannot decode as malformed, naming no library internals", async () => {
+      const user = await registerUser(app, { password: PASSWORD });
+      const authenticator = new SoftAuthenticator({ origin: ORIGIN });
+      for (const attestationObject of [
+        "AAAA",
+        Buffer.from("not cbor at all").toString("base64url"),
+      ]) {
+        const { options, challengeId } = await registrationOptions(user.accessToken);
+        const response = authenticator.register(options);
+        const res = await post(
+          "/webauthn/register/verify",
+          {
+            challengeId,
+            response: { ...response, response: { ...response.response, attestationObject } },
+          },
+          bearer(user.accessToken),
+        );
+        expectRefused(res);
+        expect(res.json().detail).toBe(
+          "The passkey response was refused: The response is malformed",
+        );
+      }
+    });
+
     it("binds the challenge to the session that asked for it", async () => {
       const user = await registerUser(app, { password: PASSWORD });
       const { options, challengeId } = await registrationOptions(user.accessToken);

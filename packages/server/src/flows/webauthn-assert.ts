@@ -85,9 +85,17 @@ export async function verifyAssertion(
   return { ok: true, userVerified: info.userVerified };
 }
 
-/** The library's reason, bounded: it names what was wrong (origin, RP ID, counter…), never a secret. */
+/**
+ * The library's reason, bounded: its own checks name what was wrong (origin, RP ID,
+ * counter…), never a secret. A TypeError, RangeError or SyntaxError is its parser
+ * tripping over bytes it could not decode; its message names library internals
+ * ("Ae.get is not a function"), so the client hears only that the response is malformed.
+ */
 export const reasonOf = (err: unknown) =>
-  err instanceof Error ? err.message.slice(0, 200) : "The response is malformed";
+  err instanceof Error &&
+  !(err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError)
+    ? err.message.slice(0, 200)
+    : "The response is malformed";
 
 export const passkeyFailed = (reason: string) =>
   new AuthError("webauthn_failed", `The passkey response was refused: ${reason}`);
