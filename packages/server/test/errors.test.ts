@@ -317,6 +317,18 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(answer).toContain('"code":"payload_too_large"');
   });
 
+  it("answers an Expect it cannot meet 417 as problem+json", async () => {
+    const answer = parse(
+      await raw(
+        "POST /auth/login HTTP/1.1\r\nHost: x\r\nExpect: junk\r\nContent-Type: application/json\r\n" +
+          "Content-Length: 2\r\n\r\n{}",
+      ),
+    );
+    expect(answer.statusLine).toBe("HTTP/1.1 417 Expectation Failed");
+    expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer.body).toMatchObject({ status: 417, code: "validation_failed" });
+  });
+
   it("answers a garbled request 400 validation_failed as problem+json", async () => {
     const answer = parse(await raw("GET /users/me HTTP/1.1\r\nno colon here\r\n\r\n"));
     expect(answer.statusLine).toBe("HTTP/1.1 400 Bad Request");

@@ -6,7 +6,7 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
 import { lazyCompilers } from "./lazy-compilers.js";
-import { clientErrorHandler, errorHandler, notFoundHandler } from "./problem.js";
+import { clientErrorHandler, errorHandler, expectationFailed, notFoundHandler } from "./problem.js";
 import { lazyRequestLogger } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -69,6 +69,7 @@ export async function buildHttp(
     parseJson(request, body as string, done);
   });
 
+  app.server.on("checkExpectation", expectationFailed);
   app.decorateRequest("auth", null);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
@@ -12,6 +13,7 @@ const TITLES: Record<number, string> = {
   409: "Conflict",
   413: "Payload Too Large",
   415: "Unsupported Media Type",
+  417: "Expectation Failed",
   423: "Locked",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
@@ -57,6 +59,19 @@ export function sendProblem(
     .code(status)
     .type("application/problem+json")
     .send(problem(status, code, detail, errors));
+}
+
+/** An `Expect` other than 100-continue (RFC 9110 §10.1.1), which Node answers before Fastify. */
+export function expectationFailed(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(
+    problem(417, "validation_failed", "Only `Expect: 100-continue` is supported"),
+  );
+  response.writeHead(417, {
+    "content-type": "application/problem+json",
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
+  response.end(body);
 }
 
 /**
