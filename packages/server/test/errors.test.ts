@@ -317,6 +317,21 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(answer).toContain('"code":"payload_too_large"');
   });
 
+  it("serves an Upgrade request to another route as plain HTTP, then closes the connection", async () => {
+    // These sockets leave Node's HTTP server; left open, enough of them exhaust the fds.
+    for (const upgrade of ["foo", "websocket", "h2c"]) {
+      const answer = await raw(
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`,
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(answer).toMatch(/connection: close/i);
+    }
+    const unauthenticated = parse(
+      await raw("GET /users/me HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"),
+    );
+    expect(unauthenticated.body).toMatchObject({ status: 401, code: "unauthenticated" });
+  });
+
   it("answers an Expect it cannot meet 417 as problem+json", async () => {
     const answer = parse(
       await raw(

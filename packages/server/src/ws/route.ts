@@ -10,6 +10,7 @@ import { problemResponses } from "../http/schemas.js";
 import type { Services } from "../services.js";
 import { SocketHub } from "./hub.js";
 import { protocolBearer, type SocketCredential, SUBPROTOCOL } from "./protocol.js";
+import { routeUpgrades } from "./upgrades.js";
 
 const DESCRIPTION = `WebSocket (RFC 6455); see README.md "WebSocket". Ways in: the subprotocol list
 \`latchkey.v1, bearer.<access JWT>\` (the server selects \`latchkey.v1\`, never the token), the
@@ -31,6 +32,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
   app.addHook("preClose", async () => hub.stop());
   await app.register(websocket, {
     options: {
+      server: routeUpgrades(app, "/ws"),
       maxPayload: svc.config.ws.maxMessageBytes,
       // Select latchkey.v1 only: echoing `bearer.<jwt>` would put the token in a response header.
       handleProtocols: (protocols: Set<string>) =>
