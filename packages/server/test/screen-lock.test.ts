@@ -114,6 +114,32 @@ describe("screen lock", () => {
     expect((await me(tokens.accessToken)).json()).toMatchObject({ code: "token_expired" });
   });
 
+  it("unlocking a session that is not locked changes nothing: its tokens keep working", async () => {
+    const tokens = await registerUser(app);
+    app.clock.advance(3_000);
+    const unlocked = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    app.clock.advance(2_000); // past the session cache
+    expect((await me(tokens.accessToken)).statusCode).toBe(200);
+    expect((await me(unlocked.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
+  });
+
+  it("unlocking a session locked by idleness voids the tokens from before", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json({ screenLockMinutes: 5 }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    const token = res.json<{ accessToken: string }>().accessToken;
+    app.clock.advance(6 * MINUTE); // idle: locked, though no request has recorded it yet
+    const unlocked = await post("/auth/unlock", token, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    expect((await me(token)).json()).toMatchObject({ code: "token_expired" });
+    expect((await me(unlocked.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
+  });
+
   it("locks a session idle longer than screenLockMinutes", async () => {
     const { accessToken } = await registerUser(app);
     const res = await app.http.inject({

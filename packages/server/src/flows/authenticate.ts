@@ -76,7 +76,8 @@ function admit(
       "The access token was issued before this session's tokens were renewed; refresh it",
     );
   }
-  if (!check.allowLocked && svc.sessions.lockIfIdle(context)) {
+  // Recorded even where a locked session is let in (unlock), so that it knows it was locked.
+  if (svc.sessions.lockIfIdle(context) && !check.allowLocked) {
     throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");
   }
   svc.sessions.touch(context);
