@@ -91,7 +91,11 @@ function acceptApiToken(
   }, done);
 }
 
-/** `onRequest` hook for public endpoints: a per-IP request budget, malformed bodies included. */
+/**
+ * Pre-handler for public endpoints: a general per-IP request budget. A pre-handler, not
+ * an `onRequest` hook: the body is then read as soon as the request arrives, so a login
+ * whose client hangs up right after sending it still completes (see the shutdown test).
+ */
 export function publicRateLimit(svc: Services) {
   return async (request: FastifyRequest): Promise<void> => {
     const wait = await svc.limits.publicPerIp.hit(request.ip);

@@ -47,7 +47,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/setup",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Create the first admin (only while no user exists)",
@@ -65,7 +65,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/register",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Create an account and sign in",
@@ -97,7 +97,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/login",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Sign in with email or username and password",
@@ -127,7 +127,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/login/mfa",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Finish an MFA sign-in with a TOTP or backup code, or a passkey",

@@ -41,7 +41,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/email/verify",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Mark the email verified with the token from the mailed link",
@@ -81,7 +81,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     app.post(
       url,
       {
-        onRequest: limited,
+        preHandler: limited,
         schema: { tags, summary, description: UNIFORM + more, body: EmailBody, response: accepted },
       },
       async (request, reply) => {
@@ -94,7 +94,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/password/reset",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Set a new password with the token from the reset link",
@@ -119,7 +119,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/magic-link/verify",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Sign in with the token from the mailed link",

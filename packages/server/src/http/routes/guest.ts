@@ -30,7 +30,7 @@ export const guestRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/guest",
     {
-      onRequest: publicRateLimit(svc),
+      preHandler: publicRateLimit(svc),
       schema: {
         tags,
         summary: "Start a 50-hour guest session",

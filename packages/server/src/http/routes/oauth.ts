@@ -31,7 +31,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/providers",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "The configured sign-in providers",
@@ -53,7 +53,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/:provider/start",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Begin a sign-in (or, with `link`, a linking) at a provider",
@@ -90,7 +90,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.get(
     "/auth/oauth/:provider/callback",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Where the provider sends the browser back",
@@ -149,7 +149,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/oauth/exchange",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Trade the callback's one-time code for tokens (`body` delivery)",

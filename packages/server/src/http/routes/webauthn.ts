@@ -168,7 +168,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/webauthn/options",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Start a passwordless sign-in: request options and a challengeId",
@@ -194,7 +194,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/webauthn/verify",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         summary: "Finish a passwordless sign-in with a passkey",
@@ -227,7 +227,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
   app.post(
     "/auth/login/mfa/webauthn/options",
     {
-      onRequest: limited,
+      preHandler: limited,
       schema: {
         tags,
         security: mfaSecurity,
