@@ -28,6 +28,18 @@ const post = (url: string, token: string, body?: unknown) =>
     ...(body ? { payload: JSON.stringify(body) } : {}),
   });
 
+/** A new user's access token once its screenLockMinutes is set (PATCH reissues the token). */
+async function userWithScreenLock(minutes: number): Promise<string> {
+  const { accessToken } = await registerUser(app);
+  const res = await app.http.inject({
+    method: "PATCH",
+    url: "/users/me",
+    ...json({ screenLockMinutes: minutes }),
+    headers: { ...bearer(accessToken), "content-type": "application/json" },
+  });
+  return res.json<{ accessToken: string }>().accessToken;
+}
+
 describe("screen lock", () => {
   it("POST /sessions/lock answers 423 until /auth/unlock; older access tokens stay refused", async () => {
     const tokens = await registerUser(app, { email: "lock@example.com" });
@@ -125,14 +137,7 @@ describe("screen lock", () => {
   });
 
   it("unlocking a session locked by idleness voids the tokens from before", async () => {
-    const { accessToken } = await registerUser(app);
-    const res = await app.http.inject({
-      method: "PATCH",
-      url: "/users/me",
-      ...json({ screenLockMinutes: 5 }),
-      headers: { ...bearer(accessToken), "content-type": "application/json" },
-    });
-    const token = res.json<{ accessToken: string }>().accessToken;
+    const token = await userWithScreenLock(5);
     app.clock.advance(6 * MINUTE); // idle: locked, though no request has recorded it yet
     const unlocked = await post("/auth/unlock", token, { password: PASSWORD });
     expect(unlocked.statusCode).toBe(200);
@@ -141,14 +146,7 @@ describe("screen lock", () => {
   });
 
   it("locks a session idle longer than screenLockMinutes", async () => {
-    const { accessToken } = await registerUser(app);
-    const res = await app.http.inject({
-      method: "PATCH",
-      url: "/users/me",
-      ...json({ screenLockMinutes: 5 }),
-      headers: { ...bearer(accessToken), "content-type": "application/json" },
-    });
-    const token = res.json<{ accessToken: string }>().accessToken;
+    const token = await userWithScreenLock(5);
     app.clock.advance(4 * MINUTE);
     expect((await me(token)).statusCode).toBe(200); // activity resets the idle clock
     app.clock.advance(4 * MINUTE);
@@ -193,14 +191,7 @@ describe("unlock with a TOTP code", () => {
 
 describe("idle lock and activity", () => {
   it("counts every request as activity, not only the once-a-minute write", async () => {
-    const { accessToken } = await registerUser(app);
-    const res = await app.http.inject({
-      method: "PATCH",
-      url: "/users/me",
-      ...json({ screenLockMinutes: 1 }),
-      headers: { ...bearer(accessToken), "content-type": "application/json" },
-    });
-    const token = res.json<{ accessToken: string }>().accessToken;
+    const token = await userWithScreenLock(1);
     for (let i = 0; i < 6; i++) {
       app.clock.advance(30_000);
       expect((await me(token)).statusCode).toBe(200);
