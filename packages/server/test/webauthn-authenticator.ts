@@ -8,7 +8,7 @@ import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } fr
  * here too, so tests can also lie about the origin or the RP ID like a phishing page.
  */
 
-type Cbor = number | string | Uint8Array | Cbor[] | Map<Cbor, Cbor> | { [k: string]: Cbor };
+export type Cbor = number | string | Uint8Array | Cbor[] | Map<Cbor, Cbor> | { [k: string]: Cbor };
 
 /** RFC 8949 canonical-enough encoding of the few types WebAuthn needs. */
 export function cbor(value: Cbor): Buffer {
@@ -75,6 +75,8 @@ export interface Tamper {
   userVerification?: boolean;
   /** Which credential answers (default: the first allowed, else the first for the RP). */
   credentialId?: string;
+  /** Attest this COSE key instead of the new credential's own (given to it): a broken one. */
+  coseKey?: (own: Map<Cbor, Cbor>) => Map<Cbor, Cbor>;
 }
 
 interface CreationOptions {
@@ -153,7 +155,7 @@ export class SoftAuthenticator {
       Buffer.alloc(16), // AAGUID: zero for "none" attestation
       idLength,
       credential.id,
-      cbor(coseKey),
+      cbor(tamper.coseKey?.(coseKey) ?? coseKey),
     ]);
     const attestationObject = cbor({ fmt: "none", attStmt: {}, authData });
     const clientDataJSON = this.clientData("webauthn.create", options.challenge, tamper);

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
@@ -5,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, finishMfa, ORIGIN, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
-import { SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
+import { type Cbor, SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
 
 const RP_ID = "latchkey.test";
 const FIVE_MINUTES = 5 * 60_000;
@@ -195,6 +196,105 @@ describe("passkeys (WebAuthn)", () => {
           "The passkey response was refused: The response is malformed",
         );
       }
+    });
+
+    /** Registers with `tamper` on a fresh authenticator: the verify call's answer. */
+    const registerWith = async (accessToken: string, tamper: Tamper) => {
+      const { options, challengeId } = await registrationOptions(accessToken);
+      const response = new SoftAuthenticator({ origin: ORIGIN }).register(options, tamper);
+      return post("/webauthn/register/verify", { challengeId, response }, bearer(accessToken));
+    };
+    const passkeysOf = async (accessToken: string) =>
+      (
+        await app.http.inject({
+          method: "GET",
+          url: "/webauthn/credentials",
+          headers: bearer(accessToken),
+        })
+      ).json<{ credentials: unknown[] }>().credentials;
+    // COSE keys by hand (RFC 9053 §7, RFC 8230 §4): label 1 is kty, 3 alg, the rest the key's.
+    const okpKey = (x: Uint8Array) =>
+      new Map<Cbor, Cbor>([
+        [1, 1],
+        [3, -8],
+        [-1, 6],
+        [-2, x],
+      ]);
+    const ec2Key = (alg: number, crv: number, x: Uint8Array, y: Uint8Array) =>
+      new Map<Cbor, Cbor>([
+        [1, 2],
+        [3, alg],
+        [-1, crv],
+        [-2, x],
+        [-3, y],
+      ]);
+    const rsaKey = (n: Uint8Array, e: Uint8Array) =>
+      new Map<Cbor, Cbor>([
+        [1, 3],
+        [3, -257],
+        [-1, n],
+        [-2, e],
+      ]);
+    const jwkOf = (key: KeyObject) => {
+      const jwk = key.export({ format: "jwk" });
+      return (member: "x" | "y" | "n" | "e") => Buffer.from(jwk[member] ?? "", "base64url");
+    };
+
+    it("refuses a credential whose public key cannot verify, and stores nothing", async () => {
+      const user = await registerUser(app, { password: PASSWORD });
+      const broken: Record<string, Tamper["coseKey"]> = {
+        "a P-256 point off the curve": (own) => {
+          const y = Buffer.from(own.get(-3) as Uint8Array);
+          y[31] = (y[31] ?? 0) ^ 1;
+          return new Map(own).set(-3, y);
+        },
+        "3-byte coordinates": (own) =>
+          new Map(own)
+            .set(-2, (own.get(-2) as Uint8Array).subarray(29))
+            .set(-3, (own.get(-3) as Uint8Array).subarray(29)),
+        "an Ed25519 key of 31 bytes": () => okpKey(Buffer.alloc(31, 7)),
+        "an RSA key with a garbage modulus": () =>
+          rsaKey(Buffer.from("garbage"), Buffer.from([1, 0, 1])),
+      };
+      for (const [what, tamper] of Object.entries(broken)) {
+        const res = await registerWith(user.accessToken, { coseKey: tamper });
+        expectRefused(res);
+        expect(res.json().detail, what).toBe(
+          "The passkey response was refused: The credential's public key is invalid",
+        );
+      }
+      expect(await passkeysOf(user.accessToken)).toEqual([]);
+      // The same ceremony with the authenticator's own key goes through.
+      expect((await registerWith(user.accessToken, {})).statusCode).toBe(201);
+      expect(await passkeysOf(user.accessToken)).toHaveLength(1);
+    });
+
+    it("offers EdDSA, ES256 and RS256, and accepts keys of those only", async () => {
+      const user = await registerUser(app, { password: PASSWORD });
+      const { options } = await registrationOptions(user.accessToken);
+      expect(options.pubKeyCredParams).toEqual([
+        { alg: -8, type: "public-key" },
+        { alg: -7, type: "public-key" },
+        { alg: -257, type: "public-key" },
+      ]);
+      const ed25519 = jwkOf(generateKeyPairSync("ed25519").publicKey);
+      const rsa = jwkOf(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey);
+      for (const key of [okpKey(ed25519("x")), rsaKey(rsa("n"), rsa("e"))]) {
+        expect((await registerWith(user.accessToken, { coseKey: () => key })).statusCode).toBe(201);
+      }
+      const p384 = jwkOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey);
+      const es384 = await registerWith(user.accessToken, {
+        coseKey: () => ec2Key(-35, 2, p384("x"), p384("y")),
+      });
+      expectRefused(es384);
+      expect(es384.json().detail).toMatch(/Unexpected public key alg "-35"/);
+      // ES256 means P-256: the same P-384 key labelled ES256 is refused too.
+      const mislabelled = await registerWith(user.accessToken, {
+        coseKey: () => ec2Key(-7, 2, p384("x"), p384("y")),
+      });
+      expectRefused(mislabelled);
+      expect(mislabelled.json().detail).toMatch(/public key is invalid/);
+      expect(await passkeysOf(user.accessToken)).toHaveLength(2);
     });
 
     it("binds the challenge to the session that asked for it", async () => {

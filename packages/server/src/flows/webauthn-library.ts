@@ -3,3 +3,6 @@
  * servers that see a passkey ceremony pay for it, on the first one.
  */
 export const webauthnLibrary = () => import("@simplewebauthn/server");
+
+/** Its CBOR and COSE helpers, loaded the same way (they share that stack). */
+export const webauthnHelpers = () => import("@simplewebauthn/server/helpers");

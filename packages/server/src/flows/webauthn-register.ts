@@ -1,9 +1,15 @@
 import type {
   PublicKeyCredentialCreationOptionsJSON,
   RegistrationResponseJSON,
+  Uint8Array_,
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
+import {
+  type CoseKey,
+  isUsablePasskeyKey,
+  PASSKEY_ALGORITHMS,
+} from "../domain/passkey-public-key.js";
 import { CHALLENGE_TTL_MS, type Passkey, userHandle } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -12,7 +18,7 @@ import type { Authenticated } from "./authenticate.js";
 import { noticeSecurityChange } from "./notices.js";
 import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
 import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
-import { webauthnLibrary } from "./webauthn-library.js";
+import { webauthnHelpers, webauthnLibrary } from "./webauthn-library.js";
 
 /** Enough for every device a person owns; bounds the excludeCredentials list and the table. */
 export const MAX_PASSKEYS_PER_USER = 20;
@@ -41,6 +47,7 @@ export async function registrationOptions(
     attestationType: "none",
     excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
     authenticatorSelection: { residentKey: "preferred", userVerification: "preferred" },
+    supportedAlgorithmIDs: [...PASSKEY_ALGORITHMS],
   });
   const challengeId = await issueChallenge(svc, {
     challenge: options.challenge,
@@ -55,6 +62,15 @@ export interface RegisterPasskeyInput {
   challengeId: string;
   response: RegistrationResponseJSON;
   name?: string;
+}
+
+/**
+ * The library checks the attestation's signature (none, for format `none`), not that the
+ * credential's key can verify anything: a key that cannot would refuse every sign-in.
+ */
+async function hasUsableKey(cosePublicKey: Uint8Array_): Promise<boolean> {
+  const { isoCBOR } = await webauthnHelpers();
+  return isUsablePasskeyKey(isoCBOR.decodeFirst<CoseKey>(cosePublicKey));
 }
 
 /** POST /webauthn/register/verify: the attestation ("none" accepted) becomes a stored passkey. */
@@ -77,12 +93,16 @@ export async function registerPasskey(
       expectedRPID: rpId,
       expectedType: "webauthn.create",
       requireUserVerification: false,
+      supportedAlgorithmIDs: [...PASSKEY_ALGORITHMS],
     });
   } catch (err) {
     throw passkeyFailed(reasonOf(err));
   }
   if (!result.verified) throw passkeyFailed("The attestation is not valid");
   const info = result.registrationInfo;
+  if (!(await hasUsableKey(info.credential.publicKey))) {
+    throw passkeyFailed("The credential's public key is invalid");
+  }
   const now = svc.clock.now();
   try {
     const passkey = await svc.store.webauthn.create(
