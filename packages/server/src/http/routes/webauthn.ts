@@ -56,7 +56,8 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
           "Pass `options` to navigator.credentials.create (or startRegistration of " +
           "@simplewebauthn/browser). The challenge is bound to this session, works once and " +
           "for 5 minutes. User verification and a resident key are preferred, attestation is " +
-          "`none`, and the user's passkeys are excluded. 403 for guests; 409 at 20 passkeys.",
+          "`none`, the algorithms offered are EdDSA, ES256 and RS256, and the user's passkeys " +
+          "are excluded. 403 for guests; 409 at 20 passkeys.",
         response: { 200: ceremony(CreationOptions), ...problemResponses(401, 403, 409) },
       },
     },
@@ -72,7 +73,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         tags,
         security: authSecurity,
         summary: "Finish registering a passkey",
-        description: `The attestation is verified (format \`none\` accepted) and the passkey stored. ${FAILED}; 409 \`conflict\` when this credential is already registered.`,
+        description: `The attestation is verified (format \`none\` accepted) and the passkey stored. ${FAILED}, or when the credential's public key is invalid or of an algorithm not offered; 409 \`conflict\` when this credential is already registered.`,
         body: Type.Object(
           {
             challengeId: ChallengeId,
