@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
 
@@ -90,11 +91,30 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "validation_failed", "The request did not arrive in time"]
         : [400, "validation_failed", "The request is not valid HTTP"];
-  const body = JSON.stringify(problem(status, code, detail));
-  socket.end(
-    `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  endWithProblem(socket, status, code, detail);
+}
+
+/**
+ * A problem written as a whole HTTP/1.1 response straight to a socket that Node's HTTP
+ * machinery has let go of (a request its parser refused, an upgrade), ending it: no
+ * later request on that connection could be trusted or would be read.
+ */
+export function endWithProblem(
+  socket: Duplex,
+  status: number,
+  code: string,
+  detail: string,
+  extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+): void {
+  const body = JSON.stringify(problem(status, code, detail, extra.errors));
+  const headers = {
+    "Content-Type": "application/problem+json",
+    "Content-Length": String(Buffer.byteLength(body)),
+    Connection: "close",
+    ...extra.headers,
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${TITLES[status] ?? "Error"}\r\n${head.join("")}\r\n${body}`);
 }
 
 /** Every unmatched request, whichever Fastify instance it reached. */
