@@ -1,8 +1,14 @@
-import { once } from "node:events";
-import { connect } from "node:net";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  json,
+  parseRaw,
+  rawRequest,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 
 const PASSWORD = "correct horse battery";
 
@@ -277,24 +283,10 @@ describe("credentials come before bodies", () => {
 });
 
 describe("requests Node's HTTP parser refuses", () => {
-  /** Raw bytes over a real socket; the answer as text. */
-  async function raw(request: string): Promise<string> {
-    const url = new URL(app.url || (await app.listen()));
-    const socket = connect(Number(url.port), url.hostname);
-    const chunks: Buffer[] = [];
-    socket.on("data", (c) => chunks.push(c));
-    socket.write(request);
-    await once(socket, "close");
-    return Buffer.concat(chunks).toString();
-  }
-
-  function parse(answer: string) {
-    const [head = "", body = ""] = answer.split("\r\n\r\n");
-    return { statusLine: head.split("\r\n")[0], head, body: JSON.parse(body) };
-  }
+  const raw = (request: string) => rawRequest(app, request);
 
   it("answers oversized headers 431 as problem+json", async () => {
-    const answer = parse(
+    const answer = parseRaw(
       await raw(`GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
     );
     expect(answer.statusLine).toBe("HTTP/1.1 431 Request Header Fields Too Large");
@@ -326,14 +318,14 @@ describe("requests Node's HTTP parser refuses", () => {
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
       expect(answer).toMatch(/connection: close/i);
     }
-    const unauthenticated = parse(
+    const unauthenticated = parseRaw(
       await raw("GET /users/me HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"),
     );
     expect(unauthenticated.body).toMatchObject({ status: 401, code: "unauthenticated" });
   });
 
   it("answers an Expect it cannot meet 417 as problem+json", async () => {
-    const answer = parse(
+    const answer = parseRaw(
       await raw(
         "POST /auth/login HTTP/1.1\r\nHost: x\r\nExpect: junk\r\nContent-Type: application/json\r\n" +
           "Content-Length: 2\r\n\r\n{}",
@@ -345,7 +337,7 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 
   it("answers a garbled request 400 validation_failed as problem+json", async () => {
-    const answer = parse(await raw("GET /users/me HTTP/1.1\r\nno colon here\r\n\r\n"));
+    const answer = parseRaw(await raw("GET /users/me HTTP/1.1\r\nno colon here\r\n\r\n"));
     expect(answer.statusLine).toBe("HTTP/1.1 400 Bad Request");
     expect(answer.body).toMatchObject({
       status: 400,

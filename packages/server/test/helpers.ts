@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -10,6 +12,7 @@ import type { ConfigInput } from "../src/config/schema.js";
 import { ManualClock } from "../src/domain/clock.js";
 import type { MailTransport } from "../src/mail/transport.js";
 import { openDb } from "../src/store/db.js";
+import { within } from "./ws-client.js";
 
 /**
  * Which stack the suite runs on: SQLite with in-memory limits and fan-out (`npm test`),
@@ -176,3 +179,24 @@ export const introspect = (app: TestApp, service: string, token: string) =>
     ...json({ token }),
     headers: { "content-type": "application/json", ...bearer(service) },
   });
+
+/**
+ * Raw bytes to `app` over a real socket (listening first if need be); the answer as text
+ * once the server has closed the connection. A server that never closes it (a leaked
+ * socket) fails the test.
+ */
+export async function rawRequest(app: TestApp, request: string): Promise<string> {
+  const url = new URL(app.url || (await app.listen()));
+  const socket = connect(Number(url.port), url.hostname);
+  const chunks: Buffer[] = [];
+  socket.on("data", (c) => chunks.push(c));
+  socket.write(request);
+  await within(once(socket, "close"), "close of the connection").finally(() => socket.destroy());
+  return Buffer.concat(chunks).toString();
+}
+
+/** A raw answer's status line, head and JSON body. */
+export function parseRaw(answer: string) {
+  const [head = "", body = ""] = answer.split("\r\n\r\n");
+  return { statusLine: head.split("\r\n")[0], head, body: JSON.parse(body) };
+}
