@@ -1,6 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { connect } from "node:net";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../src/config/schema.js";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  json,
+  parseRaw,
+  rawRequest,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { stepUpToken } from "./mfa-helpers.js";
 import { openSocket, sweeps, type WsClient } from "./ws-client.js";
 
@@ -135,10 +144,124 @@ describe("GET /ws: ways in", () => {
     client.send({ type: "auth", accessToken }); // a second auth on a token socket is an error
     expect(await client.closed()).toEqual({ code: 4400, reason: "unexpected_message" });
   });
+});
 
-  it("answers a plain GET /ws with 400", async () => {
-    const res = await app.http.inject({ url: "/ws" });
-    expect(res.json()).toMatchObject({ status: 400, code: "validation_failed" });
+describe("GET /ws: handshakes", () => {
+  const KEY = "dGhlIHNhbXBsZSBub25jZQ=="; // RFC 6455 §1.3's example
+  /** A raw handshake: a valid one, with `changes` applied (undefined leaves a header out). */
+  const handshake = (
+    changes: Record<string, string | undefined> = {},
+    method = "GET",
+    url = "/ws",
+  ) =>
+    `${method} ${url} HTTP/1.1\r\nHost: x\r\n${Object.entries({
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-key": KEY,
+      "sec-websocket-version": "13",
+      ...changes,
+    })
+      .filter(([, value]) => value !== undefined)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join("")}\r\n`;
+  /** Connections the server still holds: a refused upgrade must not stay among them. */
+  const serverConnections = () =>
+    new Promise<number>((resolve, reject) =>
+      app.http.server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+    );
+  const noneLeft = () => vi.waitFor(async () => expect(await serverConnections()).toBe(0));
+  const expectRefused = (answer: string, statusLine: string, header: string) => {
+    const { head, body } = parseRaw(answer);
+    expect(head.split("\r\n")[0]).toBe(statusLine);
+    expect(head).toMatch(/^content-type: application\/problem\+json\b/im);
+    expect(head).toMatch(/^connection: .*close$/im);
+    expect(body).toMatchObject({
+      type: "urn:latchkey:error:validation_failed",
+      status: Number(statusLine.split(" ")[1]),
+      code: "validation_failed",
+      errors: [{ path: header, message: expect.any(String) }],
+    });
+    return head;
+  };
+
+  it("refuses a malformed handshake 400 as problem+json naming the header, then closes", async () => {
+    const token = "bearer.eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl";
+    for (const [changes, header] of [
+      [{ "sec-websocket-key": undefined }, "headers.sec-websocket-key"],
+      [{ "sec-websocket-key": "not-a-16-byte-nonce" }, "headers.sec-websocket-key"],
+      [{ "sec-websocket-protocol": "latchkey.v1,,other" }, "headers.sec-websocket-protocol"],
+      [
+        { "sec-websocket-protocol": `latchkey.v1, ${token}, ${token}` },
+        "headers.sec-websocket-protocol",
+      ],
+    ] as const) {
+      const answer = await rawRequest(app, handshake(changes));
+      expectRefused(answer, "HTTP/1.1 400 Bad Request", header);
+      expect(answer).not.toContain(token); // a duplicated entry is not quoted back
+    }
+    await noneLeft();
+  });
+
+  it("answers a version it does not speak 426, naming the ones it does, then closes", async () => {
+    for (const version of [undefined, "12", "14"]) {
+      const answer = await rawRequest(app, handshake({ "sec-websocket-version": version }));
+      const head = expectRefused(
+        answer,
+        "HTTP/1.1 426 Upgrade Required",
+        "headers.sec-websocket-version",
+      );
+      expect(head).toMatch(/^sec-websocket-version: 13, 8$/im);
+      expect(head).toMatch(/^upgrade: websocket$/im);
+    }
+    await noneLeft();
+  });
+
+  it("serves what is no WebSocket handshake as plain HTTP problem+json, then closes", async () => {
+    // A POST got its 404 but kept its socket for good.
+    const post = parseRaw(await rawRequest(app, handshake({ "content-length": "0" }, "POST")));
+    expect(post.head).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    expect(post.body).toMatchObject({ status: 404, code: "not_found" });
+    expectRefused(
+      await rawRequest(app, handshake({ upgrade: "h2c" })),
+      "HTTP/1.1 400 Bad Request",
+      "headers.upgrade",
+    );
+    await noneLeft();
+    const plain = await app.http.inject({ url: "/ws" });
+    expect(plain.statusCode).toBe(400);
+    expect(plain.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(plain.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "headers.upgrade" }],
+    });
+  });
+
+  it("still upgrades a valid handshake as ws takes it, the bearer subprotocol included", async () => {
+    const url = new URL(app.url);
+    /** What a raw handshake gets back once `expected` has arrived; the socket is then dropped. */
+    const upgrade = async (request: string, expected: string) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let answer = "";
+      socket.on("data", (chunk) => {
+        answer += chunk.toString("latin1");
+      });
+      socket.write(request);
+      await vi.waitFor(() => expect(answer).toContain(expected)).finally(() => socket.destroy());
+      expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      return answer;
+    };
+    const { accessToken, user } = await registerUser(app);
+    const withToken = handshake({ "sec-websocket-protocol": `latchkey.v1, bearer.${accessToken}` });
+    const answer = await upgrade(withToken, `"userId":"${user.id}"`);
+    expect(answer).toMatch(/^sec-websocket-protocol: latchkey\.v1$/im);
+    expect(answer).not.toContain(accessToken);
+    // ws's own leniency stays: the Upgrade token's case, version 8, a query string.
+    const lenient = handshake(
+      { upgrade: "WebSocket", "sec-websocket-version": "8" },
+      "GET",
+      "/ws?x=1",
+    );
+    await upgrade(lenient, "\r\n\r\n");
   });
 });
 

@@ -16,6 +16,7 @@ const TITLES: Record<number, string> = {
   415: "Unsupported Media Type",
   417: "Expectation Failed",
   423: "Locked",
+  426: "Upgrade Required",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",

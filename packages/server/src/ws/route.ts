@@ -22,7 +22,10 @@ is screen-locked, 4403 when the IP is not allowed or a disabled account authenti
 revokes the sessions: 4401), 4429 when rate-limited
 or over the socket cap, 4400 for a malformed message. A failed authentication closes 4401 (or
 as above) with the error code as the close reason. A cookie handshake from a foreign Origin is
-refused with HTTP 403 \`csrf_rejected\` before the upgrade.`;
+refused with HTTP 403 \`csrf_rejected\` before the upgrade. A malformed handshake is refused
+with \`validation_failed\` naming the header: 400 for Sec-WebSocket-Key or
+Sec-WebSocket-Protocol, 426 with \`Sec-WebSocket-Version: 13, 8\` for a version other than those;
+a request that is no WebSocket handshake (no \`Upgrade: websocket\`) is answered 400 as plain HTTP.`;
 
 /** GET /ws: authenticated sockets that learn of revocations at once (API.md "WebSocket"). */
 export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
@@ -52,7 +55,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
       description: DESCRIPTION,
       response: {
         101: Type.Null({ description: "Switching Protocols: the socket is open" }),
-        ...problemResponses(400, 403),
+        ...problemResponses(400, 403, 426),
       },
     },
     preValidation: async (request) => {

@@ -1,10 +1,25 @@
 import { EventEmitter } from "node:events";
-import { type IncomingMessage, type Server, ServerResponse } from "node:http";
+import {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  ServerResponse,
+} from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
+import { subprotocol } from "ws";
+import { endWithProblem } from "../http/problem.js";
+
+declare module "ws" {
+  /** `ws`'s own Sec-WebSocket-Protocol parser, exported by it but not typed by @types/ws. */
+  export const subprotocol: { parse(header: string): Set<string> };
+}
 
 /** How long a request that came with `Connection: Upgrade` may take (as requestTimeout). */
 const DETACHED_TIMEOUT_MS = 30_000;
+
+/** `ws`'s rule for a Sec-WebSocket-Key: a 16-byte nonce in base64 (RFC 6455 §4.1). */
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /**
  * Node hands every request with `Connection: Upgrade` to the server's "upgrade"
@@ -12,26 +27,114 @@ const DETACHED_TIMEOUT_MS = 30_000;
  * through Fastify but closes the socket afterwards only on routes inside its own
  * plugin, so an Upgrade header on any other route (GET /healthz, `Upgrade: h2c`) left
  * the socket open for good, and enough of them ran the process out of file
- * descriptors. Here only upgrades of `path` reach the plugin (the emitter returned, to
- * pass as its `server`); any other request is served as plain HTTP, as RFC 9110 §7.8
- * allows, and its connection closed once the answer is out.
+ * descriptors. Here only WebSocket handshakes on `path` reach the plugin (the emitter
+ * returned, to pass as its `server`); any other request, a POST or an `Upgrade: h2c` to
+ * `path` included, is served as plain HTTP, as RFC 9110 §7.8 allows, and its connection
+ * closed once the answer is out.
  */
 export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const upgrades = new EventEmitter();
   app.server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    const url = request.url ?? "";
-    if (url === path || url.startsWith(`${path}?`)) {
+    const handshake = isWebSocketHandshake(request, path);
+    const refusal = handshake ? handshakeRefusal(request.headers) : undefined;
+    if (handshake && !refusal) {
       upgrades.emit("upgrade", request, socket, head);
       return;
     }
+    // Node takes its own error listener off a socket it hands over.
     socket.on("error", () => socket.destroy());
-    socket.setTimeout(DETACHED_TIMEOUT_MS, () => socket.destroy());
-    const response = new ServerResponse(request);
-    response.shouldKeepAlive = false;
-    response.assignSocket(socket);
-    response.on("finish", () => socket.destroySoon());
-    app.routing(request, response);
+    if (refusal) refuse(socket, refusal);
+    else serveAsHttp(app, request, socket);
   });
   // The plugin only listens for "upgrade" on what it is given as its server.
   return upgrades as unknown as Server;
+}
+
+/**
+ * A GET of `path` asking for `Upgrade: websocket` (in any case, as `ws` takes it). `ws`
+ * refuses other methods and upgrades itself; here they are plain HTTP, answered as they
+ * would be without the header.
+ */
+function isWebSocketHandshake(request: IncomingMessage, path: string): boolean {
+  const url = request.url ?? "";
+  return (
+    (url === path || url.startsWith(`${path}?`)) &&
+    request.method === "GET" &&
+    request.headers.upgrade?.toLowerCase() === "websocket"
+  );
+}
+
+function serveAsHttp(app: FastifyInstance, request: IncomingMessage, socket: Socket): void {
+  socket.setTimeout(DETACHED_TIMEOUT_MS, () => socket.destroy());
+  const response = new ServerResponse(request);
+  response.shouldKeepAlive = false;
+  response.assignSocket(socket);
+  response.on("finish", () => socket.destroySoon());
+  app.routing(request, response);
+}
+
+/** A 4xx problem instead of the upgrade; the socket is gone once it is out. */
+function refuse(socket: Socket, refusal: Refusal): void {
+  endWithProblem(socket, refusal.status, "validation_failed", refusal.detail, {
+    errors: [{ path: `headers.${refusal.header}`, message: refusal.message }],
+    headers: refusal.headers,
+  });
+  socket.destroySoon();
+}
+
+interface Refusal {
+  status: number;
+  header: string;
+  message: string;
+  detail: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Why `ws`'s handleUpgrade would refuse this handshake, by its rules and in its order, so
+ * the refusal is a problem+json of ours rather than its text/html. Sec-WebSocket-Extensions
+ * is left out: `ws` reads it only with permessage-deflate, which Latchkey does not offer.
+ */
+function handshakeRefusal(headers: IncomingHttpHeaders): Refusal | undefined {
+  const key = headers["sec-websocket-key"];
+  if (key === undefined || !KEY.test(key)) {
+    return {
+      status: 400,
+      header: "sec-websocket-key",
+      message: "must be a 16-byte nonce in base64 (RFC 6455 §4.1)",
+      detail: "Missing or invalid Sec-WebSocket-Key header",
+    };
+  }
+  // `ws` speaks 13 (RFC 6455) and 8 (its last draft). RFC 6455 §4.4: a version the server
+  // does not speak is answered 426, naming the ones it does; RFC 9110 §15.5.22 adds Upgrade
+  // (which Connection must list, §7.8).
+  const version = Number(headers["sec-websocket-version"]);
+  if (version !== 13 && version !== 8) {
+    return {
+      status: 426,
+      header: "sec-websocket-version",
+      message: "must be 13 or 8",
+      detail: "Missing or unsupported Sec-WebSocket-Version header",
+      headers: {
+        "Sec-WebSocket-Version": "13, 8",
+        Upgrade: "websocket",
+        Connection: "Upgrade, close",
+      },
+    };
+  }
+  const protocols = headers["sec-websocket-protocol"];
+  if (protocols !== undefined) {
+    try {
+      subprotocol.parse(protocols);
+    } catch {
+      // Not `ws`'s own message: it quotes a duplicated entry, which may be `bearer.<jwt>`.
+      return {
+        status: 400,
+        header: "sec-websocket-protocol",
+        message: "must be a comma-separated list of distinct tokens (RFC 6455 §4.1)",
+        detail: "Invalid Sec-WebSocket-Protocol header",
+      };
+    }
+  }
+  return undefined;
 }
