@@ -358,6 +358,25 @@ describe("TOTP MFA", () => {
       expect(again.json()).toMatchObject({ code: "invalid_token" });
     });
 
+    it("spends no code on a used MFA token, and keeps the token after a wrong code", async () => {
+      const user = await enrolledUser(app);
+      const [first, second] = user.backupCodes;
+      const token = await mfaToken(user.email);
+      // A typo first: the token survives it.
+      expect((await finishMfa(app, token, "zzzzzzzz")).statusCode).toBe(400);
+      expect((await finishMfa(app, token, first as string)).statusCode).toBe(200);
+      const replay = await finishMfa(app, token, second as string);
+      expect(replay.statusCode).toBe(401);
+      expect(replay.json()).toMatchObject({ code: "invalid_token" });
+      // The refused request left the second code unspent, and the TOTP step too.
+      const code = totpAt(user.secret, app.clock.now());
+      expect((await finishMfa(app, token, code)).statusCode).toBe(401);
+      expect((await finishMfa(app, await mfaToken(user.email), second as string)).statusCode).toBe(
+        200,
+      );
+      expect((await finishMfa(app, await mfaToken(user.email), code)).statusCode).toBe(200);
+    });
+
     it("lets an MFA token expire after 10 minutes", async () => {
       const user = await enrolledUser(app);
       const token = await mfaToken(user.email);

@@ -11,6 +11,8 @@ const MAX_ENTRIES = 100_000;
 export interface ReplayGuard {
   /** True for the first claim of `key` within `ttlMs`; false for every later one. */
   claim(key: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Gives a claim back, for a use that claimed first and then failed. */
+  release(key: string): Promise<void>;
 }
 
 /** One node. Entries are only made after a successful check, so the bound is never reached by guessing. */
@@ -24,6 +26,10 @@ export class MemoryReplayGuard implements ReplayGuard {
     this.expiries.set(key, now + ttlMs);
     return true;
   }
+
+  async release(key: string): Promise<void> {
+    this.expiries.delete(key);
+  }
 }
 
 /** `SET key 1 PX ttl NX`: atomic, so of two nodes claiming at once exactly one wins. */
@@ -36,5 +42,9 @@ export class RedisReplayGuard implements ReplayGuard {
   async claim(key: string, ttlMs: number): Promise<boolean> {
     const set = await this.redis.set(`${this.prefix}:${key}`, "1", "PX", Math.max(1, ttlMs), "NX");
     return set === "OK";
+  }
+
+  async release(key: string): Promise<void> {
+    await this.redis.del(`${this.prefix}:${key}`);
   }
 }

@@ -40,7 +40,8 @@ export type MfaAnswer = { code: string } | { webauthn: PasskeyAnswer };
 
 /**
  * POST /auth/login/mfa: a TOTP or backup code, or a passkey, for the user the MFA token
- * names. The token works once (its jti is claimed on success), and failures count per user.
+ * names. The token works once (its jti is claimed first, and given back when the factor is
+ * wrong), and failures count per user.
  */
 export async function completeMfaLogin(
   svc: Services,
@@ -53,19 +54,22 @@ export async function completeMfaLogin(
   if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
   assertAccountUsable(user, client.ip);
   const limit = await limitSecondFactor(svc, user.id, client);
-  const proof =
-    "webauthn" in answer
-      ? await acceptPasskeyFactor(svc, user.id, claims, answer.webauthn)
-      : await acceptCodeFactor(svc, user.id, answer.code);
+  // The token is claimed before the factor is checked, so a used token never spends a
+  // backup code or a TOTP step; a wrong factor gives the claim back (a typo keeps the token).
+  const claim = `mfa-token:${claims.jti}`;
+  if (!(await svc.replay.claim(claim, msUntilUnusable(svc, claims), svc.clock.now()))) {
+    throw new AuthError("invalid_token", "The MFA token was already used");
+  }
+  const proof = await acceptFactor(svc, user.id, claims, answer).catch(async (err: unknown) => {
+    await svc.replay.release(claim);
+    throw err;
+  });
   if (!proof.ok) {
+    await svc.replay.release(claim);
     audit(svc, { type: "mfa_failed", userId: user.id }, client);
     throw proof.error;
   }
   const { method } = proof;
-  const now = svc.clock.now();
-  if (!(await svc.replay.claim(`mfa-token:${claims.jti}`, msUntilUnusable(svc, claims), now))) {
-    throw new AuthError("invalid_token", "The MFA token was already used");
-  }
   await limit.passed();
   if (method === "backup_code") audit(svc, { type: "backup_code_used", userId: user.id }, client);
   const tokens = await startSession(svc, user, client, {
@@ -83,6 +87,17 @@ export async function completeMfaLogin(
 type Proof =
   | { ok: true; method: SecondFactor | "passkey"; amr: string[] }
   | { ok: false; error: AuthError };
+
+function acceptFactor(
+  svc: Services,
+  userId: string,
+  claims: PurposeClaims,
+  answer: MfaAnswer,
+): Promise<Proof> {
+  return "webauthn" in answer
+    ? acceptPasskeyFactor(svc, userId, claims, answer.webauthn)
+    : acceptCodeFactor(svc, userId, answer.code);
+}
 
 async function acceptCodeFactor(svc: Services, userId: string, code: string): Promise<Proof> {
   const method = await acceptSecondFactor(svc, userId, code);
