@@ -183,7 +183,7 @@ describe("authenticating with an API token", () => {
     expectProblem(await me(accessToken), 401, "session_revoked");
   });
 
-  it("is refused on token management and logout/all, whatever its scopes", async () => {
+  it("is refused on token management, logout and logout/all, whatever its scopes", async () => {
     const { accessToken } = await registerUser(app);
     const { token, id } = await createToken(accessToken, { scopes: ALL_SCOPES });
     const refused = [
@@ -195,6 +195,7 @@ describe("authenticating with an API token", () => {
         headers: { "content-type": "application/json", ...bearer(token) },
       }),
       await deleteToken(token, id),
+      await app.http.inject({ method: "POST", url: "/auth/logout", headers: bearer(token) }),
       await app.http.inject({ method: "POST", url: "/auth/logout/all", headers: bearer(token) }),
     ];
     for (const res of refused) {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
+import { isApiToken } from "../../domain/api-token.js";
 import { AuthError } from "../../domain/errors.js";
 import { verifiedClaims } from "../../flows/authenticate.js";
 import { login } from "../../flows/login.js";
@@ -253,7 +254,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         description:
           "The session is named by the access token (Bearer or `lk_access`), or else by a refresh " +
           "token (body, Bearer or `lk_refresh`), so an expired or mangled access cookie next to a " +
-          "good refresh cookie still logs out. 204 also for a session already ended.",
+          "good refresh cookie still logs out. 204 also for a session already ended. An API token " +
+          "has no session: 403 `forbidden`, as on every route that does not accept one.",
         body: RefreshBody,
         response: { 204: Type.Null(), ...problemResponses(401, 403) },
       },
@@ -300,6 +302,9 @@ async function sessionToEnd(
 ): Promise<string | undefined> {
   const body = request.body ?? undefined;
   const access = body?.refreshToken ? undefined : accessCredential(request, svc.config);
+  if (access?.via === "bearer" && isApiToken(access.token)) {
+    throw new AuthError("forbidden", "This route does not accept API tokens");
+  }
   let refused: AuthError | undefined;
   if (access) {
     try {
