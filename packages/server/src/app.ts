@@ -17,7 +17,7 @@ import { StateSealer } from "./domain/sealed-state.js";
 import { SecretBox } from "./domain/secret-box.js";
 import { ApiTokenState } from "./flows/api-token-state.js";
 import { AuditLog } from "./flows/audit-log.js";
-import { KEY_RELOAD_INTERVAL_MS, KeyService } from "./flows/keys.js";
+import { KEY_CHECK_INTERVAL_MS, KeyService } from "./flows/keys.js";
 import { OAuthProviders } from "./flows/oauth/providers.js";
 import { purgeEnded } from "./flows/purge.js";
 import { SessionState } from "./flows/session-state.js";
@@ -227,7 +227,7 @@ async function assemble(
       () => purgeEnded(svc).catch((err: unknown) => log.error({ err }, "purge failed")),
       config.purgeIntervalSeconds * 1000,
     ),
-    setInterval(() => keys.reload(), KEY_RELOAD_INTERVAL_MS),
+    setInterval(() => keys.check(), KEY_CHECK_INTERVAL_MS),
   ];
   for (const t of timers) t.unref();
   closers.push(async () => {

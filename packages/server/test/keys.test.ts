@@ -155,6 +155,21 @@ describe("signing keys", () => {
     }
   });
 
+  it("signs with a key rotated elsewhere at its next check, before meeting the kid", async () => {
+    const node = await startNode(app);
+    try {
+      const { kid } = await node.svc.keys.rotate();
+      // Without Redis (the CLI on a single node) nothing tells this node; its timer asks.
+      app.svc.keys.check();
+      await expect.poll(() => app.svc.keys.keyring.signing.kid).toBe(kid);
+      const user = await registerUser(app);
+      expect(kidOf(user.accessToken)).toBe(kid);
+      expect((await jwks(app)).map((k) => k.kid)[0]).toBe(kid);
+    } finally {
+      await node.close();
+    }
+  });
+
   it("serves discovery metadata naming the issuer and the JWKS", async () => {
     const res = await app.http.inject({ url: "/.well-known/openid-configuration" });
     expect(res.statusCode).toBe(200);

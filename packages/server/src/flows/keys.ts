@@ -5,8 +5,13 @@ import { type GeneratedKey, generateEd25519, type JwtKey, Keyring } from "../dom
 import type { SecretBox } from "../domain/secret-box.js";
 import type { Store } from "../store/index.js";
 
-/** How often a node re-reads keys anyway, so a rotation done elsewhere is picked up. */
+/** How often a node re-reads keys anyway (retired keys drop out once expired). */
 export const KEY_RELOAD_INTERVAL_MS = 60_000;
+/**
+ * How often a node asks which key is active, so a rotation it was not told of (by the
+ * CLI on a node without Redis) signs within seconds; one indexed read.
+ */
+export const KEY_CHECK_INTERVAL_MS = 5_000;
 /** An unknown `kid` may trigger a reload at most this often (a flood of forged kids costs one query a second). */
 const UNKNOWN_KID_RELOAD_MS = 1_000;
 
@@ -38,9 +43,21 @@ export class KeyService {
     });
   }
 
-  /** Reload in the background (timer, rotation message); a failure keeps the current keys. */
+  /** Reload in the background (rotation message); a failure keeps the current keys. */
   reload(): void {
     this.load().catch(this.onReloadError);
+  }
+
+  /** Timer: reload when another process rotated, and at least every KEY_RELOAD_INTERVAL_MS. */
+  check(): void {
+    if (this.settings.jwtSecret) return;
+    const due = this.clock.now() - this.loadedAt >= KEY_RELOAD_INTERVAL_MS;
+    const reload = async () => {
+      if (due || (await this.store.signingKeys.activeKid()) !== this.current.signing.kid) {
+        await this.load();
+      }
+    };
+    reload().catch(this.onReloadError);
   }
 
   get keyring(): Keyring {

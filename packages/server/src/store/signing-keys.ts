@@ -16,6 +16,18 @@ export class SigningKeyStore {
       .execute();
   }
 
+  /** The kid a node should sign with: the newest active key's. */
+  async activeKid(): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom("signing_keys")
+      .select("kid")
+      .where("retired_at", "is", null)
+      .orderBy("created_at", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    return row?.kid;
+  }
+
   async insert(key: SigningKeyRow): Promise<void> {
     await this.db.insertInto("signing_keys").values(key).execute();
   }
