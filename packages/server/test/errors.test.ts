@@ -211,6 +211,17 @@ describe("odd credentials never cause a 500", () => {
     expect(["invalid_token", "unauthenticated"]).toContain(body.code);
   });
 
+  it("takes another Authorization scheme for no credential: 401 unauthenticated, or the cookie", async () => {
+    expectProblem(await me({ authorization: "Basic dXNlcjpwYXNz" }), 401, "unauthenticated");
+    expectProblem(await me({ authorization: "Bearer" }), 401, "invalid_token");
+    const { accessToken } = await registerUser(app);
+    const withCookie = await me({
+      authorization: "Basic dXNlcjpwYXNz",
+      cookie: `lk_access=${accessToken}`,
+    });
+    expect(withCookie.statusCode).toBe(200);
+  });
+
   it("answers a forged token signed with our header but a bad signature with 401 invalid_token", async () => {
     const { accessToken } = await registerUser(app);
     const [header, payload] = accessToken.split(".");

@@ -35,9 +35,14 @@ export function refreshCredential(
   return cookieCredential(request, config, REFRESH_COOKIE) ?? bearer;
 }
 
+const BEARER_SCHEME = /^bearer(?: |$)/i;
+
 function bearerCredential(request: FastifyRequest): Credential | undefined {
   const header = request.headers.authorization;
-  if (header === undefined) return undefined;
+  // Another scheme (Basic, say) carries no credential of ours: the request "lacks any
+  // authentication information" (RFC 6750 §3.1), so a cookie may still serve, else 401
+  // unauthenticated. Only a malformed Bearer value is an invalid token.
+  if (header === undefined || !BEARER_SCHEME.test(header)) return undefined;
   const match = BEARER.exec(header);
   if (!match) throw new AuthError("invalid_token", "Authorization must be `Bearer <token>`");
   return { token: match[1] as string, via: "bearer" };
