@@ -3,7 +3,15 @@
 // storm), and optionally Better Auth's own load script in the same run.
 // Loopback only; every phase is bounded by DURATION. Usage: see bench/RESULTS.md.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -70,16 +78,16 @@ async function warm(opts, seconds = WARMUP) {
 }
 
 function start(cmd, args, env, logFile) {
+  // Output goes straight to its file, as a deployment's would: piped into this process,
+  // every request line the servers log was read, and kept, by the load generator.
+  const fd = openSync(logFile, "w");
   const child = spawn(cmd, args, {
     cwd: root,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", fd, fd],
   });
-  const chunks = [];
-  child.stdout.on("data", (c) => chunks.push(c));
-  child.stderr.on("data", (c) => chunks.push(c));
-  child.on("exit", () => writeFileSync(logFile, Buffer.concat(chunks)));
-  return { child, log: () => Buffer.concat(chunks).toString() };
+  closeSync(fd);
+  return { child, log: () => readFileSync(logFile, "utf8") };
 }
 
 async function waitReady(url, timeoutMs = 15_000) {
