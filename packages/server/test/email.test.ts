@@ -1,5 +1,5 @@
 import { decodeJwt } from "jose";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
 import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
@@ -210,6 +210,53 @@ describe("mailed links over real SMTP", () => {
       const [notice] = await delivered(address);
       expect(notice?.subject).toBe("Acme: your password was changed");
       expect(notice?.body).toContain("127.0.0.1");
+    });
+
+    it("a sign-in with the old password that a reset overtakes keeps no session", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address });
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      const token = linkToken(reset as never, "reset-password");
+      // The real verify, held until the reset is done: the sign-in has read the account
+      // and proved the old password, then the reset ends every session.
+      const verify = app.svc.hasher.verify.bind(app.svc.hasher);
+      let verifying!: () => void;
+      const inVerify = new Promise<void>((resolve) => {
+        verifying = resolve;
+      });
+      let release!: () => void;
+      const resetDone = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
+        verifying();
+        const ok = await verify(hash, password);
+        await resetDone;
+        return ok;
+      });
+      try {
+        const login = passwordLogin(app, address);
+        await inVerify;
+        const res = await post(app, "/auth/password/reset", { token, newPassword: "newer words" });
+        expect(res.statusCode).toBe(204);
+        release();
+        expect((await login).json()).toMatchObject({ status: 401, code: "session_revoked" });
+      } finally {
+        spy.mockRestore();
+      }
+      const db = await openAppDb(app);
+      try {
+        const live = await db.kysely
+          .selectFrom("sessions")
+          .select("id")
+          .where("user_id", "=", user.user.id)
+          .where("revoked_at", "is", null)
+          .execute();
+        expect(live).toEqual([]);
+      } finally {
+        await db.close();
+      }
     });
 
     it("a refused new password leaves the link usable", async () => {

@@ -377,6 +377,22 @@ describe("TOTP MFA", () => {
       expect((await finishMfa(app, await mfaToken(user.email), code)).statusCode).toBe(200);
     });
 
+    it("refuses an MFA token once the user's sessions were ended after it was issued", async () => {
+      const user = await enrolledUser(app);
+      const token = await mfaToken(user.email);
+      const out = await app.http.inject({
+        method: "POST",
+        url: "/auth/logout/all",
+        headers: bearer(user.accessToken),
+      });
+      expect(out.statusCode).toBe(204);
+      const late = await finishMfa(app, token, totpAt(user.secret, app.clock.now()));
+      expect(late.statusCode).toBe(401);
+      expect(late.json()).toMatchObject({ code: "invalid_token" });
+      const fresh = await finishMfa(app, await mfaToken(user.email), user.backupCodes[0] as string);
+      expect(fresh.statusCode).toBe(200);
+    });
+
     it("lets an MFA token expire after 10 minutes", async () => {
       const user = await enrolledUser(app);
       const token = await mfaToken(user.email);

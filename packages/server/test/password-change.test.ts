@@ -166,6 +166,47 @@ describe("POST /auth/password/change", () => {
     expect((await passwordLogin(app, "keep@example.com")).statusCode).toBe(200);
   });
 
+  it("counts wrong current passwords in the per-user limit: the 6th try is 429, even if right", async () => {
+    const user = await registerUser(app, { password: PASSWORD });
+    const stepUp = await stepUpToken(app, user.accessToken);
+    for (let i = 0; i < 5; i++) {
+      const res = await change(user.accessToken, stepUp, {
+        currentPassword: `guess number ${i}`,
+        newPassword: NEW_PASSWORD,
+      });
+      expect(res.json()).toMatchObject({ code: "invalid_credentials" });
+    }
+    const limited = await change(user.accessToken, stepUp, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: "rate_limited" });
+  });
+
+  it("lets one of several concurrent changes from the same password win", async () => {
+    const user = await registerUser(app, { email: "race@example.com", password: PASSWORD });
+    const stepUp = await stepUpToken(app, user.accessToken);
+    const answers = await Promise.all(
+      [1, 2, 3, 4, 5].map((i) =>
+        change(user.accessToken, stepUp, {
+          currentPassword: PASSWORD,
+          newPassword: `${NEW_PASSWORD} ${i}`,
+        }),
+      ),
+    );
+    const won = answers.filter((res) => res.statusCode === 200);
+    expect(won).toHaveLength(1);
+    for (const res of answers.filter((r) => r.statusCode !== 200)) {
+      expect(res.json()).toMatchObject({ code: "invalid_credentials" });
+    }
+    // The winner's tokens and password are the ones in effect.
+    const winner = answers.indexOf(won[0] as (typeof answers)[number]) + 1;
+    expect((await me(won[0]?.json<TokenBody>().accessToken as string)).statusCode).toBe(200);
+    const login = await passwordLogin(app, "race@example.com", `${NEW_PASSWORD} ${winner}`);
+    expect(login.statusCode).toBe(200);
+  });
+
   it("applies the password policy to the new password (400 validation_failed)", async () => {
     const user = await registerUser(app, { password: PASSWORD });
     const stepUp = await stepUpToken(app, user.accessToken);

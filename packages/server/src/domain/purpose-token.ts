@@ -21,6 +21,8 @@ export interface PurposeClaims {
   amr: string[];
   /** mfa: carried over from the password step to the session it starts. */
   rememberMe?: boolean;
+  /** mfa: the user's session epoch when the first factor passed (User.sessionEpoch). */
+  epoch?: number;
 }
 
 export type PurposeSubject = Omit<PurposeClaims, "jti" | "iat" | "exp" | "typ">;

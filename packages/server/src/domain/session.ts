@@ -34,7 +34,9 @@ export type RevokeReason =
   | "account_deleted"
   | "admin"
   | "account_disabled"
-  | "email_claimed";
+  | "email_claimed"
+  /** Made by a sign-in that a password reset, change or logout-all overtook. */
+  | "sign_in_raced";
 
 export interface SessionLifetimes {
   refreshTtlSeconds: number;

@@ -19,6 +19,12 @@ export interface User {
   mfaEnabled: boolean;
   /** Federated identities linked to the account (OAuth 2.0 / OpenID Connect). */
   identities: LinkedIdentity[];
+  /**
+   * Moves on whenever every session of the user is ended. A sign-in keeps its new session
+   * only if this has not moved since it read the account, so no session outlives a
+   * password reset that a sign-in in flight raced.
+   */
+  sessionEpoch: number;
   createdAt: number;
   updatedAt: number;
 }

@@ -1,5 +1,6 @@
 import { type AccessSubject, signAccessToken } from "../domain/access-token.js";
 import { sha256 } from "../domain/crypto.js";
+import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
 import { accessTokenIssuedAt, type Session, sessionLifetimeMs } from "../domain/session.js";
 import type { User } from "../domain/user.js";
@@ -22,6 +23,8 @@ export interface IssuedTokens {
 export interface SessionStart {
   amr: string[];
   rememberMe: boolean;
+  /** The user's session epoch when the sign-in began, if before `user` was read (MFA). */
+  epoch?: number;
 }
 
 /** A new session (one login) and its first token pair. */
@@ -32,6 +35,16 @@ export async function startSession(
   start: SessionStart,
 ): Promise<IssuedTokens> {
   const { session, refreshToken } = await createSession(svc, svc.store, user, client, start);
+  // A password reset, password change or "log out everywhere" that finished after this
+  // sign-in read the account moved the epoch, and its revocation may have come before
+  // this session existed: the session ends here instead.
+  if ((await svc.store.users.sessionEpoch(user.id)) !== (start.epoch ?? user.sessionEpoch)) {
+    await svc.sessions.revoke(session.id, "sign_in_raced");
+    throw new AuthError(
+      "session_revoked",
+      "The account's sessions were ended while signing in; sign in again",
+    );
+  }
   // singleSession: signing in here signs out everywhere else.
   if (user.singleSession)
     await svc.sessions.revokeAllForUser(user.id, "single_session", session.id);

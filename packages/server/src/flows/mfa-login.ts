@@ -31,7 +31,12 @@ export async function issueMfaToken(
   user: User,
   first: { amr: string[]; rememberMe: boolean },
 ): Promise<MfaPending> {
-  const mfaToken = await signPurpose(svc, "mfa", { sub: user.id, ...first }, MFA_TOKEN_TTL_S);
+  const mfaToken = await signPurpose(
+    svc,
+    "mfa",
+    { sub: user.id, ...first, epoch: user.sessionEpoch },
+    MFA_TOKEN_TTL_S,
+  );
   return { mfaToken, expiresIn: MFA_TOKEN_TTL_S };
 }
 
@@ -52,6 +57,10 @@ export async function completeMfaLogin(
   const claims = await mfaClaims(svc, mfaToken);
   const user = await svc.store.users.findById(claims.sub);
   if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
+  // The password (or link) it proved may be the one a reset has since replaced.
+  if (claims.epoch !== user.sessionEpoch) {
+    throw new AuthError("invalid_token", "The account's sessions were ended since; sign in again");
+  }
   assertAccountUsable(user, client.ip);
   const limit = await limitSecondFactor(svc, user.id, client);
   // The token is claimed before the factor is checked, so a used token never spends a
@@ -75,6 +84,7 @@ export async function completeMfaLogin(
   const tokens = await startSession(svc, user, client, {
     amr: [...new Set([...claims.amr, ...proof.amr])],
     rememberMe: claims.rememberMe ?? false,
+    epoch: claims.epoch,
   });
   audit(
     svc,

@@ -6,6 +6,9 @@ import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
 import { noticePasswordChanged } from "./notices.js";
+import { limitSecondFactor } from "./second-factor.js";
+
+const incorrect = () => new AuthError("invalid_credentials", "The current password is incorrect");
 
 export interface PasswordChangeInput {
   currentPassword: string;
@@ -25,16 +28,32 @@ export async function changePassword(
   client: ClientInfo,
 ): Promise<IssuedTokens> {
   await assertPasswordAcceptable(input.newPassword, auth.user, svc.config.password, "newPassword");
+  // Wrong current passwords count in the per-user limit of step-up and MFA codes: a
+  // session with a step-up grant must not become a way to guess the password.
+  const limit = await limitSecondFactor(svc, auth.user.id, client);
   const user = await svc.store.users.findById(auth.user.id);
   const ok = user?.passwordHash
     ? await svc.hasher.verify(user.passwordHash, input.currentPassword)
     : await svc.hasher.verifyDummy(input.currentPassword);
   if (!user?.passwordHash || !ok) {
-    throw new AuthError("invalid_credentials", "The current password is incorrect");
+    audit(
+      svc,
+      { type: "step_up_failed", userId: auth.user.id, sessionId: auth.session.id },
+      client,
+    );
+    throw incorrect();
   }
+  await limit.passed();
+  const verifiedHash = user.passwordHash;
   const passwordHash = await svc.hasher.hash(input.newPassword); // slow: before the transaction
   const now = svc.clock.now();
   const { session, refreshToken } = await svc.store.transaction(async (tx) => {
+    // Compare-and-set, and first (the user's row before the session's, as a reset locks
+    // them): of changes racing from the same current password, one wins, and the others
+    // proved a password that is no longer current.
+    if (!(await tx.users.replacePasswordHash(user.id, verifiedHash, passwordHash, now))) {
+      throw incorrect();
+    }
     const current = await tx.sessions.findById(auth.session.id);
     if (!current || current.revokedAt !== null) {
       throw new AuthError("session_revoked", "The session has been revoked");
@@ -47,7 +66,6 @@ export async function changePassword(
       now,
     );
     if (!session) throw new AuthError("conflict", "The session was refreshed meanwhile; retry");
-    await tx.users.setPasswordHash(user.id, passwordHash, now);
     // A reset link mailed before the change must not undo it.
     await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
     await svc.sessions.revokeAllForUser(user.id, "password_changed", session.id, tx);

@@ -107,6 +107,10 @@ export class SessionState {
     keep?: string,
     store = this.store,
   ): Promise<string[]> {
+    // First: a sign-in in flight then either finds the epoch moved (and drops its session,
+    // issue-tokens.ts) or made its session before the revocation below, which ends it.
+    // One user's newest sign-in ending the others (singleSession) ends no sign-in in flight.
+    if (reason !== "single_session") await store.users.moveSessionEpoch(userId);
     const ids = await store.sessions.revokeAllForUser(userId, reason, this.clock.now(), keep);
     for (const sessionId of ids)
       this.bus.publish({ type: "session", sessionId, change: "revoked" });

@@ -31,7 +31,7 @@ export class Store {
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
   ) {
-    this.users = new UserStore(db);
+    this.users = new UserStore(db, dialect);
     this.sessions = new SessionStore(db);
     this.signingKeys = new SigningKeyStore(db);
     this.secrets = new ServerSecretStore(db);

@@ -26,6 +26,8 @@ export interface UsersTable {
   mfa_enabled: Generated<number>;
   /** Set for guests only; unique among them. */
   guest_email: string | null;
+  /** Moves on whenever all of the user's sessions are ended (migration 0007). */
+  session_epoch: Generated<number>;
   created_at: number;
   updated_at: number;
 }

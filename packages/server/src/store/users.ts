@@ -1,5 +1,6 @@
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from "kysely";
 import type { LinkedIdentity, User } from "../domain/user.js";
+import type { Dialect } from "./db.js";
 import { IdentityStore } from "./identities.js";
 import { prepared } from "./prepared.js";
 import type { Database, UsersTable } from "./schema.js";
@@ -33,8 +34,36 @@ export interface UserQuery {
   limit: number;
 }
 
+const epochOf = prepared((db, v: { id: string }) =>
+  db.selectFrom("users").select("session_epoch").where("id", "=", v.id),
+);
+const epochOfShared = prepared((db, v: { id: string }) =>
+  db.selectFrom("users").select("session_epoch").where("id", "=", v.id).forShare(),
+);
+
 export class UserStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /**
+   * The user's session epoch as committed. On PostgreSQL the read waits out a transaction
+   * that is moving it (FOR SHARE), so it never returns the value a reset is replacing.
+   */
+  async sessionEpoch(id: string): Promise<number | undefined> {
+    const [row] = await (this.dialect === "postgres" ? epochOfShared : epochOf)(this.db, { id });
+    return row?.session_epoch;
+  }
+
+  /** Every session of the user is about to end: sign-ins that read the account before keep none. */
+  async moveSessionEpoch(id: string): Promise<void> {
+    await this.db
+      .updateTable("users")
+      .set((eb) => ({ session_epoch: eb("session_epoch", "+", 1) }))
+      .where("id", "=", id)
+      .execute();
+  }
 
   async create(user: NewUser, now: number): Promise<User> {
     const row = await this.db
@@ -238,6 +267,22 @@ export class UserStore {
     return (await q.execute()).map((r) => r.id);
   }
 
+  /** Sets the hash only while `expected` is still the account's; false when it is not. */
+  async replacePasswordHash(
+    id: string,
+    expected: string,
+    passwordHash: string,
+    now: number,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable("users")
+      .set({ password_hash: passwordHash, updated_at: now })
+      .where("id", "=", id)
+      .where("password_hash", "=", expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   async setPasswordHash(id: string, passwordHash: string, now: number): Promise<void> {
     await this.db
       .updateTable("users")
@@ -319,6 +364,7 @@ export function toUser(row: Selectable<UsersTable>, identities: LinkedIdentity[]
     screenLockMinutes: row.screen_lock_minutes,
     mfaEnabled: row.mfa_enabled === 1,
     identities,
+    sessionEpoch: row.session_epoch,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

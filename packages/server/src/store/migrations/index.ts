@@ -6,6 +6,7 @@ import * as m0003 from "./0003_one_time_tokens.js";
 import * as m0004 from "./0004_identities.js";
 import * as m0005 from "./0005_webauthn.js";
 import * as m0006 from "./0006_sessions_refresh_hash_not_unique.js";
+import * as m0007 from "./0007_users_session_epoch.js";
 
 /**
  * Migrations ship inside the build, so `migrate` needs no files beside the binary. One
@@ -19,5 +20,6 @@ export const migrationsFor = (dialect: Dialect): MigrationProvider => ({
     "0004_identities": m0004,
     "0005_webauthn": m0005,
     "0006_sessions_refresh_hash_not_unique": { up: (db) => m0006.up(db, dialect) },
+    "0007_users_session_epoch": m0007,
   }),
 });
