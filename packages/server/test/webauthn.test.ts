@@ -322,6 +322,57 @@ describe("passkeys (WebAuthn)", () => {
       const res = await post("/webauthn/register/options", {}, bearer(guest.json().accessToken));
       expect(res.statusCode).toBe(403);
     });
+
+    describe("at most 20 passkeys", () => {
+      const CAP = 20;
+      const AT_CAP = {
+        status: 409,
+        code: "conflict",
+        detail: `At most ${CAP} passkeys per account`,
+      };
+
+      /** A user holding one passkey fewer than the cap, and `n` ceremonies started now. */
+      const oneBelowCap = async (n: number) => {
+        const user = await registerUser(app, { password: PASSWORD });
+        for (let i = 0; i < CAP - 1; i++) {
+          expect((await registerWith(user.accessToken, {})).statusCode).toBe(201);
+        }
+        const ceremonies = [];
+        for (let i = 0; i < n; i++) ceremonies.push(await registrationOptions(user.accessToken));
+        const verify = ({ options, challengeId }: Ceremony<CreationOptions>) =>
+          post(
+            "/webauthn/register/verify",
+            { challengeId, response: new SoftAuthenticator({ origin: ORIGIN }).register(options) },
+            bearer(user.accessToken),
+          );
+        return { user, ceremonies, verify };
+      };
+
+      it("is checked again at verify: ceremonies started below the cap cannot pass it", async () => {
+        const { user, ceremonies, verify } = await oneBelowCap(3);
+        const statuses = [];
+        for (const ceremony of ceremonies) {
+          const res = await verify(ceremony);
+          statuses.push(res.statusCode);
+          if (res.statusCode === 409) expect(res.json()).toMatchObject(AT_CAP);
+        }
+        expect(statuses).toEqual([201, 409, 409]);
+        expect(await passkeysOf(user.accessToken)).toHaveLength(CAP);
+        const options = await post("/webauthn/register/options", {}, bearer(user.accessToken));
+        expect(options.json()).toMatchObject(AT_CAP);
+      });
+
+      it("holds when the verifies race: exactly one gets the last place", async () => {
+        const { user, ceremonies, verify } = await oneBelowCap(6);
+        const answers = await Promise.all(ceremonies.map(verify));
+        const statuses = answers.map((r) => r.statusCode).sort();
+        expect(statuses).toEqual([201, 409, 409, 409, 409, 409]);
+        for (const res of answers.filter((r) => r.statusCode === 409)) {
+          expect(res.json()).toMatchObject(AT_CAP);
+        }
+        expect(await passkeysOf(user.accessToken)).toHaveLength(CAP);
+      });
+    });
   });
 
   const me = async (accessToken: string) =>

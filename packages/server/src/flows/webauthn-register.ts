@@ -23,6 +23,9 @@ import { webauthnHelpers, webauthnLibrary } from "./webauthn-library.js";
 /** Enough for every device a person owns; bounds the excludeCredentials list and the table. */
 export const MAX_PASSKEYS_PER_USER = 20;
 
+const atCap = () =>
+  new AuthError("conflict", `At most ${MAX_PASSKEYS_PER_USER} passkeys per account`);
+
 /** POST /webauthn/register/options: creation options for the signed-in user. */
 export async function registrationOptions(
   svc: Services,
@@ -31,9 +34,8 @@ export async function registrationOptions(
   const { user, session } = auth;
   if (user.guest) throw new AuthError("forbidden", "Guests cannot register passkeys");
   const existing = await svc.store.webauthn.listForUser(user.id);
-  if (existing.length >= MAX_PASSKEYS_PER_USER) {
-    throw new AuthError("conflict", `At most ${MAX_PASSKEYS_PER_USER} passkeys per account`);
-  }
+  // Checked again at verify: ceremonies started below the cap may end above it.
+  if (existing.length >= MAX_PASSKEYS_PER_USER) throw atCap();
   const name = user.username ?? user.email ?? user.id;
   const { generateRegistrationOptions } = await webauthnLibrary();
   const options = await generateRegistrationOptions({
@@ -105,19 +107,27 @@ export async function registerPasskey(
   }
   const now = svc.clock.now();
   try {
-    const passkey = await svc.store.webauthn.create(
-      {
-        id: info.credential.id,
-        userId: user.id,
-        name: input.name?.trim() || `Passkey ${new Date(now).toISOString().slice(0, 10)}`,
-        publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
-        counter: info.credential.counter,
-        transports: info.credential.transports ?? input.response.response.transports ?? [],
-        deviceType: info.credentialDeviceType,
-        backedUp: info.credentialBackedUp,
-      },
-      now,
-    );
+    // Count and insert in one transaction with the user's row held: of concurrent
+    // verifies (or ceremonies started before the cap was reached) only as many land
+    // as there is room for.
+    const passkey = await svc.store.transaction(async (tx) => {
+      await tx.lockUser(user.id);
+      const existing = await tx.webauthn.listForUser(user.id);
+      if (existing.length >= MAX_PASSKEYS_PER_USER) throw atCap();
+      return tx.webauthn.create(
+        {
+          id: info.credential.id,
+          userId: user.id,
+          name: input.name?.trim() || `Passkey ${new Date(now).toISOString().slice(0, 10)}`,
+          publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
+          counter: info.credential.counter,
+          transports: info.credential.transports ?? input.response.response.transports ?? [],
+          deviceType: info.credentialDeviceType,
+          backedUp: info.credentialBackedUp,
+        },
+        now,
+      );
+    });
     audit(
       svc,
       {
