@@ -1,6 +1,17 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { createLink } from "../src/flows/mail-links.js";
+import type { OneTimePurpose } from "../src/store/schema.js";
+import {
+  bearer,
+  json,
+  openAppDb,
+  registerUser,
+  startTestApp,
+  TEST_DB,
+  type TestApp,
+} from "./helpers.js";
 import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
 import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
 
@@ -723,5 +734,78 @@ describe("new sign-in notice", () => {
     const notice = mail.server.to(address).at(-1);
     expect(notice?.subject).toBe("Acme: new sign-in to your account");
     expect(notice?.body).toContain("Chrome 131 on Mac OS 10");
+  });
+});
+
+/**
+ * Every transaction that uses or voids a user's links takes the user's row first and the
+ * link rows after it; the other order deadlocks on PostgreSQL (a 500) when two such
+ * transactions for one user meet. SQLite runs one write transaction at a time.
+ */
+describe(`links used at the same moment as a change that voids them (${TEST_DB})`, () => {
+  const ROUNDS = 30;
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ rateLimit: { publicPerIp: 10_000 } });
+  });
+  afterAll(() => app.close());
+
+  /** A fresh link's token, minted as the mail would carry it. */
+  const tokenOf = async (user: { id: string; email: string }, purpose: OneTimePurpose) => {
+    const { link } = await createLink(app.svc, user, purpose);
+    return new URL(link).searchParams.get("token") as string;
+  };
+
+  /** A verify that lost the race is the used-link answer, never a server error. */
+  const expectWonOrVoided = (res: { statusCode: number; json(): unknown }, round: number) => {
+    expect([200, 400], `round ${round}: ${JSON.stringify(res.json())}`).toContain(res.statusCode);
+    if (res.statusCode === 200) expect(res.json()).toHaveProperty("accessToken");
+    else expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
+  };
+
+  it("a magic-link sign-in racing a password reset: one order or the other, no deadlock", async () => {
+    const address = email();
+    const { user } = await registerUser(app, { email: address });
+    const owner = { id: user.id, email: address };
+    for (let round = 0; round < ROUNDS; round++) {
+      const magic = await tokenOf(owner, "magic_link");
+      const reset = await tokenOf(owner, "reset_password");
+      const newPassword = `a brand new passphrase ${round}`;
+      // The reset hashes its password before its transaction: the sign-in starts a little
+      // later each round, sweeping the moment the two transactions overlap.
+      const [verified, wasReset] = await Promise.all([
+        delay(round % 10).then(() => post(app, "/auth/magic-link/verify", { token: magic })),
+        post(app, "/auth/password/reset", { token: reset, newPassword }),
+      ]);
+      expect(wasReset.statusCode, `round ${round}: ${wasReset.body}`).toBe(204);
+      expectWonOrVoided(verified, round);
+      // Either way the magic link is spent: used by the sign-in, or voided by the reset.
+      const again = await post(app, "/auth/magic-link/verify", { token: magic });
+      expect(again.json()).toMatchObject({ code: "invalid_or_expired_token" });
+      const login = await post(app, "/auth/login", { identifier: address, password: newPassword });
+      expect(login.statusCode, `round ${round}`).toBe(200);
+    }
+  });
+
+  it("a magic-link sign-in racing an email change: one order or the other, no deadlock", async () => {
+    const address = email();
+    const first = await registerUser(app, { email: address });
+    const owner = { id: first.user.id, email: address };
+    for (let round = 0; round < ROUNDS; round++) {
+      const magic = await tokenOf(owner, "magic_link");
+      const next = email();
+      const [verified, changed] = await Promise.all([
+        post(app, "/auth/magic-link/verify", { token: magic }),
+        app.http.inject({
+          method: "PATCH",
+          url: "/users/me",
+          headers: { ...bearer(first.accessToken), ...json({}).headers },
+          payload: JSON.stringify({ email: next }),
+        }),
+      ]);
+      expect(changed.statusCode, `round ${round}: ${changed.body}`).toBe(200);
+      expectWonOrVoided(verified, round);
+      owner.email = next;
+    }
   });
 });

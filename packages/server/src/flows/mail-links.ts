@@ -65,6 +65,12 @@ export async function createLink(
 /**
  * Uses a mailed token once (compare-and-set). It must name an account that still
  * has the address the link was sent to: changing the email voids older links.
+ *
+ * Locks in the one order every transaction on links keeps: the user's row, then their
+ * token rows (createLink, a reset or password change voiding links, an email change).
+ * Using the token first and locking its user after deadlocks on PostgreSQL against a
+ * transaction that holds the user and voids that token. So the owner is read without
+ * a lock, locked, and only then is the token used.
  */
 export async function consumeLink(
   svc: Services,
@@ -72,10 +78,14 @@ export async function consumeLink(
   token: string,
   purpose: OneTimePurpose,
 ): Promise<User> {
-  const used = await tx.oneTimeTokens.consume(sha256(token), purpose, svc.clock.now());
+  const hash = sha256(token);
+  const now = svc.clock.now();
+  const owner = await tx.oneTimeTokens.ownerOf(hash, purpose, now);
   // Held until commit, so an email change cannot slip in between this check and the write.
-  if (used) await tx.lockUser(used.userId);
-  const user = used && (await tx.users.findById(used.userId));
+  if (owner) await tx.lockUser(owner);
+  const used = owner ? await tx.oneTimeTokens.consume(hash, purpose, now) : undefined;
+  // The row's owner never changes; checked all the same, since only that user is locked.
+  const user = owner && used?.userId === owner ? await tx.users.findById(owner) : undefined;
   if (!used || !user || user.email !== used.email) {
     throw new AuthError("invalid_or_expired_token", "The link is invalid, expired or already used");
   }

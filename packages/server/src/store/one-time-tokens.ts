@@ -31,6 +31,23 @@ export class OneTimeTokenStore {
   }
 
   /**
+   * Whose live token this is, read without locking anything: a transaction that will
+   * use the token locks this user first (the one lock order: the user's row, then
+   * their token rows). Undefined for unknown, used and expired tokens.
+   */
+  async ownerOf(hash: string, purpose: OneTimePurpose, now: number): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom("one_time_tokens")
+      .select("user_id")
+      .where("token_hash", "=", hash)
+      .where("purpose", "=", purpose)
+      .where("used_at", "is", null)
+      .where("expires_at", ">", now)
+      .executeTakeFirst();
+    return row?.user_id;
+  }
+
+  /**
    * Uses the token once: a compare-and-set, so of two concurrent uses exactly one
    * gets the row. Unknown, used and expired tokens all answer undefined.
    */
