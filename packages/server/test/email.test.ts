@@ -756,10 +756,17 @@ describe(`links used at the same moment as a change that voids them (${TEST_DB})
     return new URL(link).searchParams.get("token") as string;
   };
 
-  /** A verify that lost the race is the used-link answer, never a server error. */
+  /**
+   * A verify that lost the race is the used-link answer, or (it used the link first, but
+   * the reset ended every session before its own existed) 401 session_revoked; never a
+   * server error.
+   */
   const expectWonOrVoided = (res: { statusCode: number; json(): unknown }, round: number) => {
-    expect([200, 400], `round ${round}: ${JSON.stringify(res.json())}`).toContain(res.statusCode);
+    expect([200, 400, 401], `round ${round}: ${JSON.stringify(res.json())}`).toContain(
+      res.statusCode,
+    );
     if (res.statusCode === 200) expect(res.json()).toHaveProperty("accessToken");
+    else if (res.statusCode === 401) expect(res.json()).toMatchObject({ code: "session_revoked" });
     else expect(res.json()).toMatchObject({ code: "invalid_or_expired_token" });
   };
 
@@ -779,10 +786,59 @@ describe(`links used at the same moment as a change that voids them (${TEST_DB})
       ]);
       expect(wasReset.statusCode, `round ${round}: ${wasReset.body}`).toBe(204);
       expectWonOrVoided(verified, round);
+      if (verified.statusCode === 200) {
+        // Whichever finished first, the reset ended the sign-in's session.
+        const { refreshToken } = verified.json<{ refreshToken: string }>();
+        const refreshed = await post(app, "/auth/refresh", { refreshToken });
+        expect(refreshed.statusCode, `round ${round}`).toBe(401);
+      }
       // Either way the magic link is spent: used by the sign-in, or voided by the reset.
       const again = await post(app, "/auth/magic-link/verify", { token: magic });
       expect(again.json()).toMatchObject({ code: "invalid_or_expired_token" });
       const login = await post(app, "/auth/login", { identifier: address, password: newPassword });
+      expect(login.statusCode, `round ${round}`).toBe(200);
+    }
+  });
+
+  it("a password change racing a password reset: the reset's password stands, no deadlock", async () => {
+    const address = email();
+    let password = "the first passphrase";
+    await registerUser(app, { email: address, password });
+    for (let round = 0; round < ROUNDS; round++) {
+      const signedIn = await post(app, "/auth/login", { identifier: address, password });
+      const { accessToken } = signedIn.json<{ accessToken: string }>();
+      const stepUp = await app.http.inject({
+        method: "POST",
+        url: "/auth/step-up",
+        headers: { ...bearer(accessToken), ...json({}).headers },
+        payload: JSON.stringify({ password }),
+      });
+      const { stepUpToken } = stepUp.json<{ stepUpToken: string }>();
+      const reset = await tokenOf(
+        { id: signedIn.json<{ user: { id: string } }>().user.id, email: address },
+        "reset_password",
+      );
+      const resetTo = `the reset passphrase ${round}`;
+      const [changed, wasReset] = await Promise.all([
+        delay(round % 10).then(() =>
+          app.http.inject({
+            method: "POST",
+            url: "/auth/password/change",
+            headers: {
+              ...bearer(accessToken),
+              "x-step-up-token": stepUpToken,
+              ...json({}).headers,
+            },
+            payload: JSON.stringify({ currentPassword: password, newPassword: `changed ${round}` }),
+          }),
+        ),
+        post(app, "/auth/password/reset", { token: reset, newPassword: resetTo }),
+      ]);
+      expect(wasReset.statusCode, `round ${round}: ${wasReset.body}`).toBe(204);
+      // Before the reset, or refused after it (the session or the hash it checked is gone).
+      expect([200, 401], `round ${round}: ${changed.body}`).toContain(changed.statusCode);
+      password = resetTo;
+      const login = await post(app, "/auth/login", { identifier: address, password });
       expect(login.statusCode, `round ${round}`).toBe(200);
     }
   });
