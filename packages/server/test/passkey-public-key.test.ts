@@ -1,36 +1,9 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { isEd25519Point } from "../src/domain/ed25519-point.js";
 import { isUsablePasskeyKey, PASSKEY_ALGORITHMS } from "../src/domain/passkey-public-key.js";
+import { ec2Key, jwkOf, okpKey, rsaKey } from "./cose-keys.js";
 
-// COSE keys (RFC 9053 §7, RFC 8230 §4) as CBOR decodes them: label 1 kty, 3 alg, then the key's.
-const okp = (x: Uint8Array, crv = 6) =>
-  new Map<number, unknown>([
-    [1, 1],
-    [3, -8],
-    [-1, crv],
-    [-2, x],
-  ]);
-const ec2 = (x: unknown, y: unknown, { alg = -7, crv = 1 } = {}) =>
-  new Map<number, unknown>([
-    [1, 2],
-    [3, alg],
-    [-1, crv],
-    [-2, x],
-    [-3, y],
-  ]);
-const rsa = (n: Uint8Array, e: Uint8Array) =>
-  new Map<number, unknown>([
-    [1, 3],
-    [3, -257],
-    [-1, n],
-    [-2, e],
-  ]);
-
-const jwkOf = (key: KeyObject) => {
-  const jwk = key.export({ format: "jwk" });
-  return (member: "x" | "y" | "n" | "e") => Buffer.from(jwk[member] ?? "", "base64url");
-};
 /** An unsigned big-endian integer of exactly `bits` bits: all ones. */
 const ones = (bits: number) => {
   const bytes = Buffer.alloc(Math.ceil(bits / 8), 0xff);
@@ -48,9 +21,9 @@ describe("passkey public keys", () => {
     const p256 = jwkOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey);
     const ed25519 = jwkOf(generateKeyPairSync("ed25519").publicKey);
     const rs = jwkOf(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey);
-    expect(isUsablePasskeyKey(ec2(p256("x"), p256("y")))).toBe(true);
-    expect(isUsablePasskeyKey(okp(ed25519("x")))).toBe(true);
-    expect(isUsablePasskeyKey(rsa(rs("n"), rs("e")))).toBe(true);
+    expect(isUsablePasskeyKey(ec2Key(p256("x"), p256("y")))).toBe(true);
+    expect(isUsablePasskeyKey(okpKey(ed25519("x")))).toBe(true);
+    expect(isUsablePasskeyKey(rsaKey(rs("n"), rs("e")))).toBe(true);
   });
 
   it("refuses an EC2 key off P-256 or not of its size", () => {
@@ -58,52 +31,52 @@ describe("passkey public keys", () => {
     const [x, y] = [p256("x"), p256("y")];
     const offCurve = Buffer.from(y);
     offCurve[31] = (offCurve[31] ?? 0) ^ 1;
-    expect(isUsablePasskeyKey(ec2(x, offCurve))).toBe(false);
-    expect(isUsablePasskeyKey(ec2(x.subarray(29), y.subarray(29)))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(x, offCurve))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(x.subarray(29), y.subarray(29)))).toBe(false);
     // node:crypto would take a leading zero byte; COSE coordinates are exactly 32 bytes.
-    expect(isUsablePasskeyKey(ec2(Buffer.concat([Buffer.alloc(1), x]), y))).toBe(false);
-    expect(isUsablePasskeyKey(ec2(x, true))).toBe(false); // a compressed point
-    expect(isUsablePasskeyKey(ec2(x, undefined))).toBe(false);
-    expect(isUsablePasskeyKey(ec2(Buffer.alloc(32), Buffer.alloc(32)))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(Buffer.concat([Buffer.alloc(1), x]), y))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(x, true))).toBe(false); // a compressed point
+    expect(isUsablePasskeyKey(ec2Key(x, undefined))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(Buffer.alloc(32), Buffer.alloc(32)))).toBe(false);
   });
 
   it("refuses an algorithm not offered, and a key of another kind than its algorithm's", () => {
     const p256 = jwkOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey);
     const p384 = jwkOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey);
-    expect(isUsablePasskeyKey(ec2(p384("x"), p384("y"), { alg: -35, crv: 2 }))).toBe(false);
-    expect(isUsablePasskeyKey(ec2(p384("x"), p384("y"), { crv: 2 }))).toBe(false);
-    expect(isUsablePasskeyKey(ec2(p256("x"), p256("y"), { alg: -8 }))).toBe(false);
-    const noAlg = ec2(p256("x"), p256("y"));
+    expect(isUsablePasskeyKey(ec2Key(p384("x"), p384("y"), { alg: -35, crv: 2 }))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(p384("x"), p384("y"), { crv: 2 }))).toBe(false);
+    expect(isUsablePasskeyKey(ec2Key(p256("x"), p256("y"), { alg: -8 }))).toBe(false);
+    const noAlg = ec2Key(p256("x"), p256("y"));
     noAlg.delete(3);
     expect(isUsablePasskeyKey(noAlg)).toBe(false);
     const ed25519 = jwkOf(generateKeyPairSync("ed25519").publicKey);
-    expect(isUsablePasskeyKey(okp(ed25519("x"), 7))).toBe(false); // Ed448's curve
+    expect(isUsablePasskeyKey(okpKey(ed25519("x"), 7))).toBe(false); // Ed448's curve
   });
 
   it("refuses an Ed25519 key of the wrong length or that is no point", () => {
-    expect(isUsablePasskeyKey(okp(Buffer.alloc(31, 7)))).toBe(false);
-    expect(isUsablePasskeyKey(okp(Buffer.alloc(33, 7)))).toBe(false);
+    expect(isUsablePasskeyKey(okpKey(Buffer.alloc(31, 7)))).toBe(false);
+    expect(isUsablePasskeyKey(okpKey(Buffer.alloc(33, 7)))).toBe(false);
     // y = 2 is the smallest y with no x on the curve.
-    expect(isUsablePasskeyKey(okp(Buffer.from([2, ...Buffer.alloc(31)])))).toBe(false);
+    expect(isUsablePasskeyKey(okpKey(Buffer.from([2, ...Buffer.alloc(31)])))).toBe(false);
   });
 
   it("refuses an RSA key that cannot verify, or under which anyone can sign", () => {
     const rs = jwkOf(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey);
     const n = rs("n");
-    expect(isUsablePasskeyKey(rsa(Buffer.from("garbage"), F4))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(Buffer.alloc(0), F4))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(ones(2047), F4))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(ones(16385), F4))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(Buffer.from("garbage"), F4))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(Buffer.alloc(0), F4))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(ones(2047), F4))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(ones(16385), F4))).toBe(false);
     const even = Buffer.from(n);
     even[even.length - 1] = (even[even.length - 1] ?? 0) & 0xfe;
-    expect(isUsablePasskeyKey(rsa(even, F4))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(n, Buffer.from([1])))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(n, Buffer.from([4])))).toBe(false);
-    expect(isUsablePasskeyKey(rsa(n, ones(65)))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(even, F4))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(n, Buffer.from([1])))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(n, Buffer.from([4])))).toBe(false);
+    expect(isUsablePasskeyKey(rsaKey(n, ones(65)))).toBe(false);
     // The bounds themselves are taken; a leading zero byte changes no number.
-    expect(isUsablePasskeyKey(rsa(ones(2048), F4))).toBe(true);
-    expect(isUsablePasskeyKey(rsa(ones(16384), ones(64)))).toBe(true);
-    expect(isUsablePasskeyKey(rsa(Buffer.concat([Buffer.alloc(1), n]), F4))).toBe(true);
+    expect(isUsablePasskeyKey(rsaKey(ones(2048), F4))).toBe(true);
+    expect(isUsablePasskeyKey(rsaKey(ones(16384), ones(64)))).toBe(true);
+    expect(isUsablePasskeyKey(rsaKey(Buffer.concat([Buffer.alloc(1), n]), F4))).toBe(true);
   });
 });
 

@@ -76,7 +76,7 @@ export interface Tamper {
   /** Which credential answers (default: the first allowed, else the first for the RP). */
   credentialId?: string;
   /** Attest this COSE key instead of the new credential's own (given to it): a broken one. */
-  coseKey?: (own: Map<Cbor, Cbor>) => Map<Cbor, Cbor>;
+  coseKey?: (own: Map<Cbor, Cbor>) => Map<unknown, unknown>;
 }
 
 interface CreationOptions {
@@ -155,7 +155,7 @@ export class SoftAuthenticator {
       Buffer.alloc(16), // AAGUID: zero for "none" attestation
       idLength,
       credential.id,
-      cbor(tamper.coseKey?.(coseKey) ?? coseKey),
+      cbor((tamper.coseKey?.(coseKey) as Cbor | undefined) ?? coseKey),
     ]);
     const attestationObject = cbor({ fmt: "none", attStmt: {}, authData });
     const clientDataJSON = this.clientData("webauthn.create", options.challenge, tamper);

@@ -1,12 +1,13 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/load.js";
+import { ec2Key, jwkOf, okpKey, rsaKey } from "./cose-keys.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, finishMfa, ORIGIN, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
-import { type Cbor, SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
+import { SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
 
 const RP_ID = "latchkey.test";
 const FIVE_MINUTES = 5 * 60_000;
@@ -212,34 +213,6 @@ describe("passkeys (WebAuthn)", () => {
           headers: bearer(accessToken),
         })
       ).json<{ credentials: unknown[] }>().credentials;
-    // COSE keys by hand (RFC 9053 §7, RFC 8230 §4): label 1 is kty, 3 alg, the rest the key's.
-    const okpKey = (x: Uint8Array) =>
-      new Map<Cbor, Cbor>([
-        [1, 1],
-        [3, -8],
-        [-1, 6],
-        [-2, x],
-      ]);
-    const ec2Key = (alg: number, crv: number, x: Uint8Array, y: Uint8Array) =>
-      new Map<Cbor, Cbor>([
-        [1, 2],
-        [3, alg],
-        [-1, crv],
-        [-2, x],
-        [-3, y],
-      ]);
-    const rsaKey = (n: Uint8Array, e: Uint8Array) =>
-      new Map<Cbor, Cbor>([
-        [1, 3],
-        [3, -257],
-        [-1, n],
-        [-2, e],
-      ]);
-    const jwkOf = (key: KeyObject) => {
-      const jwk = key.export({ format: "jwk" });
-      return (member: "x" | "y" | "n" | "e") => Buffer.from(jwk[member] ?? "", "base64url");
-    };
-
     it("refuses a credential whose public key cannot verify, and stores nothing", async () => {
       const user = await registerUser(app, { password: PASSWORD });
       const broken: Record<string, Tamper["coseKey"]> = {
@@ -284,13 +257,13 @@ describe("passkeys (WebAuthn)", () => {
       }
       const p384 = jwkOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey);
       const es384 = await registerWith(user.accessToken, {
-        coseKey: () => ec2Key(-35, 2, p384("x"), p384("y")),
+        coseKey: () => ec2Key(p384("x"), p384("y"), { alg: -35, crv: 2 }),
       });
       expectRefused(es384);
       expect(es384.json().detail).toMatch(/Unexpected public key alg "-35"/);
       // ES256 means P-256: the same P-384 key labelled ES256 is refused too.
       const mislabelled = await registerWith(user.accessToken, {
-        coseKey: () => ec2Key(-7, 2, p384("x"), p384("y")),
+        coseKey: () => ec2Key(p384("x"), p384("y"), { crv: 2 }),
       });
       expectRefused(mislabelled);
       expect(mislabelled.json().detail).toMatch(/public key is invalid/);
