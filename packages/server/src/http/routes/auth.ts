@@ -204,13 +204,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         description:
           "Needs a step-up token. Every other session of the user is revoked; this session moves " +
           "to a new refresh-token generation and its earlier access tokens stop working, so use " +
-          "the tokens in the answer. 401 `invalid_credentials` when `currentPassword` is wrong.",
+          "the tokens in the answer. 401 `invalid_credentials` when `currentPassword` is wrong " +
+          "(counted in the per-user step-up limit: 429 `rate_limited` after 5) or was changed " +
+          "by a concurrent change or reset.",
         security: stepUpSecurity,
         body: Type.Object(
           { currentPassword: Password, newPassword: Password },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 409) },
+        response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 409, 429) },
       },
     },
     async (request, reply) => {
