@@ -1,4 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { hash as argon2 } from "@node-rs/argon2";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLink } from "../src/flows/mail-links.js";
@@ -848,6 +849,66 @@ describe(`links used at the same moment as a change that voids them (${TEST_DB})
       const login = await post(app, "/auth/login", { identifier: address, password });
       expect(login.statusCode, `round ${round}`).toBe(200);
     }
+  });
+
+  it("a login's background rehash never brings back a password a reset replaced", async () => {
+    const address = email();
+    const old = "the old leaked passphrase";
+    const { user } = await registerUser(app, { email: address, password: old });
+    // Stored under other Argon2 parameters (as after a settings change): a login rehashes.
+    const stale = await argon2(old, { algorithm: 2, memoryCost: 4096, timeCost: 3 });
+    await app.svc.store.users.setPasswordHash(user.id, stale, app.clock.now());
+    expect(app.svc.hasher.needsRehash(stale)).toBe(true);
+    // The real rehash, held until the reset is done.
+    const hash = app.svc.hasher.hash.bind(app.svc.hasher);
+    let release!: () => void;
+    const resetDone = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let rehashed!: Promise<string>;
+    let writeSpy: { mockRestore(): void } | undefined;
+    const spy = vi.spyOn(app.svc.hasher, "hash").mockImplementation((password) => {
+      if (password !== old) return hash(password);
+      rehashed = hash(password).then(async (fresh) => {
+        await resetDone;
+        return fresh;
+      });
+      return rehashed;
+    });
+    try {
+      expect(
+        (await post(app, "/auth/login", { identifier: address, password: old })).statusCode,
+      ).toBe(200);
+      const token = await tokenOf({ id: user.id, email: address }, "reset_password");
+      const reset = await post(app, "/auth/password/reset", {
+        token,
+        newPassword: "the owner's new one",
+      });
+      expect(reset.statusCode).toBe(204);
+      const replace = app.svc.store.users.replacePasswordHash.bind(app.svc.store.users);
+      let wrote!: Promise<boolean>;
+      writeSpy = vi
+        .spyOn(app.svc.store.users, "replacePasswordHash")
+        .mockImplementation((...args) => {
+          wrote = replace(...args);
+          return wrote;
+        });
+      release();
+      await rehashed;
+      await vi.waitUntil(() => wrote !== undefined);
+      expect(await wrote).toBe(false); // the reset's hash is no longer the one it verified
+    } finally {
+      spy.mockRestore();
+      writeSpy?.mockRestore();
+    }
+    expect(
+      (await post(app, "/auth/login", { identifier: address, password: old })).statusCode,
+    ).toBe(401);
+    const owner = await post(app, "/auth/login", {
+      identifier: address,
+      password: "the owner's new one",
+    });
+    expect(owner.statusCode).toBe(200);
   });
 
   it("a magic-link sign-in racing an email change: one order or the other, no deadlock", async () => {

@@ -9,7 +9,7 @@ import type { Store } from "../store/index.js";
 export const KEY_RELOAD_INTERVAL_MS = 60_000;
 /**
  * How often a node asks which key is active, so a rotation it was not told of (by the
- * CLI on a node without Redis) signs within seconds; one indexed read.
+ * CLI on a node without Redis) signs within seconds; one read of a table of a few rows.
  */
 export const KEY_CHECK_INTERVAL_MS = 5_000;
 /** An unknown `kid` may trigger a reload at most this often (a flood of forged kids costs one query a second). */

@@ -77,17 +77,22 @@ export async function login(
   }
   assertEmailVerifiedIfRequired(svc, user);
 
-  if (svc.hasher.needsRehash(user.passwordHash)) rehashInBackground(svc, user.id, input.password);
+  if (svc.hasher.needsRehash(user.passwordHash)) {
+    rehashInBackground(svc, user.id, user.passwordHash, input.password);
+  }
   return completeFirstFactor(svc, user, client, {
     amr: ["pwd"],
     rememberMe: input.rememberMe ?? false,
   });
 }
 
-/** Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login). */
-function rehashInBackground(svc: Services, userId: string, password: string): void {
+/**
+ * Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login).
+ * Only over the hash it verified: a reset or change that finished meanwhile stands.
+ */
+function rehashInBackground(svc: Services, userId: string, verified: string, password: string) {
   svc.hasher
     .hash(password)
-    .then((hash) => svc.store.users.setPasswordHash(userId, hash, svc.clock.now()))
+    .then((hash) => svc.store.users.replacePasswordHash(userId, verified, hash, svc.clock.now()))
     .catch((err: unknown) => svc.log.error({ err, userId }, "password rehash failed"));
 }

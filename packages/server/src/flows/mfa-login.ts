@@ -69,12 +69,15 @@ export async function completeMfaLogin(
   if (!(await svc.replay.claim(claim, msUntilUnusable(svc, claims), svc.clock.now()))) {
     throw new AuthError("invalid_token", "The MFA token was already used");
   }
+  // A failed give-back (Redis away) only costs the user this token; the answer stands.
+  const giveBack = () =>
+    svc.replay.release(claim).catch((err: unknown) => svc.log.warn({ err }, "MFA claim kept"));
   const proof = await acceptFactor(svc, user.id, claims, answer).catch(async (err: unknown) => {
-    await svc.replay.release(claim);
+    await giveBack();
     throw err;
   });
   if (!proof.ok) {
-    await svc.replay.release(claim);
+    await giveBack();
     audit(svc, { type: "mfa_failed", userId: user.id }, client);
     throw proof.error;
   }

@@ -13,6 +13,7 @@ export class SigningKeyStore {
       .selectAll()
       .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
       .orderBy("created_at", "desc")
+      .orderBy("kid", "desc") // keys made in the same millisecond: one order everywhere
       .execute();
   }
 
@@ -23,6 +24,7 @@ export class SigningKeyStore {
       .select("kid")
       .where("retired_at", "is", null)
       .orderBy("created_at", "desc")
+      .orderBy("kid", "desc")
       .limit(1)
       .executeTakeFirst();
     return row?.kid;
