@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, PASSWORD, stepUpToken } from "./mfa-helpers.js";
 
@@ -19,6 +19,44 @@ describe("DELETE /users/me", () => {
   it("needs a step-up token (403 step_up_required)", async () => {
     const { accessToken } = await registerUser(app);
     expect((await remove(accessToken)).json()).toMatchObject({ code: "step_up_required" });
+  });
+
+  it("answers a sign-in that the deletion overtook 401 user_not_found, not a 500", async () => {
+    const email = "going@example.com";
+    const { accessToken } = await registerUser(app, { email, password: PASSWORD });
+    const stepUp = await stepUpToken(app, accessToken);
+    // The real verify, held until the account is gone: the session insert then names no user.
+    const verify = app.svc.hasher.verify.bind(app.svc.hasher);
+    let verifying!: () => void;
+    const inVerify = new Promise<void>((resolve) => {
+      verifying = resolve;
+    });
+    let release!: () => void;
+    const deleted = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
+      verifying();
+      const ok = await verify(hash, password);
+      await deleted;
+      return ok;
+    });
+    try {
+      const login = app.http.inject({
+        method: "POST",
+        url: "/auth/login",
+        ...json({ identifier: email, password: PASSWORD }),
+      });
+      await inVerify;
+      expect((await remove(accessToken, stepUp)).statusCode).toBe(204);
+      release();
+      expect((await login).json()).toMatchObject({ status: 401, code: "user_not_found" });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await app.svc.store.users.update("no-such-user", { singleSession: true }, 0)).toBe(
+      undefined,
+    );
   });
 
   it("removes the user, every session, API token and MFA data at once", async () => {

@@ -47,6 +47,7 @@ export async function updateProfile(
     const now = svc.clock.now();
     user = await svc.store.transaction(async (tx) => {
       const updated = await tx.users.update(auth.user.id, normalized, now);
+      if (!updated) throw new AuthError("user_not_found", "The account no longer exists");
       // Links mailed to the old address must not come back to life if it returns.
       if (normalized.email !== undefined) {
         await tx.oneTimeTokens.voidForUser(auth.user.id, ONE_TIME_PURPOSES, now);

@@ -3,6 +3,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
+import { isForeignKeyViolation } from "../store/db.js";
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -158,6 +159,9 @@ export function errorHandler(
       error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? 415 : (error.statusCode ?? 400);
     const code = mapped ?? codeForStatus(status);
     return sendProblem(reply, status, code, clientMessage(error));
+  }
+  if (isForeignKeyViolation(error)) {
+    return sendProblem(reply, 401, "user_not_found", "The account no longer exists");
   }
   request.log.error({ err: error }, "unhandled error");
   return sendProblem(reply, 500, "internal_error", "An unexpected error occurred");

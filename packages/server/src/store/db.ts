@@ -188,4 +188,13 @@ export function isUniqueViolation(err: unknown): boolean {
   );
 }
 
+/**
+ * A row named a user that is gone: every foreign key in the schema references users.id,
+ * so this is a write that raced the account's deletion.
+ */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "23503" || code === "SQLITE_CONSTRAINT_FOREIGNKEY";
+}
+
 const redact = (url: string) => url.replace(/\/\/[^@/]*@/, "//***@");

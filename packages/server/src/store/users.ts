@@ -170,8 +170,11 @@ export class UserStore {
     return row && toUser(row);
   }
 
-  /** Applies a profile change; unique violations (email, username) surface to the caller. */
-  async update(id: string, change: ProfileChange, now: number): Promise<User> {
+  /**
+   * Applies a profile change; unique violations (email, username) surface to the caller.
+   * Undefined when the user is gone (deleted while the request ran).
+   */
+  async update(id: string, change: ProfileChange, now: number): Promise<User | undefined> {
     const row = await this.db
       .updateTable("users")
       .set({
@@ -195,8 +198,8 @@ export class UserStore {
       })
       .where("id", "=", id)
       .returningAll()
-      .executeTakeFirstOrThrow();
-    return toUser(row, await new IdentityStore(this.db).listForUser(id));
+      .executeTakeFirst();
+    return row && toUser(row, await new IdentityStore(this.db).listForUser(id));
   }
 
   /** Deletes the account; sessions, API tokens and backup codes go with it (ON DELETE CASCADE). */
