@@ -108,6 +108,17 @@ describe("PATCH /users/me", () => {
     expect((await me(second.accessToken)).statusCode).toBe(401);
     expect((await me(third.accessToken)).statusCode).toBe(200);
   });
+
+  it("singleSession: of sign-ins at the same moment the newest stands, never none", async () => {
+    const { accessToken } = await registerUser(app, { email: "burst@example.com" });
+    await patch(accessToken, { singleSession: true });
+    const tokens = (await Promise.all([1, 2, 3, 4, 5].map(() => login("burst@example.com")))).map(
+      (res) => res.json<{ accessToken: string }>().accessToken,
+    );
+    const live = [];
+    for (const token of tokens) if ((await me(token)).statusCode === 200) live.push(token);
+    expect(live).toHaveLength(1);
+  });
 });
 
 describe("allowedIps", () => {

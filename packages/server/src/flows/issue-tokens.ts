@@ -1,7 +1,7 @@
 import { type AccessSubject, signAccessToken } from "../domain/access-token.js";
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
-import { uuidv7 } from "../domain/ids.js";
+import { monotonicUuidv7 } from "../domain/ids.js";
 import { accessTokenIssuedAt, type Session, sessionLifetimeMs } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
@@ -46,11 +46,13 @@ export async function startSession(
     );
   }
   // singleSession: signing in here signs out everywhere else.
-  if (user.singleSession)
-    await svc.sessions.revokeAllForUser(user.id, "single_session", session.id);
+  if (user.singleSession) await svc.sessions.revokeOlderForUser(user.id, session.id);
   noticeNewSignIn(svc, user, session, client);
   return issueForSession(svc, user, session, refreshToken);
 }
+
+/** In creation order, even within a millisecond: singleSession keeps the newest. */
+const sessionId = monotonicUuidv7();
 
 /** The session row and its first refresh token; `tx` lets a caller make it part of a transaction. */
 export async function createSession(
@@ -61,7 +63,7 @@ export async function createSession(
   start: SessionStart,
 ): Promise<{ session: Session; refreshToken: string }> {
   const now = svc.clock.now();
-  const id = uuidv7(now);
+  const id = sessionId(now);
   const refreshToken = svc.refreshTokens.issue(id, 0);
   const session = await tx.sessions.create(
     {

@@ -109,12 +109,26 @@ export class SessionState {
   ): Promise<string[]> {
     // First: a sign-in in flight then either finds the epoch moved (and drops its session,
     // issue-tokens.ts) or made its session before the revocation below, which ends it.
-    // One user's newest sign-in ending the others (singleSession) ends no sign-in in flight.
-    if (reason !== "single_session") await store.users.moveSessionEpoch(userId);
+    await store.users.moveSessionEpoch(userId);
     const ids = await store.sessions.revokeAllForUser(userId, reason, this.clock.now(), keep);
+    this.published(ids);
+    return ids;
+  }
+
+  /**
+   * singleSession: a sign-in ends the user's sessions older than its own (ids are UUIDv7,
+   * so in time order). Only older ones: sign-ins at the same moment each ending all the
+   * others would leave none, and the newest must stand. Moves no epoch, so it ends no
+   * sign-in in flight.
+   */
+  async revokeOlderForUser(userId: string, sessionId: string): Promise<void> {
+    const now = this.clock.now();
+    this.published(await this.store.sessions.revokeOlderThan(userId, sessionId, now));
+  }
+
+  private published(ids: string[]): void {
     for (const sessionId of ids)
       this.bus.publish({ type: "session", sessionId, change: "revoked" });
-    return ids;
   }
 
   /** The user's profile or policy changed: cached contexts must be re-read. */

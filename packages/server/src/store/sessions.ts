@@ -202,6 +202,19 @@ export class SessionStore {
     return rows.map((r) => r.id);
   }
 
+  /** Revokes the user's sessions created before `sessionId` (UUIDv7: in time order). */
+  async revokeOlderThan(userId: string, sessionId: string, now: number): Promise<string[]> {
+    const rows = await this.db
+      .updateTable("sessions")
+      .set({ revoked_at: now, revoked_reason: "single_session" })
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("id", "<", sessionId)
+      .returning("id")
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   async listActive(userId: string, now: number): Promise<Session[]> {
     const rows = await this.db
       .selectFrom("sessions")
