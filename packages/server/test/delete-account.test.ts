@@ -1,5 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  bearer,
+  holdPasswordChecks,
+  json,
+  openAppDb,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { enrolledUser, PASSWORD, stepUpToken } from "./mfa-helpers.js";
 
 let app: TestApp;
@@ -25,34 +33,20 @@ describe("DELETE /users/me", () => {
     const email = "going@example.com";
     const { accessToken } = await registerUser(app, { email, password: PASSWORD });
     const stepUp = await stepUpToken(app, accessToken);
-    // The real verify, held until the account is gone: the session insert then names no user.
-    const verify = app.svc.hasher.verify.bind(app.svc.hasher);
-    let verifying!: () => void;
-    const inVerify = new Promise<void>((resolve) => {
-      verifying = resolve;
-    });
-    let release!: () => void;
-    const deleted = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
-      verifying();
-      const ok = await verify(hash, password);
-      await deleted;
-      return ok;
-    });
+    // Held until the account is gone: the session insert then names no user.
+    const held = holdPasswordChecks(app);
     try {
       const login = app.http.inject({
         method: "POST",
         url: "/auth/login",
         ...json({ identifier: email, password: PASSWORD }),
       });
-      await inVerify;
+      await held.checking;
       expect((await remove(accessToken, stepUp)).statusCode).toBe(204);
-      release();
+      held.release();
       expect((await login).json()).toMatchObject({ status: 401, code: "user_not_found" });
     } finally {
-      spy.mockRestore();
+      held.restore();
     }
     expect(await app.svc.store.users.update("no-such-user", { singleSession: true }, 0)).toBe(
       undefined,

@@ -6,6 +6,7 @@ import { createLink } from "../src/flows/mail-links.js";
 import type { OneTimePurpose } from "../src/store/schema.js";
 import {
   bearer,
+  holdPasswordChecks,
   json,
   openAppDb,
   registerUser,
@@ -230,32 +231,18 @@ describe("mailed links over real SMTP", () => {
       await post(app, "/auth/password/forgot", { email: address });
       const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
       const token = linkToken(reset as never, "reset-password");
-      // The real verify, held until the reset is done: the sign-in has read the account
-      // and proved the old password, then the reset ends every session.
-      const verify = app.svc.hasher.verify.bind(app.svc.hasher);
-      let verifying!: () => void;
-      const inVerify = new Promise<void>((resolve) => {
-        verifying = resolve;
-      });
-      let release!: () => void;
-      const resetDone = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
-        verifying();
-        const ok = await verify(hash, password);
-        await resetDone;
-        return ok;
-      });
+      // The sign-in has read the account and proved the old password; then the reset ends
+      // every session.
+      const held = holdPasswordChecks(app);
       try {
         const login = passwordLogin(app, address);
-        await inVerify;
+        await held.checking;
         const res = await post(app, "/auth/password/reset", { token, newPassword: "newer words" });
         expect(res.statusCode).toBe(204);
-        release();
+        held.release();
         expect((await login).json()).toMatchObject({ status: 401, code: "session_revoked" });
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
       const db = await openAppDb(app);
       try {

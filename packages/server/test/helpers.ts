@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import pino from "pino";
+import { vi } from "vitest";
 import { createApp, type Latchkey } from "../src/app.js";
 import { loadConfig } from "../src/config/load.js";
 import type { ConfigInput } from "../src/config/schema.js";
@@ -199,4 +200,27 @@ export async function rawRequest(app: TestApp, request: string): Promise<string>
 export function parseRaw(answer: string) {
   const [head = "", body = ""] = answer.split("\r\n\r\n");
   return { statusLine: head.split("\r\n")[0], head, body: JSON.parse(body) };
+}
+
+/**
+ * Pauses sign-ins inside their password check (the real verify runs, then waits for
+ * `release`), so a test can change the account between a sign-in's read and its session.
+ */
+export function holdPasswordChecks(app: TestApp) {
+  const verify = app.svc.hasher.verify.bind(app.svc.hasher);
+  let entered!: () => void;
+  const checking = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
+    entered();
+    const ok = await verify(hash, password);
+    await released;
+    return ok;
+  });
+  return { checking, release, restore: () => spy.mockRestore() };
 }

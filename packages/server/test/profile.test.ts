@@ -1,6 +1,13 @@
 import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  holdPasswordChecks,
+  json,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 
 const PASSWORD = "correct horse battery";
 let app: TestApp;
@@ -107,6 +114,21 @@ describe("PATCH /users/me", () => {
     expect((await me(first.accessToken)).json()).toMatchObject({ code: "session_revoked" });
     expect((await me(second.accessToken)).statusCode).toBe(401);
     expect((await me(third.accessToken)).statusCode).toBe(200);
+  });
+
+  it("singleSession: a sign-in applies the setting saved while it checked the password", async () => {
+    const first = await registerUser(app, { email: "midway@example.com" });
+    const held = holdPasswordChecks(app);
+    try {
+      const signIn = login("midway@example.com");
+      await held.checking;
+      expect((await patch(first.accessToken, { singleSession: true })).statusCode).toBe(200);
+      held.release();
+      expect((await signIn).statusCode).toBe(200);
+    } finally {
+      held.restore();
+    }
+    expect((await me(first.accessToken)).json()).toMatchObject({ code: "session_revoked" });
   });
 
   it("singleSession: of sign-ins at the same moment the newest stands, never none", async () => {

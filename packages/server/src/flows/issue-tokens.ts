@@ -35,10 +35,12 @@ export async function startSession(
   start: SessionStart,
 ): Promise<IssuedTokens> {
   const { session, refreshToken } = await createSession(svc, svc.store, user, client, start);
-  // A password reset, password change or "log out everywhere" that finished after this
-  // sign-in read the account moved the epoch, and its revocation may have come before
-  // this session existed: the session ends here instead.
-  if ((await svc.store.users.sessionEpoch(user.id)) !== (start.epoch ?? user.sessionEpoch)) {
+  // Read again now that the session exists. A password reset, password change or "log
+  // out everywhere" that finished after this sign-in read the account moved the epoch,
+  // and its revocation may have come before this session existed: the session ends here
+  // instead. And singleSession as it is now, not as the sign-in first read it.
+  const current = await svc.store.users.sessionPolicy(user.id);
+  if (current?.sessionEpoch !== (start.epoch ?? user.sessionEpoch)) {
     await svc.sessions.revoke(session.id, "sign_in_raced");
     throw new AuthError(
       "session_revoked",
@@ -46,7 +48,7 @@ export async function startSession(
     );
   }
   // singleSession: signing in here signs out everywhere else.
-  if (user.singleSession) await svc.sessions.revokeOlderForUser(user.id, session.id);
+  if (current.singleSession) await svc.sessions.revokeOlderForUser(user.id, session.id);
   noticeNewSignIn(svc, user, session, client);
   return issueForSession(svc, user, session, refreshToken);
 }

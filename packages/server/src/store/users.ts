@@ -34,11 +34,15 @@ export interface UserQuery {
   limit: number;
 }
 
-const epochOf = prepared((db, v: { id: string }) =>
-  db.selectFrom("users").select("session_epoch").where("id", "=", v.id),
+const sessionPolicyOf = prepared((db, v: { id: string }) =>
+  db.selectFrom("users").select(["session_epoch", "single_session"]).where("id", "=", v.id),
 );
-const epochOfShared = prepared((db, v: { id: string }) =>
-  db.selectFrom("users").select("session_epoch").where("id", "=", v.id).forShare(),
+const sessionPolicyOfShared = prepared((db, v: { id: string }) =>
+  db
+    .selectFrom("users")
+    .select(["session_epoch", "single_session"])
+    .where("id", "=", v.id)
+    .forShare(),
 );
 
 export class UserStore {
@@ -48,12 +52,16 @@ export class UserStore {
   ) {}
 
   /**
-   * The user's session epoch as committed. On PostgreSQL the read waits out a transaction
-   * that is moving it (FOR SHARE), so it never returns the value a reset is replacing.
+   * The user's session epoch and singleSession as committed. On PostgreSQL the read waits
+   * out a transaction that is changing them (FOR SHARE), so it never returns a value a
+   * reset or a profile change is replacing.
    */
-  async sessionEpoch(id: string): Promise<number | undefined> {
-    const [row] = await (this.dialect === "postgres" ? epochOfShared : epochOf)(this.db, { id });
-    return row?.session_epoch;
+  async sessionPolicy(
+    id: string,
+  ): Promise<Pick<User, "sessionEpoch" | "singleSession"> | undefined> {
+    const read = this.dialect === "postgres" ? sessionPolicyOfShared : sessionPolicyOf;
+    const [row] = await read(this.db, { id });
+    return row && { sessionEpoch: row.session_epoch, singleSession: row.single_session === 1 };
   }
 
   /** Every session of the user is about to end: sign-ins that read the account before keep none. */
