@@ -10,6 +10,7 @@ import { startIdp, type TestIdp } from "./oauth/idp.js";
 
 const SPA = "http://spa.test";
 const CALLBACK = `${APP_ORIGIN}/auth/oauth/idp/callback`;
+const CALLBACK_2 = `${APP_ORIGIN}/auth/oauth/idp2/callback`;
 
 interface Me {
   id: string;
@@ -25,7 +26,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
   let n = 0;
 
   beforeAll(async () => {
-    idp = await startIdp([CALLBACK]);
+    idp = await startIdp([CALLBACK, CALLBACK_2]);
   });
   afterAll(() => idp.close());
   afterEach(() => app.close());
@@ -34,6 +35,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
     delivery: ConfigInput["tokens"]["delivery"] = "both",
     extra: Partial<ConfigInput> = {},
     mailTransport?: MailTransport,
+    providerIds = ["idp"],
   ) {
     app = await startTestApp(
       {
@@ -42,17 +44,15 @@ describe("OpenID Connect sign-in against a real provider", () => {
         allowedOrigins: [APP_ORIGIN, SPA],
         tokens: { delivery },
         oauth: {
-          providers: [
-            {
-              id: "idp",
-              name: "Test IdP",
-              type: "oidc",
-              issuer: idp.issuer,
-              clientId: idp.clientId,
-              clientSecret: idp.clientSecret,
-              storeTokens: false,
-            },
-          ],
+          providers: providerIds.map((id) => ({
+            id,
+            name: "Test IdP",
+            type: "oidc" as const,
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            clientSecret: idp.clientSecret,
+            storeTokens: false,
+          })),
         },
       },
       { mailTransport },
@@ -68,8 +68,12 @@ describe("OpenID Connect sign-in against a real provider", () => {
   }
 
   /** The whole round trip in this browser; the app's final answer (302 to the SPA). */
-  async function signIn(account: string, query = `?redirect=${encodeURIComponent(`${SPA}/done`)}`) {
-    const authUrl = await start(browser, "idp", query);
+  async function signIn(
+    account: string,
+    query = `?redirect=${encodeURIComponent(`${SPA}/done`)}`,
+    provider = "idp",
+  ) {
+    const authUrl = await start(browser, provider, query);
     return browser.get(await userAtIdp(browser, authUrl, { account }));
   }
 
@@ -238,6 +242,37 @@ describe("OpenID Connect sign-in against a real provider", () => {
     const old = await app.http.inject({ url: "/users/me", headers: bearer(squatter.accessToken) });
     expect(old.statusCode).toBe(401);
     expect(old.json()).toMatchObject({ code: "session_revoked" });
+  });
+
+  it("claiming an account whose email was never verified ends the identities linked before", async () => {
+    await boot("both", {}, undefined, ["idp", "idp2"]);
+    // The attacker signs up at one provider that does not vouch for the victim's address...
+    const attacker = idpAccount("victim@example.com", false);
+    await signIn(attacker);
+    const squatted = await me(accessCookie());
+    expect(squatted).toMatchObject({ email: "victim@example.com", emailVerified: false });
+
+    // ...the victim arrives through another provider, which does.
+    browser = new Browser(app);
+    const page = await signIn(idpAccount("victim@example.com"), undefined, "idp2");
+    expect(page.location?.href).toBe(`${SPA}/done`);
+    const claimed = await me(accessCookie());
+    expect(claimed).toMatchObject({ id: squatted.id, emailVerified: true });
+    expect(claimed.identities.map((i) => i.provider)).toEqual(["idp2"]);
+
+    // The attacker's identity no longer opens the account.
+    browser = new Browser(app);
+    const again = await signIn(attacker);
+    expect(errorOf(again.location)).toBe("email_in_use");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+    const events = await auditTypes(squatted.id);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "identity_linked",
+        via: "verified_email",
+        credentialsReset: true,
+      }),
+    );
   });
 
   it("never links an unverified provider email to an existing account (email_in_use)", async () => {

@@ -131,9 +131,12 @@ export class IdentityStore {
 
   /**
    * A verified provider email claimed an account whose own email was never proven:
-   * whoever set its password, MFA, passkeys or API tokens may have pre-registered someone
-   * else's address, so those go and the email counts as verified from now on.
-   * Compare-and-set on email_verified; false when it was verified meanwhile.
+   * whoever set its password, MFA, passkeys or API tokens, or linked a provider to it
+   * (one that did not vouch for the address, or any other after a profile edit), may
+   * have pre-registered someone else's address, so those go and the email counts as
+   * verified from now on. The caller links the claiming identity afterwards, in the
+   * same transaction. Compare-and-set on email_verified; false when it was verified
+   * meanwhile.
    */
   async resetUnprovenAccount(userId: string, now: number): Promise<boolean> {
     const result = await this.db
@@ -152,6 +155,7 @@ export class IdentityStore {
     await this.db.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("webauthn_credentials").where("user_id", "=", userId).execute();
+    await this.db.deleteFrom("identities").where("user_id", "=", userId).execute();
     return true;
   }
 

@@ -67,7 +67,8 @@ export async function federatedUser(
 /**
  * Pre-account-takeover defence (Sudhodanan & Paverd, 2022): the account's email was
  * never proven, the provider's is. Whoever registered it may be an attacker waiting
- * for the owner to arrive, so their password, MFA, API tokens and sessions end here.
+ * for the owner to arrive, so their password, MFA, API tokens, linked identities and
+ * sessions end here.
  */
 async function resetUnproven(svc: Services, tx: Store, userId: string): Promise<boolean> {
   if (!(await tx.identities.resetUnprovenAccount(userId, svc.clock.now()))) return false;
