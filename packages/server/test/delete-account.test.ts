@@ -103,4 +103,22 @@ describe("DELETE /users/me", () => {
     // The email is free again.
     expect((await registerUser(app, { email: user.email })).user.id).not.toBe(user.userId);
   });
+  it("refuses to delete the last enabled admin (409 conflict), as the admin API does", async () => {
+    const setup = await app.http.inject({
+      method: "POST",
+      url: "/auth/setup",
+      ...json({ username: "root", password: PASSWORD }),
+    });
+    const root = setup.json<{ accessToken: string; user: { id: string } }>();
+    const alone = await remove(root.accessToken, await stepUpToken(app, root.accessToken));
+    expect(alone.statusCode).toBe(409);
+    expect(alone.json()).toMatchObject({ code: "conflict" });
+    expect(await app.svc.store.users.findById(root.user.id)).toBeDefined();
+
+    // With another admin in place, the first may go.
+    const other = await registerUser(app, { password: PASSWORD });
+    await app.svc.store.users.adminUpdate(other.user.id, { role: "admin" }, app.clock.now());
+    const res = await remove(root.accessToken, await stepUpToken(app, root.accessToken));
+    expect(res.statusCode).toBe(204);
+  });
 });

@@ -56,7 +56,7 @@ export async function deleteUser(svc: Services, actor: AdminActor, userId: strin
   await svc.store.transaction(async (tx) => {
     const target = await tx.users.findById(userId);
     if (!target) throw new AuthError("not_found", "No such user");
-    if (isEnabledAdmin(target)) await assertAnotherAdmin(tx, userId);
+    await assertNotLastAdmin(tx, target);
     await tx.users.delete(userId);
   });
   svc.sessions.userChanged(userId);
@@ -84,6 +84,11 @@ export async function revokeUserSessions(
 }
 
 const isEnabledAdmin = (user: User) => user.role === "admin" && !user.disabled;
+
+/** Before `user` goes (by an admin or by themselves): never the last enabled admin. */
+export async function assertNotLastAdmin(tx: Store, user: User): Promise<void> {
+  if (isEnabledAdmin(user)) await assertAnotherAdmin(tx, user.id);
+}
 
 /** The deployment must keep one enabled admin, or nobody could undo the change. */
 async function assertAnotherAdmin(tx: Store, userId: string): Promise<void> {

@@ -99,9 +99,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         tags: ["users"],
         summary: "Delete the account with every session, API token and MFA secret",
         description:
-          "Needs a step-up token. Clears the cookies; the audit trail keeps the user id.",
+          "Needs a step-up token. Clears the cookies; the audit trail keeps the user id. The " +
+          "last enabled admin cannot delete itself (409 `conflict`): promote another admin first.",
         security: stepUpSecurity,
-        response: { 204: Type.Null(), ...problemResponses(401, 403) },
+        response: { 204: Type.Null(), ...problemResponses(401, 403, 409) },
       },
     },
     async (request, reply) => {
