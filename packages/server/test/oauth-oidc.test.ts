@@ -275,6 +275,45 @@ describe("OpenID Connect sign-in against a real provider", () => {
     );
   });
 
+  it("a password reset that proves an unproven address ends the identities linked before", async () => {
+    const sent: MailMessage[] = [];
+    const capture: MailTransport = { name: "capture", send: async (m) => void sent.push(m) };
+    await boot("both", { emailVerificationRequired: true }, capture);
+    // The attacker's provider does not vouch for the victim's address: an account
+    // appears with it unverified, and the attacker's identity linked, but no session yet.
+    const attacker = idpAccount("quinn@example.com", false);
+    expect(errorOf((await signIn(attacker)).location)).toBe("email_not_verified");
+
+    // The victim, told the address is taken, resets the password through their mailbox.
+    await app.svc.mailer.flush();
+    sent.length = 0;
+    await app.http.inject({
+      method: "POST",
+      url: "/auth/password/forgot",
+      ...json({ email: "quinn@example.com" }),
+    });
+    await app.svc.mailer.flush();
+    const token = new URL(
+      sent.find((m) => m.to === "quinn@example.com")?.link as string,
+    ).searchParams.get("token");
+    const reset = await app.http.inject({
+      method: "POST",
+      url: "/auth/password/reset",
+      ...json({ token, newPassword: "a brand new passphrase" }),
+    });
+    expect(reset.statusCode).toBe(204);
+    const victim = await passwordLogin(app, "quinn@example.com", "a brand new passphrase");
+    expect(victim.statusCode).toBe(200);
+    const account = await me(victim.json<{ accessToken: string }>().accessToken);
+    expect(account).toMatchObject({ emailVerified: true, identities: [] });
+
+    // The attacker's identity no longer opens the account the victim now uses.
+    browser = new Browser(app);
+    const again = await signIn(attacker);
+    expect(errorOf(again.location)).toBe("email_in_use");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+  });
+
   it("never links an unverified provider email to an existing account (email_in_use)", async () => {
     await boot();
     const local = await registerUser(app, { email: "dave@example.com", password: PASSWORD });

@@ -3,6 +3,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { completeFirstFactor } from "./first-factor.js";
 import type { LoginResult } from "./login.js";
 import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
+import { claimUnprovenAccount } from "./unproven-account.js";
 
 /**
  * RFC 8176 has no value for "proved control of the mailbox"; `email` names it
@@ -16,25 +17,31 @@ export const requestMagicLink = (svc: Services, email: string, client: ClientInf
 
 /**
  * POST /auth/magic-link/verify: the link works once. It proves the mailbox, so
- * the address becomes verified; MFA users still owe their second factor.
+ * the address becomes verified, and an account whose address had not been loses what
+ * was set up before (claimUnprovenAccount, MFA aside); MFA users still owe their second factor.
  */
 export async function verifyMagicLink(
   svc: Services,
   token: string,
   client: ClientInfo,
 ): Promise<LoginResult> {
-  const now = svc.clock.now();
-  const found = await svc.store.transaction(async (tx) => {
-    const user = await consumeLink(svc, tx, token, "magic_link");
-    if (!user.emailVerified) await tx.users.markEmailVerified(user.id, user.email as string, now);
-    return user;
+  const { user, claimed } = await svc.store.transaction(async (tx) => {
+    const found = await consumeLink(svc, tx, token, "magic_link");
+    // The mailbox claims an account nobody had proven it owns: the ways in set up before
+    // goes (claimUnprovenAccount), and the account is read again without it.
+    if (
+      found.emailVerified ||
+      !(await claimUnprovenAccount(svc, tx, found.id, { keepMfa: true }))
+    ) {
+      return { user: found, claimed: false };
+    }
+    return { user: (await tx.users.findById(found.id)) ?? found, claimed: true };
   });
-  if (!found.emailVerified) svc.sessions.userChanged(found.id);
-  const user = { ...found, emailVerified: true };
+  if (claimed) svc.sessions.userChanged(user.id);
   assertAccountUsable(user, client.ip);
-  return completeFirstFactor(svc, user, client, {
+  return completeFirstFactor(svc, { ...user, emailVerified: true }, client, {
     amr: MAGIC_LINK_AMR,
     rememberMe: false,
-    detail: { method: "magic_link" },
+    detail: { method: "magic_link", ...(claimed ? { credentialsReset: true } : {}) },
   });
 }

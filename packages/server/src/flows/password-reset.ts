@@ -4,6 +4,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { consumeLink, mailLinkOnRequest } from "./mail-links.js";
 import { noticePasswordChanged } from "./notices.js";
+import { claimUnprovenAccount } from "./unproven-account.js";
 
 /**
  * POST /auth/password/forgot. The answer is the same for every address and is
@@ -21,7 +22,8 @@ export interface ResetInput {
 /**
  * POST /auth/password/reset. One transaction uses the token, sets the password,
  * voids every other mailed link and ends every session: whoever else held the
- * account is out. The mailbox was proven, so the address counts as verified.
+ * account is out. The mailbox was proven, so the address counts as verified; when it
+ * had not been, the ways in set up before go too (claimUnprovenAccount; MFA stays).
  */
 export async function resetPassword(
   svc: Services,
@@ -38,13 +40,17 @@ export async function resetPassword(
     // A link mailed before the account was disabled must not change it now.
     if (user.disabled) throw new AuthError("account_disabled", "This account is disabled");
     assertNotOwnName(input.newPassword, user, "newPassword"); // a refusal rolls the use back
+    // The mailbox claims an account nobody had proven it owns: the ways in set up before go.
+    const claimed =
+      !user.emailVerified && (await claimUnprovenAccount(svc, tx, user.id, { keepMfa: true }));
     await tx.users.setPasswordHash(user.id, passwordHash, now);
     await tx.users.markEmailVerified(user.id, user.email as string, now);
     await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
     await svc.sessions.revokeAllForUser(user.id, "password_reset", undefined, tx);
-    return user;
+    return { ...user, claimed };
   });
   svc.sessions.userChanged(user.id);
-  audit(svc, { type: "password_reset", userId: user.id }, client);
+  const detail = user.claimed ? { detail: { credentialsReset: true } } : {};
+  audit(svc, { type: "password_reset", userId: user.id, ...detail }, client);
   noticePasswordChanged(svc, user, client);
 }

@@ -130,29 +130,31 @@ export class IdentityStore {
   }
 
   /**
-   * A verified provider email claimed an account whose own email was never proven:
-   * whoever set its password, MFA, passkeys or API tokens, or linked a provider to it
-   * (one that did not vouch for the address, or any other after a profile edit), may
-   * have pre-registered someone else's address, so those go and the email counts as
-   * verified from now on. The caller links the claiming identity afterwards, in the
-   * same transaction. Compare-and-set on email_verified; false when it was verified
-   * meanwhile.
+   * The owner of an address claims the account that carries it while it was never
+   * proven (a provider that vouches for it, or a link opened from the mailbox): whoever
+   * set its password, passkeys or API tokens, or linked a provider to it (one that did
+   * not vouch for the address, or any other before an email edit), may have
+   * pre-registered someone else's address, so those go and the email counts as verified
+   * from now on. With `keepMfa` the TOTP secret and backup codes stay: a second factor
+   * opens nothing alone, and a mailbox alone must never get past it. Compare-and-set on
+   * email_verified; false when it was verified meanwhile.
    */
-  async resetUnprovenAccount(userId: string, now: number): Promise<boolean> {
+  async resetUnprovenAccount(
+    userId: string,
+    now: number,
+    options: { keepMfa?: boolean } = {},
+  ): Promise<boolean> {
+    const mfa = options.keepMfa ? {} : { totp_secret: null, mfa_enabled: 0 };
     const result = await this.db
       .updateTable("users")
-      .set({
-        email_verified: 1,
-        password_hash: null,
-        totp_secret: null,
-        mfa_enabled: 0,
-        updated_at: now,
-      })
+      .set({ email_verified: 1, password_hash: null, ...mfa, updated_at: now })
       .where("id", "=", userId)
       .where("email_verified", "=", 0)
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) return false;
-    await this.db.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
+    if (!options.keepMfa) {
+      await this.db.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
+    }
     await this.db.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("webauthn_credentials").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("identities").where("user_id", "=", userId).execute();

@@ -4,11 +4,11 @@ import { uuidv7 } from "../../domain/ids.js";
 import { normalizeEmail, type User } from "../../domain/user.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { isUniqueViolation } from "../../store/db.js";
-import type { Store } from "../../store/index.js";
 import { audit } from "../audit.js";
 import { sendVerification } from "../email-verification.js";
 import { assertEmailVerifiedIfRequired, completeFirstFactor } from "../first-factor.js";
 import type { LoginResult } from "../login.js";
+import { claimUnprovenAccount } from "../unproven-account.js";
 import { connectIdentity } from "./link.js";
 import type { FederatedProfile } from "./profile.js";
 import type { OAuthProvider } from "./providers.js";
@@ -49,7 +49,7 @@ export async function federatedUser(
   let reset = false;
   // One transaction: the credentials never end without the link that justified it.
   await connectIdentity(svc, provider, local.id, profile, async (tx) => {
-    if (!local.emailVerified) reset = await resetUnproven(svc, tx, local.id);
+    if (!local.emailVerified) reset = await claimUnprovenAccount(svc, tx, local.id);
   });
   if (reset) svc.sessions.userChanged(local.id);
   audit(
@@ -62,18 +62,6 @@ export async function federatedUser(
     client,
   );
   return existingUser(svc, local.id);
-}
-
-/**
- * Pre-account-takeover defence (Sudhodanan & Paverd, 2022): the account's email was
- * never proven, the provider's is. Whoever registered it may be an attacker waiting
- * for the owner to arrive, so their password, MFA, API tokens, linked identities and
- * sessions end here.
- */
-async function resetUnproven(svc: Services, tx: Store, userId: string): Promise<boolean> {
-  if (!(await tx.identities.resetUnprovenAccount(userId, svc.clock.now()))) return false;
-  await svc.sessions.revokeAllForUser(userId, "email_claimed", undefined, tx);
-  return true;
 }
 
 async function createFederatedUser(
