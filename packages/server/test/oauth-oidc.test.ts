@@ -616,6 +616,13 @@ describe("OpenID Connect sign-in against a real provider", () => {
       expect(errorOf(page.location)).toBe("oauth_denied");
     });
 
+    it("an error without the flow's state is a forgery: oauth_state_mismatch", async () => {
+      await boot();
+      await start(browser, "idp", `?redirect=${SPA}`);
+      const page = await browser.get(`${CALLBACK}?error=access_denied&state=forged`);
+      expect(errorOf(page.location)).toBe("oauth_state_mismatch");
+    });
+
     it("any other provider error is oauth_failed, never a 500", async () => {
       await boot();
       const authUrl = await start(browser, "idp", `?redirect=${SPA}`);

@@ -50,13 +50,15 @@ async function finish(
   const provider = providerOf(svc, providerId);
   if (start.provider !== provider.settings.id) throw mismatch();
   const params = callbackUrl.searchParams;
+  // State first, errors too (RFC 6749 §4.1.2.1 returns it with them): a forged
+  // `?error=` link is not the provider's answer and must not read as one.
+  if (!safeEqual(params.get("state") ?? "", start.state)) throw mismatch();
   const error = params.get("error");
-  // RFC 6749 §4.1.2.1: the user said no, or the provider refused the request.
+  // The user said no, or the provider refused the request.
   if (error === "access_denied") throw new AuthError("oauth_denied", "Access was denied");
   if (error !== null) {
     throw new AuthError("oauth_failed", `${provider.settings.name} refused the request`);
   }
-  if (!safeEqual(params.get("state") ?? "", start.state)) throw mismatch();
   // Each start answers one callback, even if the cookie and URL are replayed together.
   const now = svc.clock.now();
   if (!(await svc.replay.claim(`oauth-state:${start.state}`, START_TTL_S * 1000, now))) {
