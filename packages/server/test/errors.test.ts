@@ -55,6 +55,28 @@ describe("problem+json shape", () => {
     expect(res.headers["www-authenticate"]).toBe('Bearer realm="latchkey"');
   });
 
+  it("says error=invalid_token in the 401 challenge when a token was refused (RFC 6750 §3.1)", async () => {
+    const garbled = await app.http.inject({ url: "/users/me", headers: bearer("not-a-jwt") });
+    expectProblem(garbled, 401, "invalid_token");
+    expect(garbled.headers["www-authenticate"]).toBe(
+      'Bearer realm="latchkey", error="invalid_token", error_description="invalid_token"',
+    );
+    const { accessToken } = await registerUser(app, { email: "challenge@example.com" });
+    await app.http.inject({ method: "POST", url: "/auth/logout", headers: bearer(accessToken) });
+    const revoked = await app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
+    expectProblem(revoked, 401, "session_revoked");
+    expect(revoked.headers["www-authenticate"]).toBe(
+      'Bearer realm="latchkey", error="invalid_token", error_description="session_revoked"',
+    );
+    // A wrong password is no refused token: the bare challenge, as with no token at all.
+    const login = await post(
+      "/auth/login",
+      JSON.stringify({ identifier: "challenge@example.com", password: "not the password" }),
+    );
+    expectProblem(login, 401, "invalid_credentials");
+    expect(login.headers["www-authenticate"]).toBe('Bearer realm="latchkey"');
+  });
+
   it("is used for 404 on an unknown route", async () => {
     const body = expectProblem(
       await app.http.inject({ url: "/no/such/route?x=1" }),

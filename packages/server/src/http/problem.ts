@@ -49,6 +49,27 @@ function problem(status: number, code: string, detail: string, errors?: FieldErr
   };
 }
 
+/** 401 codes that mean "a token was presented and refused" (RFC 6750 §3.1 `invalid_token`). */
+const REFUSED_TOKEN_CODES = new Set([
+  "invalid_token",
+  "token_expired",
+  "session_revoked",
+  "refresh_token_reused",
+  "user_not_found",
+]);
+
+/**
+ * The Bearer challenge of a 401. A request that carried no token gets the bare challenge
+ * (RFC 6750 §3.1); one whose token was refused also gets `error="invalid_token"`, which
+ * generic OAuth clients read to decide to refresh, with our code as the description: the
+ * same challenge @latchkey/verify answers, so a client sees one format from both.
+ */
+function bearerChallenge(code: string): string {
+  return REFUSED_TOKEN_CODES.has(code)
+    ? `Bearer realm="latchkey", error="invalid_token", error_description="${code}"`
+    : 'Bearer realm="latchkey"';
+}
+
 export function sendProblem(
   reply: FastifyReply,
   status: number,
@@ -57,7 +78,7 @@ export function sendProblem(
   errors?: FieldError[],
 ): FastifyReply {
   // RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750 §3).
-  if (status === 401) reply.header("www-authenticate", 'Bearer realm="latchkey"');
+  if (status === 401) reply.header("www-authenticate", bearerChallenge(code));
   return reply
     .code(status)
     .type("application/problem+json")
