@@ -36,7 +36,11 @@ export interface AuthOptions {
  * style so that a fully cached request passes without a promise (bench/RESULTS.md).
  */
 export function requireAuth(svc: Services, options: AuthOptions = {}) {
-  return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+  return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    // What an authenticated route answers is the caller's own (profile, sessions, API
+    // tokens, admin lists): no browser or proxy cache may keep it (ASVS 8.2.1). Set
+    // before authenticating, so its 401s and 403s are not stored either.
+    reply.header("cache-control", "no-store");
     let token: string;
     const check = { ip: request.ip, allowLocked: options.allowLocked };
     try {

@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app.close());
+
+describe("Cache-Control on authenticated answers", () => {
+  it("is no-store on every route that reads the caller's own data, its errors too", async () => {
+    const { accessToken } = await registerUser(app);
+    for (const url of ["/users/me", "/sessions", "/tokens", "/webauthn/credentials"]) {
+      const res = await app.http.inject({ url, headers: bearer(accessToken) });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers["cache-control"], url).toBe("no-store");
+    }
+    const patched = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      headers: { ...bearer(accessToken), ...json({}).headers },
+      payload: JSON.stringify({ singleSession: false }),
+    });
+    expect(patched.headers["cache-control"]).toBe("no-store");
+    const admin = await app.http.inject({ url: "/admin/users", headers: bearer(accessToken) });
+    expect(admin.statusCode).toBe(403);
+    expect(admin.headers["cache-control"]).toBe("no-store");
+    const refused = await app.http.inject({ url: "/users/me" });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers["cache-control"]).toBe("no-store");
+  });
+
+  it("leaves public documents cacheable", async () => {
+    const jwks = await app.http.inject({ url: "/.well-known/jwks.json" });
+    expect(jwks.headers["cache-control"]).toBe("public, max-age=300");
+  });
+});
