@@ -29,6 +29,26 @@ describe("DELETE /users/me", () => {
     expect((await remove(accessToken)).json()).toMatchObject({ code: "step_up_required" });
   });
 
+  it("lets an account with nothing to step up with (a guest) delete itself just after signing in", async () => {
+    const guest = async (username: string, email?: string) => {
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/guest",
+        ...json({ username, ...(email ? { email } : {}) }),
+      });
+      return res.json() as { accessToken: string };
+    };
+    // Signing in is its step-up, for as long as a step-up grant lives (5 minutes)...
+    const fresh = await guest("fresh");
+    expect((await remove(fresh.accessToken)).statusCode).toBe(204);
+    // ...then it signs in again (a returning guest gets a new session).
+    const later = await guest("later", "later@example.com");
+    app.clock.advance(5 * 60_000);
+    expect((await remove(later.accessToken)).json()).toMatchObject({ code: "step_up_required" });
+    const again = await guest("later", "later@example.com");
+    expect((await remove(again.accessToken)).statusCode).toBe(204);
+  });
+
   it("answers a sign-in that the deletion overtook 401 user_not_found, not a 500", async () => {
     const email = "going@example.com";
     const { accessToken } = await registerUser(app, { email, password: PASSWORD });

@@ -110,12 +110,29 @@ export async function stepUpPasskeyOptions(
   });
 }
 
-/** True when the token is a live step-up grant of exactly this session and user. */
+/**
+ * True when the request may act as stepped up: `token` is a live step-up grant of exactly
+ * this session and user. Or, without one, the account has nothing to step up with (no
+ * password, TOTP or passkey: a guest, a provider-only account) and its session began
+ * within the step-up lifetime: signing in again is its step-up, as if a grant had been
+ * fetched at sign-in. Otherwise such an account could never delete itself or link a provider.
+ */
 export async function hasSteppedUp(
   svc: Services,
   auth: Authenticated,
-  token: string,
+  token: string | undefined,
 ): Promise<boolean> {
-  const result = await verifyPurpose(svc, "step_up", token);
-  return result.ok && result.claims.sid === auth.session.id && result.claims.sub === auth.user.id;
+  if (token !== undefined) {
+    const result = await verifyPurpose(svc, "step_up", token);
+    return result.ok && result.claims.sid === auth.session.id && result.claims.sub === auth.user.id;
+  }
+  if (svc.clock.now() - auth.session.createdAt >= STEP_UP_TTL_S * 1000) return false;
+  return !(await hasStepUpMethod(svc, auth.user.id));
+}
+
+/** A password, TOTP or a passkey: something POST /auth/step-up can check. Read fresh. */
+async function hasStepUpMethod(svc: Services, userId: string): Promise<boolean> {
+  const user = await svc.store.users.findById(userId);
+  if (user?.passwordHash || user?.mfaEnabled) return true;
+  return (await svc.store.webauthn.listForUser(userId)).length > 0;
 }

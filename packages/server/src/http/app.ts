@@ -158,7 +158,15 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
           cookie: { type: "apiKey", in: "cookie", name: "lk_access" },
           mfaToken: { type: "apiKey", in: "header", name: "X-MFA-Token" },
           mfaCookie: { type: "apiKey", in: "cookie", name: "lk_mfa" },
-          stepUpToken: { type: "apiKey", in: "header", name: "X-Step-Up-Token" },
+          stepUpToken: {
+            type: "apiKey",
+            in: "header",
+            name: "X-Step-Up-Token",
+            description:
+              "From POST /auth/step-up (5 minutes, this session only). An account with no " +
+              "password, TOTP or passkey (a guest, a provider-only account) has nothing to step " +
+              "up with: for it, a session less than 5 minutes old counts instead (sign in again).",
+          },
           stepUpCookie: { type: "apiKey", in: "cookie", name: "lk_step_up" },
           metricsToken: {
             type: "http",

@@ -134,8 +134,7 @@ export function callerOf(request: FastifyRequest): Authenticated | ApiTokenAuth 
  */
 export function requireStepUp(svc: Services) {
   return async (request: FastifyRequest): Promise<void> => {
-    const token = stepUpCredential(request);
-    if (!token || !(await hasSteppedUp(svc, authOf(request), token))) {
+    if (!(await hasSteppedUp(svc, authOf(request), stepUpCredential(request)))) {
       throw new AuthError(
         "step_up_required",
         "Confirm it is you first: POST /auth/step-up, then send X-Step-Up-Token",
