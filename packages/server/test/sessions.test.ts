@@ -192,11 +192,21 @@ describe("DELETE /sessions/:id", () => {
     expect((await listSessions(keeper.accessToken)).map((s) => s.id)).not.toContain(target.id);
   });
 
-  it("can end the caller's own session", async () => {
-    const tokens = await registerUser(app);
-    const [own] = await listSessions(tokens.accessToken);
-    expect((await revoke(tokens.accessToken, own?.id ?? "")).statusCode).toBe(204);
-    expectProblem(await me(tokens.accessToken), 401, "session_revoked");
+  it("can end the caller's own session, clearing its cookies as logout does", async () => {
+    const own = await registerUser(app, { email: "own@example.com" });
+    const [ownSession] = await listSessions(own.accessToken);
+    const res = await revoke(own.accessToken, ownSession?.id ?? "");
+    expect(res.statusCode).toBe(204);
+    const cleared = res.cookies.filter((c) => c.value === "").map((c) => c.name);
+    expect(cleared.sort()).toEqual(["lk_access", "lk_refresh"]);
+    expectProblem(await me(own.accessToken), 401, "session_revoked");
+    // Ending another session leaves the caller's cookies alone.
+    const second = await login("own@example.com");
+    await login("own@example.com");
+    const [third] = (await listSessions(second.accessToken)).filter((s) => !s.current);
+    const other = await revoke(second.accessToken, third?.id ?? "");
+    expect(other.statusCode).toBe(204);
+    expect(other.cookies).toEqual([]);
   });
 
   it("answers 404 for another user's session and leaves it alone", async () => {

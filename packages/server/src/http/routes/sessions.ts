@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { AuthError } from "../../domain/errors.js";
 import { revokeOwnSession } from "../../flows/logout.js";
 import type { Services } from "../../services.js";
+import { clearTokenCookies } from "../cookies.js";
 import { clientInfo } from "../credentials.js";
 import { callerOf, requireAuth } from "../guards.js";
 import { Nullable, problemResponses, scopedSecurity } from "../schemas.js";
@@ -72,18 +73,25 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
         tags,
         security: scopedSecurity("sessions:write"),
         summary: "Revoke one of the user's sessions",
+        description:
+          "Revoking the session the request came from also clears its cookies, as logout does.",
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         response: { 204: Type.Null(), ...problemResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {
-      const { user } = callerOf(request);
+      const caller = callerOf(request);
+      const { user } = caller;
       const target = await svc.store.sessions.findById(request.params.id);
       // Another user's session answers exactly like a missing one.
       if (!target || target.userId !== user.id || target.revokedAt !== null) {
         throw new AuthError("not_found", "No such session");
       }
       await revokeOwnSession(svc, user.id, target.id, clientInfo(request));
+      // Ending the session this request came from is a logout: its cookies go too.
+      if ("session" in caller && caller.session.id === target.id) {
+        clearTokenCookies(reply, svc.config);
+      }
       return reply.code(204).send(null);
     },
   );
