@@ -14,6 +14,28 @@ describe("allowedIps rules", () => {
     ).toEqual(["10.0.0.1", "2001:db8::1", "2001:db8::/32", "192.0.2.0/24"]);
   });
 
+  it("writes a range by its network, and a full-length one as its address", () => {
+    expect(
+      normalizeAllowedIps([
+        "10.1.2.3/8",
+        "10.0.0.0/8",
+        "127.0.0.1/32",
+        "127.0.0.1",
+        "2001:db8::5/64",
+        "2001:db8::1/128",
+        "::ffff:192.0.2.7/128",
+        "0.0.0.0/0",
+      ]),
+    ).toEqual([
+      "10.0.0.0/8",
+      "127.0.0.1",
+      "2001:db8::/64",
+      "2001:db8::1",
+      "192.0.2.7",
+      "0.0.0.0/0",
+    ]);
+  });
+
   it("refuses an entry that is neither an address nor a CIDR, naming its index", () => {
     expect(() => normalizeAllowedIps(["10.0.0.1", "10.0.0.300"])).toThrowError(/not an IP/);
     try {

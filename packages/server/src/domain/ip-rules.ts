@@ -8,8 +8,10 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 /**
  * Normalises a user's allow-list: each entry an IPv4/IPv6 address or CIDR, written
- * back in canonical form ("2001:DB8::1" -> "2001:db8::1", "10.0.0.1" -> "10.0.0.1/32"
- * stays a bare address). Invalid entries are a validation error naming the index.
+ * back in canonical form, once: "2001:DB8::1" -> "2001:db8::1", a range by its network
+ * ("10.1.2.3/8" -> "10.0.0.0/8"), a full-length one as the address ("10.0.0.1/32" ->
+ * "10.0.0.1"), IPv4-mapped IPv6 as IPv4. Invalid entries are a validation error naming
+ * the index.
  */
 export function normalizeAllowedIps(entries: string[]): string[] {
   if (entries.length > MAX_ALLOWED_IPS) {
@@ -24,13 +26,23 @@ export function normalizeAllowedIps(entries: string[]): string[] {
           if (isMapped(addr) && bits < 96) {
             throw validationFailed(`allowedIps.${i}`, `"${entry}" spans beyond IPv4-mapped space`);
           }
-          return `${unmapped(addr).toString()}/${addr.kind() === "ipv6" && isMapped(addr) ? bits - 96 : bits}`;
+          return canonicalRange(unmapped(addr), isMapped(addr) ? bits - 96 : bits);
         }
         if (ipaddr.isValid(value)) return ipaddr.process(value).toString();
         throw validationFailed(`allowedIps.${i}`, `"${entry}" is not an IP address or CIDR range`);
       }),
     ),
   ];
+}
+
+function canonicalRange(addr: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string {
+  const full = addr.kind() === "ipv4" ? 32 : 128;
+  if (bits === full) return addr.toString();
+  const network =
+    addr.kind() === "ipv4"
+      ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
+      : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
+  return `${network.toString()}/${bits}`;
 }
 
 /** An empty list allows every address. IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as IPv4. */
