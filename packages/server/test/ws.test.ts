@@ -434,6 +434,28 @@ describe("GET /ws: limits", () => {
     expect(second.ws.readyState).toBe(second.ws.OPEN);
   });
 
+  it("caps sockets not yet authenticated per IP: one more closes 4429", async () => {
+    await app.close();
+    await start({ maxPendingPerIp: 2 });
+    const { accessToken } = await registerUser(app);
+    const first = await socket();
+    const second = await socket();
+    const third = await socket();
+    expect(await third.closed()).toEqual({ code: 4429, reason: "too_many_sockets" });
+    // An authenticated socket no longer counts, nor does a closed one.
+    first.send({ type: "auth", accessToken });
+    expect(await first.next()).toMatchObject({ type: "authenticated" });
+    second.ws.close();
+    await second.closed();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the server's side of the close
+    const fourth = await socket();
+    const fifth = await socket();
+    fifth.send({ type: "auth", accessToken });
+    expect(await fifth.next()).toMatchObject({ type: "authenticated" });
+    fourth.send({ type: "auth", accessToken });
+    expect(await fourth.next()).toMatchObject({ type: "authenticated" });
+  });
+
   it("limits failed authentications per IP", async () => {
     await app.close();
     await start({}, { publicPerIp: 2 });

@@ -296,6 +296,12 @@ export const ConfigSchema = Type.Object({
         default: 32,
         description: "GET /ws: open sockets per user on one node; a new one closes the oldest",
       }),
+      maxPendingPerIp: Type.Integer({
+        minimum: 1,
+        default: 32,
+        description:
+          "GET /ws: sockets not yet authenticated per IP (IPv6: per /64) on one node; one more closes 4429",
+      }),
       maxMessageBytes: Type.Integer({
         minimum: 1024,
         maximum: 1024 * 1024,
@@ -393,6 +399,7 @@ export const ENV: Record<string, string> = {
   LATCHKEY_WS_HEARTBEAT_SECONDS: "ws.heartbeatSeconds",
   LATCHKEY_WS_MAX_SOCKETS_PER_SESSION: "ws.maxSocketsPerSession",
   LATCHKEY_WS_MAX_SOCKETS_PER_USER: "ws.maxSocketsPerUser",
+  LATCHKEY_WS_MAX_PENDING_PER_IP: "ws.maxPendingPerIp",
   LATCHKEY_WS_MAX_MESSAGE_BYTES: "ws.maxMessageBytes",
   LATCHKEY_WS_SWEEP_INTERVAL_MS: "ws.sweepIntervalMs",
   LATCHKEY_UI_ENABLED: "ui.enabled",

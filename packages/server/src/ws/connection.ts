@@ -13,6 +13,8 @@ export class Connection {
   /** Clock time of the next heartbeat, and of the next token push (none for cookie sockets). */
   nextBeatAt = 0;
   pushAt: number | undefined;
+  /** The key it counts under among its IP's sockets not yet authenticated (PendingByIp). */
+  pendingKey: string | undefined;
   /** A heartbeat or push is running: the sweep does not start another. */
   busy = false;
   /**

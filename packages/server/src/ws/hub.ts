@@ -4,6 +4,7 @@ import { AuthError, ERROR_STATUS } from "../domain/errors.js";
 import { accessTokenFor } from "../flows/issue-tokens.js";
 import type { ClientInfo, Services } from "../services.js";
 import { Connection } from "./connection.js";
+import { PendingByIp } from "./pending-by-ip.js";
 import {
   CLOSE_GOING_AWAY,
   CLOSE_INTERNAL_ERROR,
@@ -26,6 +27,7 @@ import { SocketIndex } from "./socket-index.js";
 export class SocketHub {
   private readonly all = new Set<Connection>();
   private readonly index: SocketIndex;
+  private readonly pending: PendingByIp;
   private readonly timer: NodeJS.Timeout;
   /** Counts session and user events, to catch one that raced an authentication. */
   private events = 0;
@@ -33,6 +35,7 @@ export class SocketHub {
   constructor(private readonly svc: Services) {
     const { ws } = svc.config;
     this.index = new SocketIndex(ws.maxSocketsPerSession, ws.maxSocketsPerUser);
+    this.pending = new PendingByIp(ws.maxPendingPerIp);
     svc.bus.subscribe((event) => this.onCacheEvent(event));
     this.timer = setInterval(() => this.sweep(), ws.sweepIntervalMs);
     this.timer.unref();
@@ -51,7 +54,12 @@ export class SocketHub {
       conn.state = "closed";
       this.all.delete(conn);
       this.index.remove(conn);
+      this.pending.settle(conn);
     });
+    if (!this.pending.admit(conn)) {
+      conn.close(CLOSE_TOO_MANY, "too_many_sockets");
+      return;
+    }
     if (credential) void this.authenticate(conn, credential);
   }
 
@@ -91,6 +99,7 @@ export class SocketHub {
       const session = await authenticateSocket(this.svc, credential, conn.client);
       if (conn.closed) return; // the client left while we checked
       conn.state = "open";
+      this.pending.settle(conn);
       conn.userId = session.userId;
       conn.sessionId = session.sessionId;
       conn.pushAt = session.pushAt;
