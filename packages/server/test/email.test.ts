@@ -225,6 +225,36 @@ describe("mailed links over real SMTP", () => {
       expect(notice?.body).toContain("127.0.0.1");
     });
 
+    it("a reset deletes the API tokens, whose creation was mailed to the owner", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address });
+      const [verification] = await delivered(address);
+      await post(app, "/auth/email/verify", {
+        token: linkToken(verification as never, "verify-email"),
+      });
+      mail.server.clear();
+      const created = await post(
+        app,
+        "/tokens",
+        { name: "ci", scopes: ["profile:read"] },
+        bearer(user.accessToken),
+      );
+      const { token } = created.json<{ token: string }>();
+      const [notice] = await delivered(address);
+      expect(notice?.body).toContain('An API token named "ci" was created.');
+      const me = () => app.http.inject({ url: "/users/me", headers: bearer(token) });
+      expect((await me()).statusCode).toBe(200); // now cached
+
+      await post(app, "/auth/password/forgot", { email: address });
+      const reset = (await delivered(address)).find((m) => m.subject.includes("reset"));
+      const res = await post(app, "/auth/password/reset", {
+        token: linkToken(reset as never, "reset-password"),
+        newPassword: "a brand new passphrase",
+      });
+      expect(res.statusCode).toBe(204);
+      expect((await me()).json()).toMatchObject({ status: 401, code: "invalid_token" });
+    });
+
     it("a sign-in with the old password that a reset overtakes keeps no session", async () => {
       const address = email();
       const user = await registerUser(app, { email: address });

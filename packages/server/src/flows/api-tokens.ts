@@ -10,6 +10,7 @@ import { uuidv7 } from "../domain/ids.js";
 import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
+import { noticeSecurityChange } from "./notices.js";
 
 export interface CreateApiTokenInput {
   name: string;
@@ -64,6 +65,8 @@ export async function createApiToken(
     );
   });
   audit(svc, { type: "api_token_created", userId, detail: { tokenId: apiToken.id } }, client);
+  // A token outlives sessions and sign-ins: its owner hears of it, as of a new passkey.
+  noticeSecurityChange(svc, user, `An API token named "${apiToken.name}" was created.`, client);
   return { apiToken, token };
 }
 

@@ -47,10 +47,15 @@ export async function resetPassword(
     await tx.users.markEmailVerified(user.id, user.email as string, now);
     await tx.oneTimeTokens.voidForUser(user.id, ["reset_password", "magic_link"], now);
     await svc.sessions.revokeAllForUser(user.id, "password_reset", undefined, tx);
-    return { ...user, claimed };
+    // Recovery: an API token made by whoever held the password must not outlive it.
+    const apiTokensDeleted = await tx.apiTokens.deleteForUser(user.id);
+    return { ...user, claimed, apiTokensDeleted };
   });
-  svc.sessions.userChanged(user.id);
-  const detail = user.claimed ? { detail: { credentialsReset: true } } : {};
-  audit(svc, { type: "password_reset", userId: user.id, ...detail }, client);
+  svc.sessions.userChanged(user.id); // also evicts the user's cached API tokens, on every node
+  const detail = {
+    ...(user.claimed ? { credentialsReset: true } : {}),
+    ...(user.apiTokensDeleted > 0 ? { apiTokensDeleted: user.apiTokensDeleted } : {}),
+  };
+  audit(svc, { type: "password_reset", userId: user.id, detail }, client);
   noticePasswordChanged(svc, user, client);
 }

@@ -68,6 +68,15 @@ export class ApiTokenStore {
     return row?.token_hash;
   }
 
+  /** Deletes every token of the user; how many there were. */
+  async deleteForUser(userId: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom("api_tokens")
+      .where("user_id", "=", userId)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Records a use unless one was recorded within `intervalMs` (by any node). */
   async touch(id: string, now: number, intervalMs: number): Promise<void> {
     await this.db

@@ -99,7 +99,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags,
         summary: "Set a new password with the token from the reset link",
         description:
-          "204. Every session of the account ends, every other mailed link is void, the address " +
+          "204. Every session and API token of the account ends, every other mailed link is void, the address " +
           "counts as verified, and a notice is mailed. A password the rules refuse (400 " +
           "`validation_failed`) leaves the link usable; a used, expired or unknown token is 400 " +
           "`invalid_or_expired_token`. A password change also voids reset links.",
