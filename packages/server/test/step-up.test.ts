@@ -94,6 +94,17 @@ describe("POST /auth/step-up and requireStepUp", () => {
     expect(replay.json()).toMatchObject({ code: "invalid_code" });
   });
 
+  it("accepts a backup code, as sign-in does, and uses it up", async () => {
+    const user = await enrolledUser(app);
+    const [code] = user.backupCodes;
+    const res = await stepUp(user.accessToken, { code });
+    expect(res.statusCode).toBe(200);
+    expect(decodeJwt(res.json<{ stepUpToken: string }>().stepUpToken).amr).toEqual(["otp"]);
+    expect((await stepUp(user.accessToken, { code })).json()).toMatchObject({
+      code: "invalid_code",
+    });
+  });
+
   it("answers 403 step_up_required without a token, and after 5 minutes", async () => {
     const user = await registerUser(app, { password: PASSWORD });
     const none = await guarded(user.accessToken);

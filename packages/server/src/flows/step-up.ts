@@ -4,7 +4,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { signPurpose, verifyPurpose } from "./purpose-tokens.js";
-import { acceptTotp, limitSecondFactor } from "./second-factor.js";
+import { acceptSecondFactor, limitSecondFactor } from "./second-factor.js";
 import {
   type CeremonyStart,
   type PasskeyAnswer,
@@ -53,7 +53,7 @@ export async function stepUp(
 }
 
 /**
- * The signed-in user proves presence again with the password or a TOTP code (step-up,
+ * The signed-in user proves presence again with the password, a TOTP or backup code (step-up,
  * unlocking a screen lock). Failures count in the same per-user limit as MFA codes,
  * so a stolen access token cannot be used to guess either. Returns the RFC 8176 method.
  */
@@ -71,7 +71,8 @@ export async function reauthenticate(
     throw method;
   }
   await limit.passed();
-  return method;
+  if (method === "backup_code") audit(svc, { type: "backup_code_used", userId }, client);
+  return method === "backup_code" ? "otp" : method;
 }
 
 /** The method proven (RFC 8176), or the error to answer. Reads the user fresh: hashes change. */
@@ -84,9 +85,10 @@ async function prove(svc: Services, auth: Authenticated, input: ReauthInput) {
   }
   const user = await svc.store.users.findById(userId);
   if (input.code !== undefined) {
-    const secret = user?.mfaEnabled ? await svc.store.users.totpSecret(userId) : null;
-    if (await acceptTotp(svc, userId, secret, input.code)) return "otp" as const;
-    return new AuthError("invalid_code", "The code is not valid");
+    // As at sign-in: a TOTP code, or a backup code (used up), for one who lost the device.
+    const factor = user?.mfaEnabled ? await acceptSecondFactor(svc, userId, input.code) : undefined;
+    if (factor === undefined) return new AuthError("invalid_code", "The code is not valid");
+    return factor === "totp" ? ("otp" as const) : factor;
   }
   const password = input.password ?? "";
   const ok = user?.passwordHash

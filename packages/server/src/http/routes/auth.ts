@@ -163,9 +163,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       onRequest: requireAuth(svc),
       schema: {
         tags,
-        summary: "Confirm the password, a TOTP code or a passkey again for sensitive actions",
+        summary:
+          "Confirm the password, a TOTP or backup code or a passkey again for sensitive actions",
         description:
-          "Exactly one of `password`, `code` (TOTP, MFA users) or `webauthn` (an assertion over a " +
+          "Exactly one of `password`, `code` (TOTP or a backup code, which is used up; MFA users) or " +
+          "`webauthn` (an assertion over a " +
           "challenge from POST /auth/step-up/webauthn/options). Answers a step-up token bound to " +
           "this session and user, valid 5 minutes and reusable meanwhile, also set as the " +
           "lk_step_up cookie; send it as `X-Step-Up-Token` to routes that require it. Errors: " +
