@@ -274,6 +274,46 @@ describe(`store (${TEST_DB})`, () => {
     });
   });
 
+  describe("purging guests", () => {
+    const guest = async (body: { username: string; email?: string }) => {
+      const res = await app.http.inject({ method: "POST", url: "/auth/guest", ...json(body) });
+      expect(res.statusCode).toBe(201);
+      return res.json<{ user: { id: string } }>().user.id;
+    };
+
+    it("purgeEnded deletes a guest nobody can sign in as again, a day after its session", async () => {
+      const gone = await guest({ username: "gone" });
+      const returning = await guest({ username: "back", email: "back@example.com" });
+      const scripted = await guest({ username: "scripted" });
+      const now = app.clock.now();
+      await store().apiTokens.create(
+        {
+          id: uuidv7(now),
+          userId: scripted,
+          name: "ci",
+          prefix: "abcdefgh",
+          tokenHash: sha256(randomToken(32)),
+          scopes: ["profile:read"],
+          expiresAt: null,
+        },
+        now,
+      );
+      const account = await registerUser(app);
+
+      // Its session lives 50 hours and is kept a day after it ends.
+      app.clock.advance(50 * HOUR_MS + ENDED_SESSION_RETENTION_MS - 1_000);
+      await purgeEnded(app.svc);
+      expect(await store().users.findById(gone)).toBeDefined();
+      app.clock.advance(2_000);
+      await purgeEnded(app.svc);
+      expect(await store().users.findById(gone)).toBeUndefined();
+      // An email to come back with, or an API token, is a way in: those stay.
+      for (const kept of [returning, scripted, account.user.id]) {
+        expect(await store().users.findById(kept)).toBeDefined();
+      }
+    });
+  });
+
   describe("one-time tokens", () => {
     const token = (userId: string, email: string, hash: string, expiresAt: number) => ({
       userId,

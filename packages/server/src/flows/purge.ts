@@ -27,9 +27,14 @@ export async function purgeOldAuditEvents(
   return inBatches((limit) => svc.store.audit.purgeBefore(before, limit), onProgress);
 }
 
-/** The periodic job: ended sessions, mailed links that can no longer be used, old audit events. */
+/**
+ * The periodic job: ended sessions, mailed links that can no longer be used, old audit
+ * events, and guests nobody can sign in as again (after their sessions).
+ */
 export async function purgeEnded(svc: Services): Promise<number> {
   const sessions = await purgeEndedSessions(svc);
+  const before = svc.clock.now() - ENDED_SESSION_RETENTION_MS;
+  const guests = await inBatches((limit) => svc.store.users.purgeUnreachableGuests(before, limit));
   const links = await svc.store.oneTimeTokens.purgeBefore(
     svc.clock.now() - ENDED_SESSION_RETENTION_MS,
   );
@@ -37,8 +42,8 @@ export async function purgeEnded(svc: Services): Promise<number> {
   await svc.store.identities.purgeCodesBefore(svc.clock.now());
   // An expired passkey challenge, used or not, can never be used again.
   await svc.store.webauthn.purgeChallengesBefore(svc.clock.now());
-  const total = sessions + links + auditEvents;
-  if (total > 0) svc.log.info({ sessions, links, auditEvents }, "purged expired rows");
+  const total = sessions + guests + links + auditEvents;
+  if (total > 0) svc.log.info({ sessions, guests, links, auditEvents }, "purged expired rows");
   return total;
 }
 

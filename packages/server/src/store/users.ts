@@ -216,6 +216,52 @@ export class UserStore {
     return result.numDeletedRows > 0n;
   }
 
+  /**
+   * Deletes up to `limit` guests made before `before` that can never sign in again: no
+   * email to come back with, no session left (ended ones are purged a day after their
+   * end), and no API token, provider identity or passkey. Returns how many.
+   */
+  async purgeUnreachableGuests(before: number, limit: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("users")
+      .where("id", "in", (eb) =>
+        eb
+          .selectFrom("users as u")
+          .select("u.id")
+          // A literal, so that SQLite may use the partial index (WHERE guest = 1).
+          .where("u.guest", "=", sql.lit(1))
+          .where("u.created_at", "<", before)
+          .where("u.guest_email", "is", null)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("sessions")
+                  .select("user_id")
+                  .whereRef("sessions.user_id", "=", "u.id")
+                  .unionAll(
+                    selectFrom("api_tokens")
+                      .select("user_id")
+                      .whereRef("api_tokens.user_id", "=", "u.id"),
+                  )
+                  .unionAll(
+                    selectFrom("identities")
+                      .select("user_id")
+                      .whereRef("identities.user_id", "=", "u.id"),
+                  )
+                  .unionAll(
+                    selectFrom("webauthn_credentials")
+                      .select("user_id")
+                      .whereRef("webauthn_credentials.user_id", "=", "u.id"),
+                  ),
+              ),
+            ),
+          )
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Newest first (ids are UUIDv7), keyset-paged by id. */
   async list(query: UserQuery): Promise<User[]> {
     let q = this.db.selectFrom("users").selectAll().orderBy("id", "desc").limit(query.limit);

@@ -7,6 +7,7 @@ import * as m0004 from "./0004_identities.js";
 import * as m0005 from "./0005_webauthn.js";
 import * as m0006 from "./0006_sessions_refresh_hash_not_unique.js";
 import * as m0007 from "./0007_users_session_epoch.js";
+import * as m0008 from "./0008_users_guest_index.js";
 
 /**
  * Migrations ship inside the build, so `migrate` needs no files beside the binary. One
@@ -21,5 +22,6 @@ export const migrationsFor = (dialect: Dialect): MigrationProvider => ({
     "0005_webauthn": m0005,
     "0006_sessions_refresh_hash_not_unique": { up: (db) => m0006.up(db, dialect) },
     "0007_users_session_epoch": m0007,
+    "0008_users_guest_index": m0008,
   }),
 });
