@@ -275,6 +275,29 @@ describe("OpenID Connect sign-in against a real provider", () => {
     );
   });
 
+  it("claiming an unproven account voids the exchange codes its earlier identities were handed", async () => {
+    await boot("body", {}, undefined, ["idp", "idp2"]);
+    const exchange = (code: string | null | undefined) =>
+      app.http.inject({ method: "POST", url: "/auth/oauth/exchange", ...json({ code }) });
+    // The attacker's provider does not vouch for the victim's address; they keep a fresh
+    // code in hand (each lives 60 s) while waiting for the owner.
+    const attacker = idpAccount("wren@example.com", false);
+    const created = await exchange((await signIn(attacker)).location?.searchParams.get("code"));
+    const squatted = created.json<{ user: Me }>().user;
+    const held = (await signIn(attacker)).location?.searchParams.get("code");
+
+    // The owner arrives through a provider that vouches for the address: the account is claimed.
+    browser = new Browser(app);
+    const page = await signIn(idpAccount("wren@example.com"), undefined, "idp2");
+    const owner = await exchange(page.location?.searchParams.get("code"));
+    expect(owner.json<{ user: Me }>().user).toMatchObject({ id: squatted.id, emailVerified: true });
+
+    // The code the attacker's identity was handed before the claim opens nothing.
+    const late = await exchange(held);
+    expect(late.statusCode).toBe(400);
+    expect(late.json()).toMatchObject({ code: "invalid_code" });
+  });
+
   it("a password reset that proves an unproven address ends the identities linked before", async () => {
     const sent: MailMessage[] = [];
     const capture: MailTransport = { name: "capture", send: async (m) => void sent.push(m) };

@@ -134,8 +134,8 @@ export class IdentityStore {
    * proven (a provider that vouches for it, or a link opened from the mailbox): whoever
    * set its password, passkeys or API tokens, or linked a provider to it (one that did
    * not vouch for the address, or any other before an email edit), may have
-   * pre-registered someone else's address, so those go and the email counts as verified
-   * from now on. With `keepMfa` the TOTP secret and backup codes stay: a second factor
+   * pre-registered someone else's address, so those go (with the exchange codes such a
+   * provider sign-in was handed) and the email counts as verified from now on. With `keepMfa` the TOTP secret and backup codes stay: a second factor
    * opens nothing alone, and a mailbox alone must never get past it. Compare-and-set on
    * email_verified; false when it was verified meanwhile.
    */
@@ -158,6 +158,8 @@ export class IdentityStore {
     await this.db.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("webauthn_credentials").where("user_id", "=", userId).execute();
     await this.db.deleteFrom("identities").where("user_id", "=", userId).execute();
+    // A code a removed identity was handed (body delivery, 60 s) would start a session after it.
+    await this.db.deleteFrom("oauth_codes").where("user_id", "=", userId).execute();
     return true;
   }
 
