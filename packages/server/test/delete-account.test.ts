@@ -49,6 +49,24 @@ describe("DELETE /users/me", () => {
     expect((await remove(again.accessToken)).statusCode).toBe(204);
   });
 
+  it("lets a fresh guest through even with a step-up cookie another session left in the browser", async () => {
+    // Someone else stepped up in this browser and signed out: logout leaves lk_step_up.
+    const earlier = await registerUser(app, { password: PASSWORD });
+    const leftover = await stepUpToken(app, earlier.accessToken);
+    const guest = await app.http.inject({
+      method: "POST",
+      url: "/auth/guest",
+      ...json({ username: "leftover" }),
+    });
+    const res = await app.http.inject({
+      method: "DELETE",
+      url: "/users/me",
+      headers: { ...bearer(guest.json<{ accessToken: string }>().accessToken) },
+      cookies: { lk_step_up: leftover },
+    });
+    expect(res.statusCode).toBe(204);
+  });
+
   it("answers a sign-in that the deletion overtook 401 user_not_found, not a 500", async () => {
     const email = "going@example.com";
     const { accessToken } = await registerUser(app, { email, password: PASSWORD });

@@ -114,7 +114,7 @@ export async function stepUpPasskeyOptions(
 
 /**
  * True when the request may act as stepped up: `token` is a live step-up grant of exactly
- * this session and user. Or, without one, the account has nothing to step up with (no
+ * this session and user. Or, without such a grant, the account has nothing to step up with (no
  * password, TOTP or passkey: a guest, a provider-only account) and its session began
  * within the step-up lifetime: signing in again is its step-up, as if a grant had been
  * fetched at sign-in. Otherwise such an account could never delete itself or link a provider.
@@ -126,8 +126,12 @@ export async function hasSteppedUp(
 ): Promise<boolean> {
   if (token !== undefined) {
     const result = await verifyPurpose(svc, "step_up", token);
-    return result.ok && result.claims.sid === auth.session.id && result.claims.sub === auth.user.id;
+    if (result.ok && result.claims.sid === auth.session.id && result.claims.sub === auth.user.id) {
+      return true;
+    }
   }
+  // Also past a token that is not this session's: an lk_step_up cookie another session left
+  // in the browser (logout keeps it) must not lock out an account that cannot step up.
   if (svc.clock.now() - auth.session.createdAt >= STEP_UP_TTL_S * 1000) return false;
   return !(await hasStepUpMethod(svc, auth.user.id));
 }
