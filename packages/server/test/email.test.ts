@@ -386,6 +386,58 @@ describe("mailed links over real SMTP", () => {
       expect(mine.statusCode).toBe(200);
     });
 
+    it("an account that proved an earlier address stays whole when its new one signs in", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address, password: PASSWORD });
+      const [verification] = await delivered(address);
+      await post(app, "/auth/email/verify", {
+        token: linkToken(verification as never, "verify-email"),
+      });
+      const moved = email();
+      const patched = await app.http.inject({
+        method: "PATCH",
+        url: "/users/me",
+        ...json({ email: moved }),
+        headers: { ...json({}).headers, ...bearer(user.accessToken) },
+      });
+      expect(patched.json()).toMatchObject({ user: { email: moved, emailVerified: false } });
+      await post(app, "/auth/magic-link", { email: moved });
+      const [message] = (await delivered(moved)).filter((m) => m.subject.includes("sign-in"));
+      const login = await post(app, "/auth/magic-link/verify", {
+        token: linkToken(message as never, "magic-link"),
+      });
+      expect(login.json().user).toMatchObject({ id: user.user.id, emailVerified: true });
+      // Not a squatter's account: its password (and session) stay.
+      expect((await passwordLogin(app, moved)).statusCode).toBe(200);
+      const mine = await app.http.inject({ url: "/users/me", headers: bearer(user.accessToken) });
+      expect(mine.statusCode).toBe(200);
+    });
+
+    it("a link the account's IP rules refuse changes nothing and stays usable", async () => {
+      const address = email();
+      const user = await registerUser(app, { email: address, password: PASSWORD });
+      const office = "10.9.9.9";
+      const patched = await app.http.inject({
+        method: "PATCH",
+        url: "/users/me",
+        ...json({ allowedIps: [office] }),
+        headers: { ...json({}).headers, ...bearer(user.accessToken) },
+        remoteAddress: office,
+      });
+      expect(patched.statusCode).toBe(200);
+      await post(app, "/auth/magic-link", { email: address });
+      const [message] = (await delivered(address)).filter((m) => m.subject.includes("sign-in"));
+      const token = linkToken(message as never, "magic-link");
+      const refused = await post(app, "/auth/magic-link/verify", { token });
+      expect(refused.json()).toMatchObject({ status: 403, code: "ip_not_allowed" });
+      const fromOffice = (url: string, body: unknown) =>
+        app.http.inject({ method: "POST", url, ...json(body), remoteAddress: office });
+      // The unproven address was not claimed: the password still works, the link too.
+      const login = await fromOffice("/auth/login", { identifier: address, password: PASSWORD });
+      expect(login.statusCode).toBe(200);
+      expect((await fromOffice("/auth/magic-link/verify", { token })).statusCode).toBe(200);
+    });
+
     it("answers unknown addresses the same and mails nothing", async () => {
       const address = email();
       await registerUser(app, { email: address });

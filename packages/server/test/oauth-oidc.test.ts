@@ -107,7 +107,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
     const db = await openAppDb(app);
     await db.kysely
       .updateTable("users")
-      .set({ email_verified: 1 })
+      .set({ email_verified: 1, email_ever_verified: 1 })
       .where("id", "=", userId)
       .execute();
     await db.close();
@@ -347,6 +347,23 @@ describe("OpenID Connect sign-in against a real provider", () => {
     expect(errorOf(page.location)).toBe("email_in_use");
     expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
     expect((await me(local.accessToken)).identities).toEqual([]);
+  });
+
+  it("never claims an account that proved an earlier address and moved to this one", async () => {
+    await boot();
+    const local = await registerUser(app, { email: "erin@example.com", password: PASSWORD });
+    await markEmailVerified(local.user.id);
+    const patched = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      headers: { ...bearer(local.accessToken), "content-type": "application/json" },
+      payload: JSON.stringify({ email: "erin.new@example.com" }),
+    });
+    expect(patched.json()).toMatchObject({ user: { emailVerified: false } });
+    const page = await signIn(idpAccount("erin.new@example.com"));
+    expect(errorOf(page.location)).toBe("email_in_use");
+    expect((await me(local.accessToken)).identities).toEqual([]);
+    expect((await passwordLogin(app, "erin.new@example.com")).statusCode).toBe(200);
   });
 
   it("creates an account with emailVerified false when the provider does not vouch", async () => {

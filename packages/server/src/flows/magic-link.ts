@@ -1,4 +1,5 @@
 import { assertAccountUsable } from "../domain/account-policy.js";
+import { AuthError } from "../domain/errors.js";
 import type { ClientInfo, Services } from "../services.js";
 import { completeFirstFactor } from "./first-factor.js";
 import type { LoginResult } from "./login.js";
@@ -16,29 +17,30 @@ export const requestMagicLink = (svc: Services, email: string, client: ClientInf
   mailLinkOnRequest(svc, email, client, "magic_link", { audit: "magic_link_requested" });
 
 /**
- * POST /auth/magic-link/verify: the link works once. It proves the mailbox, so
- * the address becomes verified, and an account whose address had not been loses what
- * was set up before (claimUnprovenAccount, MFA aside); MFA users still owe their second factor.
+ * POST /auth/magic-link/verify: the link works once. It proves the mailbox, so the
+ * address becomes verified, and an account whose address never was loses what was set
+ * up before (claimUnprovenAccount, MFA aside); MFA users still owe their second factor.
  */
 export async function verifyMagicLink(
   svc: Services,
   token: string,
   client: ClientInfo,
 ): Promise<LoginResult> {
+  const now = svc.clock.now();
   const { user, claimed } = await svc.store.transaction(async (tx) => {
     const found = await consumeLink(svc, tx, token, "magic_link");
-    // The mailbox claims an account nobody had proven it owns: the ways in set up before
-    // goes (claimUnprovenAccount), and the account is read again without it.
-    if (
-      found.emailVerified ||
-      !(await claimUnprovenAccount(svc, tx, found.id, { keepMfa: true }))
-    ) {
-      return { user: found, claimed: false };
+    // Refused before anything changes: the link stays unused and the account as it was.
+    assertAccountUsable(found, client.ip);
+    if (found.emailVerified) return { user: found, claimed: false };
+    if (await claimUnprovenAccount(svc, tx, found.id, { keepMfa: true })) {
+      const claimedUser = await tx.users.findById(found.id);
+      if (!claimedUser) throw new AuthError("user_not_found", "The account no longer exists");
+      return { user: claimedUser, claimed: true };
     }
-    return { user: (await tx.users.findById(found.id)) ?? found, claimed: true };
+    await tx.users.markEmailVerified(found.id, found.email as string, now);
+    return { user: found, claimed: false };
   });
-  if (claimed) svc.sessions.userChanged(user.id);
-  assertAccountUsable(user, client.ip);
+  if (claimed || !user.emailVerified) svc.sessions.userChanged(user.id);
   return completeFirstFactor(svc, { ...user, emailVerified: true }, client, {
     amr: MAGIC_LINK_AMR,
     rememberMe: false,

@@ -131,13 +131,14 @@ export class IdentityStore {
 
   /**
    * The owner of an address claims the account that carries it while it was never
-   * proven (a provider that vouches for it, or a link opened from the mailbox): whoever
-   * set its password, passkeys or API tokens, or linked a provider to it (one that did
-   * not vouch for the address, or any other before an email edit), may have
-   * pre-registered someone else's address, so those go (with the exchange codes such a
-   * provider sign-in was handed) and the email counts as verified from now on. With `keepMfa` the TOTP secret and backup codes stay: a second factor
-   * opens nothing alone, and a mailbox alone must never get past it. Compare-and-set on
-   * email_verified; false when it was verified meanwhile.
+   * proven, not even an earlier address of it (a provider that vouches for it, or a link
+   * opened from the mailbox): whoever set its password, passkeys or API tokens, or linked
+   * a provider to it (one that did not vouch for the address), may have pre-registered
+   * someone else's address, so those go (with the exchange codes such a provider sign-in
+   * was handed) and the email counts as verified from now on. With `keepMfa` the TOTP
+   * secret and backup codes stay: a second factor opens nothing alone, and a mailbox alone
+   * must never get past it. Compare-and-set; false when the address is verified (or was
+   * meanwhile), or an earlier one was: that account is its prover's, and stays whole.
    */
   async resetUnprovenAccount(
     userId: string,
@@ -147,9 +148,16 @@ export class IdentityStore {
     const mfa = options.keepMfa ? {} : { totp_secret: null, mfa_enabled: 0 };
     const result = await this.db
       .updateTable("users")
-      .set({ email_verified: 1, password_hash: null, ...mfa, updated_at: now })
+      .set({
+        email_verified: 1,
+        email_ever_verified: 1,
+        password_hash: null,
+        ...mfa,
+        updated_at: now,
+      })
       .where("id", "=", userId)
       .where("email_verified", "=", 0)
+      .where("email_ever_verified", "=", 0)
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) return false;
     if (!options.keepMfa) {

@@ -8,6 +8,8 @@ export interface UsersTable {
   id: string;
   email: string | null;
   email_verified: Generated<number>;
+  /** The address, this one or an earlier one, was proven once (migration 0009). */
+  email_ever_verified: Generated<number>;
   username: string | null;
   /** Lower-cased username: the unique, case-insensitive lookup key. */
   username_key: string | null;

@@ -80,6 +80,7 @@ export class UserStore {
         id: user.id,
         email: user.email,
         email_verified: user.emailVerified ? 1 : 0,
+        email_ever_verified: user.emailVerified ? 1 : 0,
         username: user.username,
         username_key: user.username?.toLowerCase() ?? null,
         password_hash: user.passwordHash,
@@ -352,7 +353,7 @@ export class UserStore {
   async markEmailVerified(id: string, email: string, now: number): Promise<void> {
     await this.db
       .updateTable("users")
-      .set({ email_verified: 1, updated_at: now })
+      .set({ email_verified: 1, email_ever_verified: 1, updated_at: now })
       .where("id", "=", id)
       .where("email", "=", email)
       .execute();

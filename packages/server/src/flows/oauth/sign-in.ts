@@ -40,16 +40,15 @@ export async function federatedUser(
   const email = profile.email === null ? null : normalizeEmail(profile.email);
   const local = email === null ? undefined : await svc.store.users.findByEmail(email);
   if (!local) return createFederatedUser(svc, provider, profile, email, client);
-  if (!profile.emailVerified) {
-    throw new AuthError(
-      "email_in_use",
-      "An account with this email exists; sign in to it and link the provider from there",
-    );
-  }
+  if (!profile.emailVerified) throw emailInUse();
   let reset = false;
   // One transaction: the credentials never end without the link that justified it.
   await connectIdentity(svc, provider, local.id, profile, async (tx) => {
-    if (!local.emailVerified) reset = await claimUnprovenAccount(svc, tx, local.id);
+    if (local.emailVerified) return;
+    reset = await claimUnprovenAccount(svc, tx, local.id);
+    // Not claimed, yet still unverified: the account proved an earlier address and then
+    // moved to this one. It is its prover's; the provider's user links from inside it.
+    if (!reset && !(await tx.users.findById(local.id))?.emailVerified) throw emailInUse();
   });
   if (reset) svc.sessions.userChanged(local.id);
   audit(
@@ -63,6 +62,12 @@ export async function federatedUser(
   );
   return existingUser(svc, local.id);
 }
+
+const emailInUse = () =>
+  new AuthError(
+    "email_in_use",
+    "An account with this email exists; sign in to it and link the provider from there",
+  );
 
 async function createFederatedUser(
   svc: Services,

@@ -99,8 +99,10 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags,
         summary: "Set a new password with the token from the reset link",
         description:
-          "204. Every session and API token of the account ends, every other mailed link is void, the address " +
-          "counts as verified, and a notice is mailed. A password the rules refuse (400 " +
+          "204. Every session and API token of the account ends, every other mailed link is " +
+          "void, the address counts as verified, and a notice is mailed; on an account no " +
+          "address of which ever was, its passkeys and linked identities end too. A password " +
+          "the rules refuse (400 " +
           "`validation_failed`) leaves the link usable; a used, expired or unknown token is 400 " +
           "`invalid_or_expired_token`. A password change also voids reset links.",
         body: Type.Object(
@@ -125,8 +127,11 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         summary: "Sign in with the token from the mailed link",
         description:
           'Tokens like a password login (`amr` `["email"]`), or MFA pending when the account has ' +
-          "MFA on. The address becomes verified. 400 `invalid_or_expired_token` for a used, " +
-          "expired or unknown token; 403 `account_disabled` / `ip_not_allowed` as for login.",
+          "MFA on. The address becomes verified; on an account no address of which ever was, " +
+          "the password, passkeys, API tokens, linked identities and sessions set up before end " +
+          "(pre-registration by someone else). 400 `invalid_or_expired_token` for a used, " +
+          "expired or unknown token; 403 `account_disabled` / `ip_not_allowed` as for login " +
+          "(the link stays unused).",
         body: TokenBody,
         response: {
           200: Type.Union([Type.Ref(TokenResponse), MfaPendingResponse]),
