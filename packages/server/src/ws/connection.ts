@@ -15,6 +15,8 @@ export class Connection {
   pushAt: number | undefined;
   /** The key it counts under among its IP's sockets not yet authenticated (PendingByIp). */
   pendingKey: string | undefined;
+  /** Run when the server closes it (before the close handshake ends): the hub's bookkeeping. */
+  onServerClose: (() => void) | undefined;
   /** A heartbeat or push is running: the sweep does not start another. */
   busy = false;
   /**
@@ -41,6 +43,7 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.onServerClose?.();
     this.socket.close(code, reason);
   }
 

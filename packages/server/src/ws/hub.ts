@@ -56,6 +56,9 @@ export class SocketHub {
       this.index.remove(conn);
       this.pending.settle(conn);
     });
+    // Its slot frees as soon as it is closed, not when the peer ends the close handshake
+    // (which a client that never answers stretches to ws's 30 s timeout).
+    conn.onServerClose = () => this.pending.settle(conn);
     if (!this.pending.admit(conn)) {
       conn.close(CLOSE_TOO_MANY, "too_many_sockets");
       return;
