@@ -28,6 +28,21 @@ describe("Cache-Control on authenticated answers", () => {
     const refused = await app.http.inject({ url: "/users/me" });
     expect(refused.statusCode).toBe(401);
     expect(refused.headers["cache-control"]).toBe("no-store");
+    // Secrets shown once, and logout (which takes a refresh token too) alike.
+    const post = (url: string, body?: unknown) =>
+      app.http.inject({
+        method: "POST",
+        url,
+        headers: { ...bearer(accessToken), ...(body ? json(body).headers : {}) },
+        ...(body ? { payload: JSON.stringify(body) } : {}),
+      });
+    const created = await post("/tokens", { name: "ci", scopes: ["profile:read"] });
+    const setup = await post("/mfa/totp/setup");
+    const logout = await post("/auth/logout");
+    expect([created.statusCode, setup.statusCode, logout.statusCode]).toEqual([201, 200, 204]);
+    for (const res of [created, setup, logout]) {
+      expect(res.headers["cache-control"]).toBe("no-store");
+    }
   });
 
   it("leaves public documents cacheable", async () => {

@@ -265,6 +265,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       },
     },
     async (request, reply) => {
+      reply.header("cache-control", "no-store"); // as on every route that takes credentials
       const sessionId = await sessionToEnd(svc, request);
       if (!sessionId)
         throw new AuthError("unauthenticated", "An access or refresh token is required");

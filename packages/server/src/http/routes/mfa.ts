@@ -44,10 +44,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
         },
       },
     },
-    async (request, reply) => {
-      reply.header("cache-control", "no-store");
-      return startTotpSetup(svc, authOf(request).user);
-    },
+    async (request) => startTotpSetup(svc, authOf(request).user),
   );
 
   app.post(
@@ -65,10 +62,9 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
         response: { 200: BackupCodes, ...problemResponses(400, 401, 403, 409) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { user } = authOf(request);
       const backupCodes = await enableTotp(svc, user, request.body.code, clientInfo(request));
-      reply.header("cache-control", "no-store");
       return { backupCodes };
     },
   );
@@ -103,10 +99,9 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (ap
         response: { 200: BackupCodes, ...problemResponses(401, 403, 409) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { user } = authOf(request);
       const backupCodes = await regenerateBackupCodes(svc, user, clientInfo(request));
-      reply.header("cache-control", "no-store");
       return { backupCodes };
     },
   );

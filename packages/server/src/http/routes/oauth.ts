@@ -193,10 +193,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         },
       },
     },
-    async (request, reply) => {
-      reply.header("cache-control", "no-store");
-      return issueLinkToken(svc, authOf(request));
-    },
+    async (request) => issueLinkToken(svc, authOf(request)),
   );
 
   app.delete(

@@ -131,7 +131,6 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
       const { user } = authOf(request);
       const created = await createApiToken(svc, user, request.body, clientInfo(request));
       const { id, prefix, name, scopes, createdAt, expiresAt } = view(created.apiToken);
-      reply.header("cache-control", "no-store");
       return reply
         .code(201)
         .send({ id, token: created.token, prefix, name, scopes, createdAt, expiresAt });

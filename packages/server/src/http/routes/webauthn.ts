@@ -61,8 +61,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         response: { 200: ceremony(CreationOptions), ...problemResponses(401, 403, 409) },
       },
     },
-    async (request, reply) =>
-      reply.headers(noStore).send(await registrationOptions(svc, authOf(request))),
+    async (request) => registrationOptions(svc, authOf(request)),
   );
 
   app.post(
@@ -260,7 +259,6 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         response: { 200: ceremony(RequestOptions), ...problemResponses(401, 403, 409) },
       },
     },
-    async (request, reply) =>
-      reply.headers(noStore).send(await stepUpPasskeyOptions(svc, authOf(request))),
+    async (request) => stepUpPasskeyOptions(svc, authOf(request)),
   );
 };
