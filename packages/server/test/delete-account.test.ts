@@ -141,6 +141,7 @@ describe("DELETE /users/me", () => {
     // The email is free again.
     expect((await registerUser(app, { email: user.email })).user.id).not.toBe(user.userId);
   });
+
   it("refuses to delete the last enabled admin (409 conflict), as the admin API does", async () => {
     const setup = await app.http.inject({
       method: "POST",
