@@ -558,6 +558,28 @@ describe("OpenID Connect sign-in against a real provider", () => {
       expect(replay.json()).toMatchObject({ code: "invalid_code" });
     });
 
+    it("refuses a code handed before every session of the account ended", async () => {
+      await boot("body");
+      const exchange = (code: string | null | undefined) =>
+        app.http.inject({ method: "POST", url: "/auth/oauth/exchange", ...json({ code }) });
+      const first = await signIn(idpAccount("kim@example.com"));
+      const { accessToken } = (await exchange(first.location?.searchParams.get("code"))).json<{
+        accessToken: string;
+      }>();
+      const held = await signIn(idpAccount("kim@example.com"));
+      const logoutAll = await app.http.inject({
+        method: "POST",
+        url: "/auth/logout/all",
+        headers: bearer(accessToken),
+      });
+      expect(logoutAll.statusCode).toBe(204);
+      const late = await exchange(held.location?.searchParams.get("code"));
+      expect(late.json()).toMatchObject({ status: 400, code: "invalid_code" });
+      // A code handed after it works.
+      const fresh = await signIn(idpAccount("kim@example.com"));
+      expect((await exchange(fresh.location?.searchParams.get("code"))).statusCode).toBe(200);
+    });
+
     it("lets a code expire after 60 seconds, and gives MFA users MFA pending", async () => {
       await boot("body");
       const late = await signIn(idpAccount("ivy@example.com"));

@@ -20,6 +20,8 @@ export interface OAuthCode {
   provider: string;
   ip: string | null;
   userAgent: string | null;
+  /** The user's session epoch when it was handed: a later end of all sessions voids it. */
+  sessionEpoch: number;
 }
 
 export class IdentityStore {
@@ -181,6 +183,7 @@ export class IdentityStore {
         ip: code.ip,
         user_agent: code.userAgent,
         expires_at: expiresAt,
+        session_epoch: code.sessionEpoch,
       })
       .execute();
   }
@@ -193,7 +196,13 @@ export class IdentityStore {
       .returningAll()
       .executeTakeFirst();
     if (!row || row.expires_at <= now) return undefined;
-    return { userId: row.user_id, provider: row.provider, ip: row.ip, userAgent: row.user_agent };
+    return {
+      userId: row.user_id,
+      provider: row.provider,
+      ip: row.ip,
+      userAgent: row.user_agent,
+      sessionEpoch: row.session_epoch,
+    };
   }
 
   async purgeCodesBefore(now: number): Promise<void> {

@@ -132,6 +132,8 @@ export interface OAuthCodesTable {
   ip: string | null;
   user_agent: string | null;
   expires_at: number;
+  /** The user's session epoch when the code was handed (migration 0009). */
+  session_epoch: Generated<number>;
 }
 
 export interface WebauthnCredentialsTable {

@@ -22,7 +22,13 @@ export async function issueExchangeCode(
   const expiresAt = svc.clock.now() + EXCHANGE_CODE_TTL_S * 1000;
   await svc.store.identities.saveCode(
     sha256(code),
-    { userId: user.id, provider: providerId, ip: context.ip, userAgent: context.userAgent },
+    {
+      userId: user.id,
+      provider: providerId,
+      ip: context.ip,
+      userAgent: context.userAgent,
+      sessionEpoch: user.sessionEpoch,
+    },
     expiresAt,
   );
   return code;
@@ -39,7 +45,9 @@ export async function exchangeOAuthCode(
 ): Promise<LoginResult> {
   const taken = await svc.store.identities.takeCode(sha256(code), svc.clock.now());
   const user = taken && (await svc.store.users.findById(taken.userId));
-  if (!taken || !user) {
+  // Every session of the account ended since the code was handed (a password reset, the
+  // address's owner claiming the account): the sign-in it stood for ended with them.
+  if (!taken || !user || user.sessionEpoch !== taken.sessionEpoch) {
     throw new AuthError("invalid_code", "The code is not valid, was already used or has expired");
   }
   assertMayFederate(svc, user, client.ip);

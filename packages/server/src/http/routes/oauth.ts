@@ -154,7 +154,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags,
         summary: "Trade the callback's one-time code for tokens (`body` delivery)",
         description:
-          "The code works once, for 60 seconds; 400 `invalid_code` otherwise. MFA users get " +
+          "The code works once, for 60 seconds, and not after every session of the account " +
+          "ended (password reset, logout everywhere); 400 `invalid_code` otherwise. MFA users get " +
           "`{ mfaRequired: true, mfaToken, expiresIn }` instead of tokens. The session records " +
           "the browser that began the sign-in.",
         body: Type.Object(
