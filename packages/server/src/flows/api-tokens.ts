@@ -7,9 +7,10 @@ import {
 import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
 import { uuidv7 } from "../domain/ids.js";
-import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
+import type { Authenticated } from "./authenticate.js";
+import { holdLiveSession } from "./live-session.js";
 import { noticeSecurityChange } from "./notices.js";
 
 export interface CreateApiTokenInput {
@@ -30,20 +31,22 @@ export const API_TOKENS_LIMIT = "apiTokens";
 
 export async function createApiToken(
   svc: Services,
-  user: User,
+  auth: Pick<Authenticated, "user" | "session">,
   input: CreateApiTokenInput,
   client: ClientInfo,
 ): Promise<CreatedApiToken> {
   const scopes = parseScopes(input.scopes);
+  const { user } = auth;
   const userId = user.id;
   const now = svc.clock.now();
   const limit = svc.config.tiers[user.tier]?.[API_TOKENS_LIMIT];
   const { token, prefix } = generateApiToken();
   // Count and insert in one transaction with the user's row held: concurrent
-  // creations cannot all see room under the limit.
+  // creations cannot all see room under the limit. And only while the session that asks
+  // is live: a token must not outlive a claim or reset that ended it meanwhile.
   const apiToken = await svc.store.transaction(async (tx) => {
+    await holdLiveSession(svc, tx, userId, auth.session.id);
     if (limit !== undefined) {
-      await tx.lockUser(userId);
       const live = (await tx.apiTokens.listForUser(userId)).filter(
         (t) => t.expiresAt === null || t.expiresAt > now,
       );

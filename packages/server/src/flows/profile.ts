@@ -9,6 +9,7 @@ import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { sendVerification } from "./email-verification.js";
 import { accessTokenFor } from "./issue-tokens.js";
+import { holdLiveSession } from "./live-session.js";
 import { noticeEmailChanged } from "./notices.js";
 
 /**
@@ -46,6 +47,9 @@ export async function updateProfile(
   try {
     const now = svc.clock.now();
     user = await svc.store.transaction(async (tx) => {
+      // The session must still be live: a change it asked for must not land on an account
+      // a claim or reset took from it meanwhile (a squatter's email address, say).
+      await holdLiveSession(svc, tx, auth.user.id, auth.session.id);
       const updated = await tx.users.update(auth.user.id, normalized, now);
       if (!updated) throw new AuthError("user_not_found", "The account no longer exists");
       // Links mailed to the old address must not come back to life if it returns.

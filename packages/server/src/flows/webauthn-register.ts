@@ -15,6 +15,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
+import { holdLiveSession } from "./live-session.js";
 import { noticeSecurityChange } from "./notices.js";
 import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
 import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
@@ -109,9 +110,10 @@ export async function registerPasskey(
   try {
     // Count and insert in one transaction with the user's row held: of concurrent
     // verifies (or ceremonies started before the cap was reached) only as many land
-    // as there is room for.
+    // as there is room for. And only while the session that asks is live: a passkey
+    // must not outlive a claim or reset that ended it during the ceremony.
     const passkey = await svc.store.transaction(async (tx) => {
-      await tx.lockUser(user.id);
+      await holdLiveSession(svc, tx, user.id, session.id);
       const existing = await tx.webauthn.listForUser(user.id);
       if (existing.length >= MAX_PASSKEYS_PER_USER) throw atCap();
       return tx.webauthn.create(

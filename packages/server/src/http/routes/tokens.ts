@@ -128,8 +128,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
       },
     },
     async (request, reply) => {
-      const { user } = authOf(request);
-      const created = await createApiToken(svc, user, request.body, clientInfo(request));
+      const created = await createApiToken(svc, authOf(request), request.body, clientInfo(request));
       const { id, prefix, name, scopes, createdAt, expiresAt } = view(created.apiToken);
       return reply
         .code(201)
