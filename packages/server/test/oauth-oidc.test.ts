@@ -337,6 +337,51 @@ describe("OpenID Connect sign-in against a real provider", () => {
     expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
   });
 
+  it("a link flow whose session a claim ended meanwhile links nothing to the claimed account", async () => {
+    const sent: MailMessage[] = [];
+    const capture: MailTransport = { name: "capture", send: async (m) => void sent.push(m) };
+    await boot("both", {}, capture);
+    // A squatter registers the victim's address and starts linking their own provider.
+    const squatter = await registerUser(app, { email: "rita@example.com", password: PASSWORD });
+    const grant = await app.http.inject({
+      method: "POST",
+      url: "/auth/oauth/link-token",
+      headers: {
+        ...bearer(squatter.accessToken),
+        "x-step-up-token": await stepUpToken(app, squatter.accessToken),
+      },
+    });
+    const { linkToken } = grant.json<{ linkToken: string }>();
+    const attacker = idpAccount("rita.attacker@example.net", true);
+    const authUrl = await start(browser, "idp", `?link=${linkToken}&redirect=${SPA}/settings`);
+
+    // While the squatter is at the provider, the victim resets the password from the mailbox.
+    await app.svc.mailer.flush();
+    sent.length = 0;
+    await app.http.inject({
+      method: "POST",
+      url: "/auth/password/forgot",
+      ...json({ email: "rita@example.com" }),
+    });
+    await app.svc.mailer.flush();
+    const token = new URL(
+      sent.find((m) => m.to === "rita@example.com")?.link as string,
+    ).searchParams.get("token");
+    const reset = await app.http.inject({
+      method: "POST",
+      url: "/auth/password/reset",
+      ...json({ token, newPassword: "a brand new passphrase" }),
+    });
+    expect(reset.statusCode).toBe(204);
+
+    // The squatter comes back from the provider: nothing joins the account.
+    const back = await browser.get(await userAtIdp(browser, authUrl, { account: attacker }));
+    expect(errorOf(back.location)).toBe("invalid_or_expired_token");
+    const victim = await passwordLogin(app, "rita@example.com", "a brand new passphrase");
+    const account = await me(victim.json<{ accessToken: string }>().accessToken);
+    expect(account).toMatchObject({ emailVerified: true, identities: [] });
+  });
+
   it("never links an unverified provider email to an existing account (email_in_use)", async () => {
     await boot();
     const local = await registerUser(app, { email: "dave@example.com", password: PASSWORD });

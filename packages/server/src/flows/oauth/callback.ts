@@ -66,7 +66,14 @@ async function finish(
   }
   const profile = await fetchProfile(svc, provider, start, callbackUrl);
   if (start.linkUserId !== null) {
-    await linkToUser(svc, provider, start.linkUserId, profile, client);
+    if (start.linkSessionId === undefined) {
+      throw new AuthError(
+        "invalid_or_expired_token",
+        "The link started before an upgrade; start again",
+      );
+    }
+    const target = { userId: start.linkUserId, sessionId: start.linkSessionId };
+    await linkToUser(svc, provider, target, profile, client);
     return { kind: "linked", provider: provider.settings.id };
   }
   const user = await federatedUser(svc, provider, profile, client);

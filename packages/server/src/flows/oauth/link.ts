@@ -4,6 +4,7 @@ import { isUniqueViolation } from "../../store/db.js";
 import type { Store } from "../../store/index.js";
 import { audit } from "../audit.js";
 import type { Authenticated } from "../authenticate.js";
+import { holdLiveSession } from "../live-session.js";
 import { msUntilUnusable, signPurpose, verifyPurpose } from "../purpose-tokens.js";
 import type { FederatedProfile } from "./profile.js";
 import type { OAuthProvider } from "./providers.js";
@@ -29,8 +30,14 @@ export function issueLinkToken(svc: Services, auth: Authenticated): LinkGrant {
 
 const INVALID_LINK = "The link token is not valid, was already used or has expired";
 
+/** What a link token names: the user, and the session it came from (live at /start). */
+export interface LinkTarget {
+  userId: string;
+  sessionId: string;
+}
+
 /** The user a link token names, while the session it came from is live; it is used up here. */
-export async function linkTarget(svc: Services, token: string): Promise<string> {
+export async function linkTarget(svc: Services, token: string): Promise<LinkTarget> {
   const result = await verifyPurpose(svc, "oauth_link", token);
   if (!result.ok || !result.claims.sid)
     throw new AuthError("invalid_or_expired_token", INVALID_LINK);
@@ -46,17 +53,24 @@ export async function linkTarget(svc: Services, token: string): Promise<string> 
   if (!(await svc.replay.claim(`oauth-link:${claims.jti}`, msUntilUnusable(svc, claims), now))) {
     throw new AuthError("invalid_or_expired_token", INVALID_LINK);
   }
-  return claims.sub;
+  return { userId: claims.sub, sessionId: claims.sid as string };
 }
 
-/** The callback of a /start?link=… flow: the identity joins that user, unless it is someone else's. */
+/**
+ * The callback of a /start?link=… flow: the identity joins that user, unless it is someone
+ * else's, and only while the session that asked for the link token is still live. The user
+ * may spend up to START_TTL_S at the provider: a claim of the account (claimUnprovenAccount),
+ * a password reset or "log out everywhere" in that time ends the session, and the identity
+ * a squatter was linking must not join the account its owner has just taken back.
+ */
 export async function linkToUser(
   svc: Services,
   provider: OAuthProvider,
-  userId: string,
+  target: LinkTarget,
   profile: FederatedProfile,
   client: ClientInfo,
 ): Promise<void> {
+  const { userId, sessionId } = target;
   const providerId = provider.settings.id;
   const owner = await svc.store.identities.find(providerId, profile.subject);
   if (owner && owner.userId !== userId) {
@@ -66,7 +80,13 @@ export async function linkToUser(
   if (!(await svc.store.users.findById(userId))) {
     throw new AuthError("invalid_or_expired_token", INVALID_LINK);
   }
-  await connectIdentity(svc, provider, userId, profile);
+  await connectIdentity(svc, provider, userId, profile, async (tx) => {
+    try {
+      await holdLiveSession(svc, tx, userId, sessionId);
+    } catch {
+      throw new AuthError("invalid_or_expired_token", INVALID_LINK);
+    }
+  });
   audit(
     svc,
     { type: "identity_linked", userId, detail: { provider: providerId, via: "link" } },

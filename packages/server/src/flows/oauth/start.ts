@@ -19,6 +19,11 @@ export interface StartState {
   redirect: string | null;
   /** Set when this flow connects the provider to an existing account (a link token). */
   linkUserId: string | null;
+  /**
+   * With linkUserId: the session the link token came from. The callback links only while
+   * it is live. Absent from a start cookie sealed before it existed: such a link is refused.
+   */
+  linkSessionId?: string;
   /** The browser as /start saw it: the session that results records it. */
   ip: string;
   userAgent: string | null;
@@ -43,14 +48,15 @@ export async function startOAuth(
 ): Promise<{ authUrl: string; sealed: string }> {
   const provider = providerOf(svc, providerId);
   const redirect = input.redirect === undefined ? null : allowedRedirect(svc, input.redirect);
-  const linkUserId = input.link === undefined ? null : await linkTarget(svc, input.link);
+  const link = input.link === undefined ? undefined : await linkTarget(svc, input.link);
   const start: StartState = {
     provider: provider.settings.id,
     state: client.randomState(),
     nonce: client.randomNonce(),
     verifier: client.randomPKCECodeVerifier(),
     redirect,
-    linkUserId,
+    linkUserId: link?.userId ?? null,
+    ...(link ? { linkSessionId: link.sessionId } : {}),
     ip: client_.ip,
     userAgent: client_.userAgent,
   };
