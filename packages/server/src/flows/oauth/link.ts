@@ -83,8 +83,10 @@ export async function linkToUser(
   await connectIdentity(svc, provider, userId, profile, async (tx) => {
     try {
       await holdLiveSession(svc, tx, userId, sessionId);
-    } catch {
-      throw new AuthError("invalid_or_expired_token", INVALID_LINK);
+    } catch (err) {
+      // The session ended: to the caller, the link token it stood for did.
+      if (err instanceof AuthError) throw new AuthError("invalid_or_expired_token", INVALID_LINK);
+      throw err;
     }
   });
   audit(
