@@ -91,7 +91,7 @@ describe("identity store", () => {
     const userId = await passwordlessUser(["one"]);
     const { identities } = app.svc.store;
     const now = app.clock.now();
-    const code = { userId, provider: "one", ip: "203.0.113.5", userAgent: "UA" };
+    const code = { userId, provider: "one", ip: "203.0.113.5", userAgent: "UA", sessionEpoch: 3 };
     await identities.saveCode(sha256("code-a"), code, now + 60_000);
     const taken = await Promise.all([
       identities.takeCode(sha256("code-a"), now),
