@@ -45,6 +45,26 @@ describe("Cache-Control on authenticated answers", () => {
     }
   });
 
+  it("is no-store on the refused answers of the routes that take a refresh, MFA or exchange credential", async () => {
+    const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+      app.http.inject({
+        method: "POST",
+        url,
+        headers: { ...json(body).headers, ...headers },
+        payload: JSON.stringify(body),
+      });
+    const refused = [
+      await post("/auth/refresh", {}),
+      await post("/auth/refresh", { refreshToken: "not-a-refresh-token" }),
+      await post("/auth/login/mfa", { code: "123456" }),
+      await post("/auth/login/mfa", { code: "123456" }, { "x-mfa-token": "forged" }),
+      await post("/auth/oauth/exchange", { code: "unknown" }),
+      await post("/auth/logout", { refreshToken: 42 }),
+    ];
+    expect(refused.map((res) => res.statusCode)).toEqual([401, 401, 401, 401, 400, 400]);
+    for (const res of refused) expect(res.headers["cache-control"], res.body).toBe("no-store");
+  });
+
   it("leaves public documents cacheable", async () => {
     const jwks = await app.http.inject({ url: "/.well-known/jwks.json" });
     expect(jwks.headers["cache-control"]).toBe("public, max-age=300");

@@ -30,6 +30,16 @@ export interface AuthOptions {
 }
 
 /**
+ * `onRequest` hook for the routes that take a credential other than an access token (a
+ * refresh, MFA or exchange token): their answers, refusals included, are no-store like
+ * those of `requireAuth`, set before anything can refuse the request.
+ */
+export function noStore(_request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  reply.header("cache-control", "no-store");
+  done();
+}
+
+/**
  * `onRequest` hook for "acc" routes: a valid access token of a live session. It runs
  * before the body is parsed or validated, so a caller without credentials learns 401 (or
  * 403 `csrf_rejected`) and nothing about what the body should have been. Callback

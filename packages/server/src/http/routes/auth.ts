@@ -14,7 +14,7 @@ import { stepUp } from "../../flows/step-up.js";
 import type { Services } from "../../services.js";
 import { clearMfaCookie, clearTokenCookies } from "../cookies.js";
 import { accessCredential, clientInfo, mfaCredential, refreshCredential } from "../credentials.js";
-import { authOf, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
+import { authOf, noStore, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
 import {
   authSecurity,
   Email,
@@ -128,6 +128,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/login/mfa",
     {
+      onRequest: noStore,
       preHandler: limited,
       schema: {
         tags,
@@ -227,6 +228,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/refresh",
     {
+      onRequest: noStore,
       schema: {
         tags,
         summary: "Rotate the refresh token and get a new pair",
@@ -252,6 +254,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
   app.post(
     "/auth/logout",
     {
+      onRequest: noStore, // as on every route that takes credentials
       schema: {
         tags,
         summary: "End this session (access or refresh token) and clear the cookies",
@@ -265,7 +268,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       },
     },
     async (request, reply) => {
-      reply.header("cache-control", "no-store"); // as on every route that takes credentials
       const sessionId = await sessionToEnd(svc, request);
       if (!sessionId)
         throw new AuthError("unauthenticated", "An access or refresh token is required");

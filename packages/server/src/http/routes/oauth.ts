@@ -9,7 +9,7 @@ import { openStartState, START_TTL_S, startOAuth } from "../../flows/oauth/start
 import type { Services } from "../../services.js";
 import { clearOAuthCookie, OAUTH_COOKIE, setOAuthCookie } from "../cookies.js";
 import { clientInfo } from "../credentials.js";
-import { authOf, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
+import { authOf, noStore, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
 import {
   callbackUrl,
   DEFAULT_REDIRECT,
@@ -149,6 +149,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app.post(
     "/auth/oauth/exchange",
     {
+      onRequest: noStore,
       preHandler: limited,
       schema: {
         tags,
