@@ -64,6 +64,24 @@ describe("OpenAPI document", () => {
     }
   });
 
+  it("describes the routes as they behave (README.md): unlinking, the callback, unlock", async () => {
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, { summary?: string; description?: string }>>;
+    }>();
+    const text = (path: string, method: string) => {
+      const op = doc.paths[path]?.[method];
+      return `${op?.summary ?? ""} ${op?.description ?? ""}`;
+    };
+    // A passkey is another way to sign in, so the last identity of an account with one unlinks.
+    expect(text("/users/me/identities/{provider}", "delete")).toMatch(/passkey/);
+    // A verified provider email claims an account whose address was never verified.
+    const callback = text("/auth/oauth/{provider}/callback", "get");
+    expect(callback).not.toMatch(/both the provider and the account have it verified/);
+    expect(callback).toMatch(/ever verified, the provider.s proof claims it/);
+    // Unlock takes a backup code, as step-up does, and uses it up.
+    expect(text("/auth/unlock", "post")).toMatch(/backup code/);
+  });
+
   it("serves a browsable page at /docs, loaded by its first request", async () => {
     // Concurrent first requests share the one loading.
     const [page, again] = await Promise.all([

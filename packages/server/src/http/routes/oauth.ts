@@ -98,8 +98,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "Checks the lk_oauth cookie and `state`, exchanges the code (PKCE), validates the ID " +
           "token (signature by the provider's JWKS, issuer, audience, nonce), reads the user " +
           "info, then signs in the linked account; links an account with the same email only " +
-          "when both the provider and the account have it verified (else `email_in_use`); or " +
-          "creates an account. Then 302 to `redirect` (default /ui/): with session cookies; with " +
+          "when the provider says it is verified (else `email_in_use`), and then, if no address " +
+          "of that account was ever verified, the provider's proof claims it: its password, " +
+          "TOTP, passkeys, API tokens, earlier identities and sessions end (an account that " +
+          "proved an earlier address and moved to this one unconfirmed gets `email_in_use`); " +
+          "or creates an account. Then 302 to `redirect` (default /ui/): with session cookies; with " +
           "the lk_mfa cookie and `mfaRequired=true` for MFA users; in `body` delivery with a " +
           "one-time `code` (60 s) for POST /auth/oauth/exchange; `linked=<provider>` after " +
           "linking. Errors 302 to `redirect` with `error=<code>` (`oauth_denied` when the user " +
@@ -206,8 +209,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags: ["users"],
         summary: "Unlink a federated identity",
         description:
-          "Needs a step-up token. 409 `conflict` when it is the last way to sign in (no password " +
-          "and no other identity); 404 when no identity of that provider is linked.",
+          "Needs a step-up token (an account with no password, TOTP or passkey passes in the " +
+          "first 5 minutes of its session instead). 409 `conflict` when it is the last way to " +
+          "sign in (no password, no other identity and no passkey); 404 when no identity of " +
+          "that provider is linked.",
         security: stepUpSecurity,
         params: ProviderParams,
         response: { 204: Type.Null(), ...problemResponses(401, 403, 404, 409, 423) },

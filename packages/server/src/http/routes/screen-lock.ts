@@ -34,9 +34,10 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
       onRequest: requireAuth(svc, { allowLocked: true }),
       schema: {
         tags: ["auth"],
-        summary: "Lift this session's screen lock with the password or a TOTP code",
+        summary: "Lift this session's screen lock with the password, a TOTP or a backup code",
         description:
-          "Access tokens issued before the unlock stay refused; the answer carries new tokens. " +
+          "Exactly one of `password` or `code` (a TOTP code, or a backup code, which is used " +
+          "up). Access tokens issued before the unlock stay refused; the answer carries new tokens. " +
           "A session also locks by itself after `screenLockMinutes` without requests. Failures " +
           "count in the per-user limit shared with step-up and MFA codes.",
         security: authSecurity,
