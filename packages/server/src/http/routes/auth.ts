@@ -170,8 +170,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "Exactly one of `password`, `code` (TOTP or a backup code, which is used up; MFA users) or " +
           "`webauthn` (an assertion over a " +
           "challenge from POST /auth/step-up/webauthn/options). Answers a step-up token bound to " +
-          "this session and user, valid 5 minutes and reusable meanwhile, also set as the " +
-          "lk_step_up cookie; send it as `X-Step-Up-Token` to routes that require it. Errors: " +
+          "this session and user, valid 5 minutes and reusable meanwhile, in the body and as the " +
+          "lk_step_up cookie (per the delivery mode: `cookie` only the cookie, `body` only the " +
+          "body); send it as `X-Step-Up-Token` to routes that require it. Errors: " +
           "401 `invalid_credentials` (wrong password), 400 `invalid_code` (wrong or reused code), " +
           "400 `webauthn_failed` (refused passkey), " +
           "429 after 5 failures in 15 minutes.",
