@@ -1,6 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../src/config/schema.js";
+import { createLink } from "../src/flows/mail-links.js";
 import type { MailMessage, MailTransport } from "../src/mail/transport.js";
 import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
@@ -334,6 +335,41 @@ describe("OpenID Connect sign-in against a real provider", () => {
     browser = new Browser(app);
     const again = await signIn(attacker);
     expect(errorOf(again.location)).toBe("email_in_use");
+    expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
+  });
+
+  it("a sign-in whose identity a claim removes while it reads the account opens nothing", async () => {
+    await boot();
+    // The squatter's provider does not vouch for the address: an unproven account.
+    const squatter = idpAccount("rex@example.com", false);
+    await signIn(squatter);
+    const account = await me(accessCookie());
+    const { link } = await createLink(
+      app.svc,
+      { id: account.id, email: "rex@example.com" },
+      "reset_password",
+    );
+    const token = new URL(link).searchParams.get("token");
+    // The owner's reset commits right after the squatter's next sign-in found its identity.
+    const { identities } = app.svc.store;
+    const find = identities.find;
+    let reset: number | undefined;
+    identities.find = async function (this: typeof identities, ...args) {
+      const found = await find.apply(this, args);
+      identities.find = find;
+      const res = await app.http.inject({
+        method: "POST",
+        url: "/auth/password/reset",
+        ...json({ token, newPassword: "the owner's own passphrase" }),
+      });
+      reset = res.statusCode;
+      return found;
+    } as typeof find;
+    browser = new Browser(app);
+    const page = await signIn(squatter);
+    identities.find = find;
+    expect(reset).toBe(204);
+    expect(errorOf(page.location)).toBe("session_revoked");
     expect(browser.cookie("latchkey.test", "lk_access")).toBeUndefined();
   });
 

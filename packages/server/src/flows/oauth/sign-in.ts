@@ -35,7 +35,15 @@ export async function federatedUser(
       tokens: profile.sealedTokens,
     });
     if (linked.email !== profile.email) svc.sessions.userChanged(linked.userId);
-    return existingUser(svc, linked.userId);
+    const user = await existingUser(svc, linked.userId);
+    // Still linked now that the account is read: a claim of the account that committed
+    // since the lookup removed the identity, and `user` (with its session epoch) may be
+    // the claimed account already, which this identity must not open. A claim after this
+    // read moves the epoch, which the session start or exchange code checks.
+    if ((await svc.store.identities.find(providerId, profile.subject))?.userId !== user.id) {
+      throw new AuthError("session_revoked", "The account changed while signing in; sign in again");
+    }
+    return user;
   }
   const email = profile.email === null ? null : normalizeEmail(profile.email);
   const local = email === null ? undefined : await svc.store.users.findByEmail(email);
