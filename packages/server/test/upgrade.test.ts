@@ -130,6 +130,35 @@ describe("migrations", () => {
     expect(res.statusCode).toBe(201);
   });
 
+  it("carry a database at 0009 forward: its name is kept, its backfill marks proven addresses", async () => {
+    const database = await emptyDatabase();
+    await migrateTo(database.db, "0008_users_guest_index");
+    const k = database.db.kysely as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    const user = (id: string, email: string, verified: number) =>
+      k
+        .insertInto("users")
+        .values({ id, email, email_verified: verified, created_at: T0, updated_at: T0 })
+        .execute();
+    await user(uuidv7(T0), "proven@example.com", 1);
+    await user(uuidv7(T0 + 1), "unproven@example.com", 0);
+    // A server that ran 0009 before oauth_codes.session_epoch existed recorded it by this name.
+    await migrateTo(database.db, "0009_users_email_ever_verified");
+    await migrateToLatest(database.db);
+    expect(await applied(database.db)).toEqual(
+      Object.keys(await migrationsFor(database.db.dialect).getMigrations()).sort(),
+    );
+    const { rows } = await sql<{ email: string; ever: number }>`
+      select email, email_ever_verified as ever from users order by email`.execute(k);
+    expect(rows.map((r) => [r.email, Number(r.ever)])).toEqual([
+      ["proven@example.com", 1],
+      ["unproven@example.com", 0],
+    ]);
+    const codes = await sql<{
+      n: number;
+    }>`select count(session_epoch) as n from oauth_codes`.execute(k);
+    expect(Number(codes.rows[0]?.n)).toBe(0);
+  });
+
   it("carry a first-release database forward: its users sign in, its sessions refresh", async () => {
     const database = await emptyDatabase();
     await migrateTo(database.db, FIRST);

@@ -132,7 +132,7 @@ export interface OAuthCodesTable {
   ip: string | null;
   user_agent: string | null;
   expires_at: number;
-  /** The user's session epoch when the code was handed (migration 0009). */
+  /** The user's session epoch when the code was handed (migration 0010). */
   session_epoch: Generated<number>;
 }
 

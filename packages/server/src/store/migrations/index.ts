@@ -8,7 +8,8 @@ import * as m0005 from "./0005_webauthn.js";
 import * as m0006 from "./0006_sessions_refresh_hash_not_unique.js";
 import * as m0007 from "./0007_users_session_epoch.js";
 import * as m0008 from "./0008_users_guest_index.js";
-import * as m0009 from "./0009_claim_guards.js";
+import * as m0009 from "./0009_users_email_ever_verified.js";
+import * as m0010 from "./0010_oauth_codes_session_epoch.js";
 
 /**
  * Migrations ship inside the build, so `migrate` needs no files beside the binary. One
@@ -24,6 +25,7 @@ export const migrationsFor = (dialect: Dialect): MigrationProvider => ({
     "0006_sessions_refresh_hash_not_unique": { up: (db) => m0006.up(db, dialect) },
     "0007_users_session_epoch": m0007,
     "0008_users_guest_index": m0008,
-    "0009_claim_guards": m0009,
+    "0009_users_email_ever_verified": m0009,
+    "0010_oauth_codes_session_epoch": m0010,
   }),
 });
