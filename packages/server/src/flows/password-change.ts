@@ -5,6 +5,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
+import { liveSession } from "./live-session.js";
 import { noticePasswordChanged } from "./notices.js";
 import { limitSecondFactor } from "./second-factor.js";
 
@@ -54,10 +55,7 @@ export async function changePassword(
     if (!(await tx.users.replacePasswordHash(user.id, verifiedHash, passwordHash, now))) {
       throw incorrect();
     }
-    const current = await tx.sessions.findById(auth.session.id);
-    if (!current || current.revokedAt !== null) {
-      throw new AuthError("session_revoked", "The session has been revoked");
-    }
+    const current = await liveSession(svc, tx, user.id, auth.session.id);
     const refreshToken = svc.refreshTokens.issue(current.id, current.generation + 1);
     const session = await tx.sessions.advance(
       current.id,

@@ -64,14 +64,16 @@ async function finish(
   if (!(await svc.replay.claim(`oauth-state:${start.state}`, START_TTL_S * 1000, now))) {
     throw mismatch();
   }
+  // Refused before the provider's code is spent: a link begun before the upgrade that
+  // added linkSessionId cannot tell whose session asked for it.
+  if (start.linkUserId !== null && start.linkSessionId === undefined) {
+    throw new AuthError(
+      "invalid_or_expired_token",
+      "The link started before an upgrade; start again",
+    );
+  }
   const profile = await fetchProfile(svc, provider, start, callbackUrl);
-  if (start.linkUserId !== null) {
-    if (start.linkSessionId === undefined) {
-      throw new AuthError(
-        "invalid_or_expired_token",
-        "The link started before an upgrade; start again",
-      );
-    }
+  if (start.linkUserId !== null && start.linkSessionId !== undefined) {
     const target = { userId: start.linkUserId, sessionId: start.linkSessionId };
     await linkToUser(svc, provider, target, profile, client);
     return { kind: "linked", provider: provider.settings.id };

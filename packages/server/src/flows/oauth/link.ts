@@ -77,9 +77,6 @@ export async function linkToUser(
     throw new AuthError("identity_in_use", "This identity is linked to another account");
   }
   if (owner) return; // linked already: nothing changes
-  if (!(await svc.store.users.findById(userId))) {
-    throw new AuthError("invalid_or_expired_token", INVALID_LINK);
-  }
   await connectIdentity(svc, provider, userId, profile, async (tx) => {
     try {
       await holdLiveSession(svc, tx, userId, sessionId);
