@@ -84,6 +84,24 @@ describe("OpenID Connect sign-in against a real provider", () => {
     return res.json<Me>();
   };
   const accessCookie = () => browser.cookie("latchkey.test", "lk_access") as string;
+  /** The address's owner resets the password from the mailbox (`sent` captures the mail). */
+  async function resetFromMailbox(sent: MailMessage[], address: string) {
+    await app.svc.mailer.flush();
+    sent.length = 0;
+    await app.http.inject({
+      method: "POST",
+      url: "/auth/password/forgot",
+      ...json({ email: address }),
+    });
+    await app.svc.mailer.flush();
+    const link = sent.find((m) => m.to === address)?.link as string;
+    const token = new URL(link).searchParams.get("token");
+    return app.http.inject({
+      method: "POST",
+      url: "/auth/password/reset",
+      ...json({ token, newPassword: "a brand new passphrase" }),
+    });
+  }
   const auditTypes = async (userId: string) => {
     await app.svc.auditLog.flush();
     const db = await openAppDb(app);
@@ -309,22 +327,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
     expect(errorOf((await signIn(attacker)).location)).toBe("email_not_verified");
 
     // The victim, told the address is taken, resets the password through their mailbox.
-    await app.svc.mailer.flush();
-    sent.length = 0;
-    await app.http.inject({
-      method: "POST",
-      url: "/auth/password/forgot",
-      ...json({ email: "quinn@example.com" }),
-    });
-    await app.svc.mailer.flush();
-    const token = new URL(
-      sent.find((m) => m.to === "quinn@example.com")?.link as string,
-    ).searchParams.get("token");
-    const reset = await app.http.inject({
-      method: "POST",
-      url: "/auth/password/reset",
-      ...json({ token, newPassword: "a brand new passphrase" }),
-    });
+    const reset = await resetFromMailbox(sent, "quinn@example.com");
     expect(reset.statusCode).toBe(204);
     const victim = await passwordLogin(app, "quinn@example.com", "a brand new passphrase");
     expect(victim.statusCode).toBe(200);
@@ -392,22 +395,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
     const authUrl = await start(browser, "idp", `?link=${linkToken}&redirect=${SPA}/settings`);
 
     // While the squatter is at the provider, the victim resets the password from the mailbox.
-    await app.svc.mailer.flush();
-    sent.length = 0;
-    await app.http.inject({
-      method: "POST",
-      url: "/auth/password/forgot",
-      ...json({ email: "rita@example.com" }),
-    });
-    await app.svc.mailer.flush();
-    const token = new URL(
-      sent.find((m) => m.to === "rita@example.com")?.link as string,
-    ).searchParams.get("token");
-    const reset = await app.http.inject({
-      method: "POST",
-      url: "/auth/password/reset",
-      ...json({ token, newPassword: "a brand new passphrase" }),
-    });
+    const reset = await resetFromMailbox(sent, "rita@example.com");
     expect(reset.statusCode).toBe(204);
 
     // The squatter comes back from the provider: nothing joins the account.
