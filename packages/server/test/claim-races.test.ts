@@ -6,6 +6,7 @@ import {
   bearer,
   json,
   openAppDb,
+  postJson,
   registerUser,
   startTestApp,
   TEST_DB,
@@ -29,12 +30,7 @@ describe(`what a squatter's session asks for while the account is claimed (${TES
 
   const email = () => `claimed-${++n}-${Math.random().toString(36).slice(2, 8)}@example.com`;
   const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-    app.http.inject({
-      method: "POST",
-      url,
-      headers: { ...headers, "content-type": "application/json" },
-      payload: JSON.stringify(body),
-    });
+    postJson(app, url, body, headers);
   const patchMe = (accessToken: string, body: unknown) =>
     app.http.inject({
       method: "PATCH",

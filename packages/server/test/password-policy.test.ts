@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { assertPasswordAcceptable } from "../src/domain/password-policy.js";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { bearer, json, postJson, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { linkToken, smtpConfig, useMailServer } from "./mail-server.js";
 import { PASSWORD, stepUpToken } from "./mfa-helpers.js";
 
@@ -17,12 +17,7 @@ describe("password rules (OWASP ASVS V6)", () => {
   afterEach(() => app.close());
 
   const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-    app.http.inject({
-      method: "POST",
-      url,
-      headers: { ...headers, "content-type": "application/json" },
-      payload: JSON.stringify(body),
-    });
+    postJson(app, url, body, headers);
   const register = (body: Record<string, string>) =>
     post("/auth/register", { email: "new@example.com", ...body });
 

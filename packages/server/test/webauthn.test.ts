@@ -5,7 +5,15 @@ import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { ec2Key, jwkOf, okpKey, rsaKey } from "./cose-keys.js";
-import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  json,
+  openAppDb,
+  postJson,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { enrolledUser, finishMfa, ORIGIN, PASSWORD, passwordLogin, totpAt } from "./mfa-helpers.js";
 import { SoftAuthenticator, type Tamper } from "./webauthn-authenticator.js";
 
@@ -27,12 +35,7 @@ describe("passkeys (WebAuthn)", () => {
   afterEach(() => app.close());
 
   const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-    app.http.inject({
-      method: "POST",
-      url,
-      headers: { ...headers, "content-type": "application/json" },
-      payload: JSON.stringify(body),
-    });
+    postJson(app, url, body, headers);
 
   const registrationOptions = async (accessToken: string) => {
     const res = await post("/webauthn/register/options", {}, bearer(accessToken));
