@@ -354,6 +354,7 @@ describe("CORS", () => {
     expect(res.headers["access-control-allow-origin"]).toBe(ORIGIN);
     expect(res.headers["access-control-allow-credentials"]).toBe("true");
     expect(String(res.headers["access-control-allow-methods"])).toContain("POST");
+    expect(res.headers["access-control-expose-headers"]).toBe("Retry-After, WWW-Authenticate");
   });
 
   it("gives a disallowed origin no Access-Control-Allow-Origin", async () => {

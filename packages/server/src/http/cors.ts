@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 
 const ALLOW_METHODS = "GET, POST, PATCH, DELETE";
 const ALLOW_HEADERS = "Authorization, Content-Type, X-MFA-Token, X-Step-Up-Token";
-const EXPOSE_HEADERS = "Retry-After";
+/** What a page's script may read: when to retry, and why a token was refused (RFC 6750). */
+const EXPOSE_HEADERS = "Retry-After, WWW-Authenticate";
 /** Browsers cap this anyway (Chromium: 2 h); 10 min keeps policy changes quick to apply. */
 const PREFLIGHT_MAX_AGE_S = "600";
 
