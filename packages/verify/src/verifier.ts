@@ -17,6 +17,8 @@ export interface Verifier {
 }
 
 const BEARER = /^Bearer +([\x21-\x7e]+)$/i;
+/** The scheme alone: whatever follows it, a header of this scheme presented a token. */
+const BEARER_SCHEME = /^bearer(?: |$)/i;
 
 /**
  * Verifies Latchkey access tokens against its JWKS (RFC 8725): keys fetched, cached
@@ -61,7 +63,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     verify,
     authenticate: async (authorization) => {
-      if (!authorization) throw new VerifyError("unauthenticated", "A Bearer token is required");
+      // Another scheme (Basic, a bare token) carries no credential of ours: the request
+      // "lacks any authentication information" (RFC 6750 §3.1), so the bare challenge,
+      // as Latchkey answers. Only a malformed Bearer value is an invalid token.
+      if (!authorization || !BEARER_SCHEME.test(authorization)) {
+        throw new VerifyError("unauthenticated", "A Bearer token is required");
+      }
       const match = BEARER.exec(authorization);
       if (!match) throw new VerifyError("invalid_token", "Authorization must be `Bearer <token>`");
       return verify(match[1] as string);

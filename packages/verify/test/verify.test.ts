@@ -213,4 +213,21 @@ describe("adapters", () => {
     expect(none.status).toBe(401);
     expect(await none.json()).toMatchObject({ code: "unauthenticated" });
   });
+
+  it("answers another scheme like no credential, as Latchkey does (RFC 6750 §3.1)", async () => {
+    const app = new Hono().use("*", latchkeyHono(verifierFor()));
+    app.get("/", (c) => c.text("ok"));
+    for (const authorization of ["Basic dXNlcjpwYXNz", "eyJhbGciOiJFZERTQSJ9.e30.c2ln"]) {
+      const res = await app.request("/", { headers: { authorization } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="latchkey"');
+      expect(await res.json()).toMatchObject({ code: "unauthenticated" });
+    }
+    // A Bearer header without a usable token was a token, and a refused one.
+    for (const authorization of ["Bearer", "bearer a b"]) {
+      const res = await app.request("/", { headers: { authorization } });
+      expect(res.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+      expect(await res.json()).toMatchObject({ code: "invalid_token" });
+    }
+  });
 });
