@@ -11,8 +11,9 @@ export interface VerifierOptions {
   /** Leeway for `exp`/`iat` between clocks, default 5 s. */
   clockToleranceSeconds?: number;
   /**
-   * After a JWKS fetch, an unknown `kid` triggers the next fetch only this much later
-   * (default 5 s): a flood of forged kids costs Latchkey one request per period.
+   * After a JWKS fetch, successful or not, an unknown `kid` (or a failed fetch) triggers the
+   * next fetch only this much later (default 5 s): a flood of forged kids costs Latchkey one
+   * request per period, even while its JWKS answers errors.
    */
   jwksCooldownSeconds?: number;
   /** Ask Latchkey whether each token is still active (revocation, lock, disabled account). */

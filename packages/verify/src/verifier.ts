@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify } from "jose";
+import { errors, jwtVerify } from "jose";
 import {
   ACCESS_TOKEN_TYP,
   asAccessClaims,
@@ -7,6 +7,7 @@ import {
 } from "./claims.js";
 import { VerifyError } from "./errors.js";
 import { Introspector } from "./introspection.js";
+import { remoteKeySet } from "./jwks.js";
 import { resolveOptions, type VerifierOptions } from "./options.js";
 
 export interface Verifier {
@@ -27,7 +28,7 @@ const BEARER_SCHEME = /^bearer(?: |$)/i;
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const o = resolveOptions(options);
-  const jwks = createRemoteJWKSet(o.jwksUrl, { cooldownDuration: o.jwksCooldownSeconds * 1000 });
+  const jwks = remoteKeySet(o.jwksUrl, o.jwksCooldownSeconds * 1000, o.clock);
   const introspector =
     o.introspection &&
     new Introspector(

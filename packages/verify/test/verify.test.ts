@@ -1,9 +1,10 @@
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
-import { decodeProtectedHeader, SignJWT } from "jose";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   bearer,
   json,
@@ -145,6 +146,61 @@ describe("createVerifier", () => {
     expect(await refusal(down.verify(accessToken))).toBe("unavailable");
     const noJwks = verifierFor({ jwksUrl: "http://127.0.0.1:9/.well-known/jwks.json" });
     expect(await refusal(noJwks.verify(accessToken))).toBe("unavailable");
+  });
+
+  it("fetches a failing JWKS at most once per cooldown, however many forged kids arrive", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    const jwk = { ...(await exportJWK(publicKey)), kid: "real", alg: "EdDSA", use: "sig" };
+    let fetches = 0;
+    let failing = false;
+    const jwksServer = createServer((_req, res) => {
+      fetches++;
+      if (failing) res.writeHead(503).end();
+      else
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(`{"keys":[${JSON.stringify(jwk)}]}`);
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const verifier = createVerifier({
+      issuer: ISSUER,
+      jwksUrl: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`,
+      jwksCooldownSeconds: 5,
+    });
+    vi.spyOn(Date, "now").mockImplementation(() => now); // the verifier's default clock
+    const sign = (kid: string) =>
+      new SignJWT({ typ: "access", sid: "s", jti: "j" })
+        .setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid })
+        .setIssuer(ISSUER)
+        .setAudience("latchkey")
+        .setSubject("u")
+        .setIssuedAt(now / 1000)
+        .setExpirationTime(now / 1000 + 3600)
+        .sign(privateKey);
+    const forgedFlood = async () => {
+      const codes = new Set<unknown>();
+      for (let i = 0; i < 20; i++)
+        codes.add(await refusal(verifier.verify(await sign(`forged-${i}`))));
+      return codes;
+    };
+    try {
+      expect((await verifier.verify(await sign("real"))).sub).toBe("u");
+      expect(fetches).toBe(1);
+      expect(await forgedFlood()).toEqual(new Set(["invalid_token"])); // within the cooldown
+      expect(fetches).toBe(1);
+      failing = true; // Latchkey in trouble: its JWKS answers 503
+      now += 6_000;
+      await forgedFlood();
+      expect(fetches).toBe(2); // one attempt, not one per forged kid
+      expect((await verifier.verify(await sign("real"))).sub).toBe("u"); // held keys still serve
+      now += 6_000;
+      await forgedFlood();
+      expect(fetches).toBe(3);
+    } finally {
+      vi.restoreAllMocks();
+      jwksServer.close();
+    }
   });
 
   it("rejects bad options as a programmer error", () => {
