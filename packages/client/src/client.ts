@@ -48,6 +48,8 @@ export interface ClientOptions {
 
 /** Codes a refresh can cure: the access token expired, went missing (cookie aged out) or rotated. */
 const REFRESHABLE = new Set(["token_expired", "invalid_token", "unauthenticated"]);
+/** Codes Latchkey answers when the session itself is over: no refresh can cure them. */
+const SESSION_OVER = new Set(["session_revoked", "user_not_found"]);
 /** A socket does not start with an access token this close to its end. */
 const SOCKET_TOKEN_MARGIN_MS = 10_000;
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -331,11 +333,20 @@ export class LatchkeyClient {
    */
   async fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
     const seen = this.#coordinator.version;
-    const res = await this.#send(input, init, true);
-    if (res.status !== 401 || !(await refreshable(res))) return res;
+    const url = this.#url(input);
+    const res = await this.#send(url, init, true);
+    // Only Latchkey and the trusted APIs speak for this session: another origin's 401 is
+    // its own business, and must not rotate (or end) the session.
+    if (res.status !== 401 || !this.#origins.has(url.origin)) return res;
+    const code = await problemCode(res);
+    if (code !== undefined && SESSION_OVER.has(code) && url.origin === this.#ownOrigin()) {
+      await this.#end(code); // revoked elsewhere (logout, admin, reset): the app must know
+      return res;
+    }
+    if (code === undefined || !REFRESHABLE.has(code)) return res;
     // Unreachable or rate limited: the caller sees the original 401.
     const refreshed = await this.#coordinator.run(seen, () => this.#rotate()).catch(() => false);
-    return refreshed ? this.#send(input, init, true) : res;
+    return refreshed ? this.#send(url, init, true) : res;
   }
 
   /** JSON in, JSON out, through `fetch`; failures throw `LatchkeyError`. */
@@ -372,11 +383,7 @@ export class LatchkeyClient {
   // Internals --------------------------------------------------------------------
 
   async #send(input: string | URL, init: RequestInit, authenticate: boolean): Promise<Response> {
-    // Paths starting with "/" are Latchkey's; anything else must be an absolute URL.
-    const url =
-      typeof input === "string" && input.startsWith("/")
-        ? new URL(this.baseUrl + input)
-        : new URL(input);
+    const url = this.#url(input);
     const trusted = this.#origins.has(url.origin);
     const headers = new Headers(init.headers);
     if (trusted && authenticate && this.mode === "body") {
@@ -390,6 +397,13 @@ export class LatchkeyClient {
     }
     const credentials = trusted && this.mode === "cookie" ? "include" : init.credentials;
     return this.#fetch(url, { ...init, headers, ...(credentials ? { credentials } : {}) });
+  }
+
+  /** Paths starting with "/" are Latchkey's; anything else must be an absolute URL. */
+  #url(input: string | URL): URL {
+    return typeof input === "string" && input.startsWith("/")
+      ? new URL(this.baseUrl + input)
+      : new URL(input);
   }
 
   #public(path: string, body?: unknown, headers?: Record<string, string>): Promise<Response> {
@@ -533,10 +547,10 @@ export class LatchkeyClient {
   }
 }
 
-async function refreshable(res: Response): Promise<boolean> {
+async function problemCode(res: Response): Promise<string | undefined> {
   const body = (await res
     .clone()
     .json()
     .catch(() => null)) as { code?: unknown } | null;
-  return typeof body?.code === "string" && REFRESHABLE.has(body.code);
+  return typeof body?.code === "string" ? body.code : undefined;
 }

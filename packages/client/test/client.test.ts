@@ -257,6 +257,55 @@ describe("body mode", () => {
   });
 });
 
+describe("session end and foreign 401s", () => {
+  it("reports a session revoked elsewhere and forgets its tokens", async () => {
+    const { app, baseUrl } = await start("body");
+    const ended: string[] = [];
+    const { client: lk, calls } = client(baseUrl, "body", { onSessionEnd: (r) => ended.push(r) });
+    const address = email();
+    await lk.register({ email: address, password: PASSWORD });
+    const other = new LatchkeyClient({ mode: "body", baseUrl, channelName: "other-device" });
+    clients.push(other);
+    await other.login({ identifier: address, password: PASSWORD });
+    await other.logoutAll(); // "log out of all devices" from another one
+    app.clock.advance(2_000); // past the session cache
+    calls.length = 0;
+
+    const res = await lk.fetch("/users/me");
+
+    expect(res.status).toBe(401);
+    expect(ended).toEqual(["session_revoked"]);
+    expect(calls).toEqual(["/users/me"]); // no refresh can cure it
+    await lk.fetch("/sessions");
+    expect(calls.at(-1)).toBe("/sessions");
+    expect(calls).not.toContain("/auth/refresh");
+  });
+
+  it("never refreshes because another origin answered 401", async () => {
+    const { baseUrl } = await start("body");
+    const calls: string[] = [];
+    const lk = new LatchkeyClient({
+      mode: "body",
+      baseUrl,
+      channelName: `t-${randomBytes(6).toString("hex")}`,
+      fetch: async (input, init) => {
+        const url = new URL(input instanceof Request ? input.url : input);
+        calls.push(`${url.host}${url.pathname}`);
+        return url.host === "elsewhere.example"
+          ? Response.json({ code: "invalid_token" }, { status: 401 })
+          : fetch(input, init);
+      },
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    calls.length = 0;
+    for (let i = 0; i < 3; i++) {
+      expect((await lk.fetch("https://elsewhere.example/api")).status).toBe(401);
+    }
+    expect(calls).toEqual(Array(3).fill("elsewhere.example/api"));
+  });
+});
+
 describe("cookie mode", () => {
   it("never holds the refresh token in JavaScript", async () => {
     const { baseUrl } = await start("cookie");
