@@ -78,6 +78,8 @@ export class LatchkeySocket {
   #state: SocketState = "connecting";
   #ws: WebSocketLike | undefined;
   #attempt = 0;
+  /** Counts connection attempts: one overtaken while it awaited its credential gives up. */
+  #generation = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #Ctor: WebSocketConstructor;
 
@@ -121,15 +123,21 @@ export class LatchkeySocket {
   }
 
   async #connect(refreshFirst: boolean): Promise<void> {
+    const generation = ++this.#generation;
     this.#set("connecting");
+    // Closed, or `reconnect()` started another attempt meanwhile: that one owns the socket.
+    const overtaken = () => this.#ended() || generation !== this.#generation;
     let credential: { bearer?: string } | undefined;
     try {
-      if (refreshFirst && !(await this.auth.refresh())) return this.#revoked("refresh_refused");
+      if (refreshFirst && !(await this.auth.refresh())) {
+        return overtaken() ? undefined : this.#revoked("refresh_refused");
+      }
       credential = await this.auth.credential();
     } catch {
-      return this.#retry(refreshFirst); // the server is unreachable: try again later
+      // The server is unreachable: try again later.
+      return overtaken() ? undefined : this.#retry(refreshFirst);
     }
-    if (this.#ended()) return;
+    if (overtaken()) return;
     if (!credential) return this.#revoked("no_session");
     const protocols = [SUBPROTOCOL, ...(credential.bearer ? [`bearer.${credential.bearer}`] : [])];
     const ws = new this.#Ctor(this.url, protocols);

@@ -7,7 +7,7 @@ import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { PASSWORD } from "../../server/test/mfa-helpers.js";
 import {
   LatchkeyClient,
-  type LatchkeySocket,
+  LatchkeySocket,
   type SocketOptions,
   type WebSocketConstructor,
 } from "../src/index.js";
@@ -205,6 +205,60 @@ describe("LatchkeySocket", () => {
     expect(events).toContain("locked");
     ws.reconnect();
     await until(() => ws.state === "open" && server.sockets.length === 2);
+  });
+});
+
+describe("LatchkeySocket attempts", () => {
+  /** Records every socket made; none ever opens. */
+  function recorder() {
+    const made: Array<{ closed: boolean }> = [];
+    class Recorded {
+      readyState = 0;
+      closed = false;
+      onopen = null;
+      onmessage = null;
+      onclose = null;
+      onerror = null;
+      constructor() {
+        made.push(this);
+      }
+      send() {}
+      close() {
+        this.closed = true;
+      }
+    }
+    return { made, WebSocket: Recorded as unknown as WebSocketConstructor };
+  }
+
+  it("reconnect() while the first attempt awaits its credential leaves one socket, which close() closes", async () => {
+    const { open } = await signedIn();
+    const { made, WebSocket: Recorded } = recorder();
+    const ws = open({ WebSocket: Recorded });
+    ws.reconnect(); // the first attempt is still reading its token
+    await until(() => made.length >= 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(made).toHaveLength(1);
+    ws.close();
+    expect(made.every((m) => m.closed)).toBe(true);
+  });
+
+  it("close() while the credential cannot be had stays closed", async () => {
+    const { made, WebSocket: Recorded } = recorder();
+    let asked = 0;
+    const offline = () => {
+      asked++;
+      return Promise.reject(new Error("offline"));
+    };
+    const ws = new LatchkeySocket(
+      "ws://127.0.0.1:1/ws",
+      { credential: offline, refresh: offline, accept: async () => {}, ended: () => {} },
+      { WebSocket: Recorded, minReconnectDelayMs: 20, maxReconnectDelayMs: 40 },
+    );
+    ws.close(); // while the first credential is still on its way
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ws.state).toBe("closed");
+    expect(asked).toBe(1); // no retry timer after close()
+    expect(made).toHaveLength(0);
   });
 });
 
