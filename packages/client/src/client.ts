@@ -66,6 +66,8 @@ export class LatchkeyClient {
   #tokens: StoredTokens | null | undefined; // undefined: not loaded from storage yet
   #mfaToken: string | undefined;
   #stepUp: { token: string; expiresAt: number } | undefined;
+  /** `onSessionEnd` was called for the session in hand; a sign-in or a refresh clears it. */
+  #endReported = false;
 
   constructor(options: ClientOptions) {
     if (options.mode !== "cookie" && options.mode !== "body") {
@@ -464,6 +466,7 @@ export class LatchkeyClient {
 
   /** Keeps what a response or a socket push delivered, as the mode says. */
   async #accept(body: { accessToken?: string; refreshToken?: string; expiresIn?: number }) {
+    this.#endReported = false; // a session is in hand again
     if (!body.accessToken) {
       if (this.mode === "body") {
         throw new TypeError("latchkey: body mode needs tokens.delivery `both` or `body`");
@@ -537,8 +540,11 @@ export class LatchkeyClient {
     if (this.mode === "body") await this.#save(null);
   }
 
+  /** Once per session: later 401s (cookie mode refreshes on each) must not report it again. */
   async #end(reason: string): Promise<void> {
     await this.#forget();
+    if (this.#endReported) return;
+    this.#endReported = true;
     this.#onSessionEnd?.(reason);
   }
 

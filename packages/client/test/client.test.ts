@@ -111,6 +111,8 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
     expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
     expect(ended).toHaveLength(1);
     await expect(lk.me()).rejects.toMatchObject({ status: 401 });
+    await lk.fetch("/sessions");
+    expect(ended).toHaveLength(1); // reported once, however many 401s follow
   });
 
   it("signs in with MFA, then logs out", async () => {
