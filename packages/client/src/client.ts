@@ -241,8 +241,16 @@ export class LatchkeyClient {
     await this.#accept(await res.json());
   }
 
-  unlock(proof: { password: string } | { code: string }): Promise<void> {
-    return this.request("POST", "/auth/unlock", proof);
+  /** Lifts this session's screen lock; keeps the new access token it answers with. */
+  async unlock(proof: { password: string } | { code: string }): Promise<void> {
+    // Tokens from before the lock stay refused, so keeping the old one would cost a refresh.
+    await this.#accept(
+      await this.request<{ accessToken?: string; refreshToken?: string; expiresIn?: number }>(
+        "POST",
+        "/auth/unlock",
+        proof,
+      ),
+    );
   }
 
   lock(): Promise<void> {

@@ -59,6 +59,19 @@ function client(
 
 const email = () => `sdk-${randomBytes(4).toString("hex")}@example.com`;
 
+describe("body mode", () => {
+  it("keeps the access token unlock answers with: no refresh after a screen lock", async () => {
+    const { baseUrl } = await start("body");
+    const { client: lk, calls } = client(baseUrl, "body");
+    await lk.register({ email: email(), password: PASSWORD });
+    await lk.lock();
+    await lk.unlock({ password: PASSWORD });
+    calls.length = 0;
+    expect((await lk.fetch("/users/me")).status).toBe(200);
+    expect(calls).toEqual(["/users/me"]);
+  });
+});
+
 describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
   it(`refreshes once for ${CONCURRENT} concurrent 401s and retries each request`, async () => {
     const { app, baseUrl } = await start(mode);
