@@ -30,8 +30,9 @@ export interface Problem {
 }
 
 /**
- * The answer adapters send: application/problem+json like Latchkey's, with the
- * RFC 6750 §3 challenge. A request with no token gets a bare challenge (§3.1).
+ * The answer adapters send: application/problem+json as Latchkey's own (the same `type`
+ * URN, `no-store`), with the RFC 6750 §3 challenge. A request with no token gets a bare
+ * challenge (§3.1).
  */
 export function problemFor(err: VerifyError): Problem {
   const challenge =
@@ -42,10 +43,11 @@ export function problemFor(err: VerifyError): Problem {
     status: err.status,
     headers: {
       "content-type": "application/problem+json",
+      "cache-control": "no-store",
       ...(err.status === 401 ? { "www-authenticate": challenge } : {}),
     },
     body: {
-      type: "about:blank",
+      type: `urn:latchkey:error:${err.code}`,
       title: err.status === 401 ? "Unauthorized" : "Service Unavailable",
       status: err.status,
       detail: err.message,

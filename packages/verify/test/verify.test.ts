@@ -231,8 +231,13 @@ describe("adapters", () => {
       expect(none.headers["www-authenticate"]).toBe('Bearer realm="latchkey"');
       expect(none.headers["content-type"]).toMatch(/^application\/problem\+json/);
       const bad = await app.inject({ url, headers: bearer("x.y.z") });
-      expect(bad.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expect(bad.json()).toMatchObject({
+        type: "urn:latchkey:error:invalid_token",
+        status: 401,
+        code: "invalid_token",
+      });
       expect(bad.headers["www-authenticate"]).toMatch(/error="invalid_token"/);
+      expect(bad.headers["cache-control"]).toBe("no-store");
     }
     await app.close();
   });
