@@ -8,6 +8,11 @@ export interface VerifierOptions {
   jwksUrl?: string;
   /** Accepted `alg` values, default ["EdDSA"]; asymmetric only, since keys come from a JWKS. */
   algorithms?: string[];
+  /**
+   * Latchkey's `LATCHKEY_JWT_SECRET`, when it signs HS256 instead of EdDSA: tokens are then
+   * verified with it, HS256 only, and no JWKS is fetched. Not with `jwksUrl` or `algorithms`.
+   */
+  secret?: string;
   /** Leeway for `exp`/`iat` between clocks, default 5 s. */
   clockToleranceSeconds?: number;
   /**
@@ -32,7 +37,8 @@ export interface VerifierOptions {
 export interface ResolvedOptions {
   issuer: string;
   audience: string;
-  jwksUrl: URL;
+  /** Where the keys come from: the JWKS, or the shared secret (HS256). */
+  keys: { jwksUrl: URL } | { secret: string };
   algorithms: string[];
   clockToleranceSeconds: number;
   jwksCooldownSeconds: number;
@@ -50,9 +56,17 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
   const issuer = options.issuer;
   if (typeof issuer !== "string" || !URL.canParse(issuer)) fail("`issuer` must be a URL");
   const base = issuer.replace(/\/+$/, "");
-  const algorithms = options.algorithms ?? ["EdDSA"];
+  const { secret } = options;
+  if (secret !== undefined) {
+    // As the server requires of it (RFC 7518 §3.2 wants 256 bits of key).
+    if (typeof secret !== "string" || secret.length < 32) fail("`secret` must be 32+ characters");
+    if (options.jwksUrl !== undefined || options.algorithms !== undefined) {
+      fail("`secret` verifies HS256 alone: leave out `jwksUrl` and `algorithms`");
+    }
+  }
+  const algorithms = secret === undefined ? (options.algorithms ?? ["EdDSA"]) : ["HS256"];
   if (algorithms.length === 0) fail("`algorithms` must name at least one algorithm");
-  for (const alg of algorithms) {
+  for (const alg of secret === undefined ? algorithms : []) {
     if (!ASYMMETRIC.test(alg)) fail(`\`algorithms\`: ${alg} cannot be verified from a JWKS`);
   }
   const intro = options.introspection;
@@ -62,7 +76,10 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
   return {
     issuer,
     audience: options.audience ?? "latchkey",
-    jwksUrl: url(options.jwksUrl ?? `${base}/.well-known/jwks.json`, "jwksUrl"),
+    keys:
+      secret === undefined
+        ? { jwksUrl: url(options.jwksUrl ?? `${base}/.well-known/jwks.json`, "jwksUrl") }
+        : { secret },
     algorithms,
     clockToleranceSeconds: seconds(options.clockToleranceSeconds, 5, "clockToleranceSeconds"),
     jwksCooldownSeconds: seconds(options.jwksCooldownSeconds, 5, "jwksCooldownSeconds"),

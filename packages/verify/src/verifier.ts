@@ -1,3 +1,4 @@
+import { createSecretKey } from "node:crypto";
 import { errors, jwtVerify } from "jose";
 import {
   ACCESS_TOKEN_TYP,
@@ -25,10 +26,14 @@ const BEARER_SCHEME = /^bearer(?: |$)/i;
  * Verifies Latchkey access tokens against its JWKS (RFC 8725): keys fetched, cached
  * and refetched when a token names an unknown `kid` (a rotation); `alg` pinned to
  * the configured list (§3.1); `iss`, `aud` (§3.8, §3.9) and `typ` (§3.11) checked.
+ * With `secret` (Latchkey signing HS256), that key alone and HS256 alone.
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const o = resolveOptions(options);
-  const jwks = remoteKeySet(o.jwksUrl, o.jwksCooldownSeconds * 1000, o.clock);
+  const keys =
+    "secret" in o.keys
+      ? createSecretKey(Buffer.from(o.keys.secret, "utf8"))
+      : remoteKeySet(o.keys.jwksUrl, o.jwksCooldownSeconds * 1000, o.clock);
   const introspector =
     o.introspection &&
     new Introspector(
@@ -41,7 +46,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const verify = async (token: string): Promise<LatchkeyClaims> => {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
+      ({ payload } = await jwtVerify(token, keys, {
         algorithms: o.algorithms,
         issuer: o.issuer,
         audience: o.audience,

@@ -54,6 +54,34 @@ async function introspectToken(): Promise<string> {
   return res.json().token;
 }
 
+describe("createVerifier with Latchkey's HS256 secret", () => {
+  const SECRET = "a shared secret of well over thirty-two characters";
+  it("verifies HS256 tokens with the secret alone, and refuses EdDSA ones and other secrets", async () => {
+    const hs = await startTestApp({ jwtSecret: SECRET });
+    try {
+      const { accessToken, user } = await registerUser(hs);
+      expect(decodeProtectedHeader(accessToken).alg).toBe("HS256");
+      const withSecret = (secret: string) =>
+        createVerifier({ issuer: ISSUER, secret, clock: hs.clock });
+      expect((await withSecret(SECRET).verify(accessToken)).sub).toBe(user.id);
+      expect(await refusal(withSecret(`${SECRET}!`).verify(accessToken))).toBe("invalid_token");
+      // An EdDSA token, good against the JWKS, is not HS256: refused before any key is tried.
+      const eddsa = await registerUser(latchkey);
+      expect(await refusal(withSecret(SECRET).verify(eddsa.accessToken))).toBe("invalid_token");
+    } finally {
+      await hs.close();
+    }
+  });
+
+  it("takes no JWKS or algorithms beside the secret, and no short secret", () => {
+    const make = (options: Partial<VerifierOptions>) => () =>
+      createVerifier({ issuer: ISSUER, ...options });
+    expect(make({ secret: "short" })).toThrow(TypeError);
+    expect(make({ secret: SECRET, algorithms: ["HS256"] })).toThrow(TypeError);
+    expect(make({ secret: SECRET, jwksUrl: `${ISSUER}/.well-known/jwks.json` })).toThrow(TypeError);
+  });
+});
+
 describe("createVerifier", () => {
   it("verifies a Latchkey access token and returns its typed claims", async () => {
     const { accessToken, user } = await registerUser(latchkey, { username: "grace" });
