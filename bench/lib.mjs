@@ -1,4 +1,8 @@
-// What the load scripts share: the autocannon request loops for login and refresh.
+// What the load scripts share: the server's Node flags and the autocannon request loops
+// for login and refresh.
+
+/** The flags `npm start` runs the server with (packages/server/src/cli.ts says why). */
+export const SERVER_NODE_FLAGS = ["--max-semi-space-size=8", "--no-parallel-scavenge"];
 
 /**
  * Sign-ins over `accounts` accounts (bench-<i>@example.com) in turn: attempts in flight

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
-import { loginRequests } from "./lib.mjs";
+import { loginRequests, SERVER_NODE_FLAGS } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 8);
 // V8 keeps optimising the login path for ~15 s (RESULTS.md, 2026-12-06).
@@ -19,7 +19,7 @@ const PORT = 8092;
 const root = new URL("..", import.meta.url).pathname;
 const cli = process.env.CLI ?? join(root, "packages/server/bin/latchkey.cjs");
 const dataDir = mkdtempSync(join(tmpdir(), "latchkey-login-cpu-"));
-const server = spawn("node", ["--max-semi-space-size=8", cli, "serve"], {
+const server = spawn("node", [...SERVER_NODE_FLAGS, cli, "serve"], {
   env: {
     ...process.env,
     LATCHKEY_PORT: String(PORT),

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
-import { loginRequests, refreshRequests } from "./lib.mjs";
+import { loginRequests, refreshRequests, SERVER_NODE_FLAGS } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
@@ -144,7 +144,7 @@ const launched = performance.now();
 // The same command as `npm start`, without the build step.
 const lk = start(
   "node",
-  ["--max-semi-space-size=8", "packages/server/bin/latchkey.cjs", "serve"],
+  [...SERVER_NODE_FLAGS, "packages/server/bin/latchkey.cjs", "serve"],
   lkEnv,
   join(outDir, "latchkey.log"),
 );

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import pg from "pg";
-import { loginRequests, refreshRequests } from "./lib.mjs";
+import { loginRequests, refreshRequests, SERVER_NODE_FLAGS } from "./lib.mjs";
 import { KNOWN_USERS, PASSWORD, seed } from "./seed-scale.mjs";
 
 const URL_ = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -56,25 +56,21 @@ async function sizes(schema) {
 }
 
 function startServer(t) {
-  const child = spawn(
-    "node",
-    ["--max-semi-space-size=8", "packages/server/bin/latchkey.cjs", "serve"],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        DATABASE_URL: URL_,
-        LATCHKEY_DATABASE_SCHEMA: t.schema,
-        LATCHKEY_PORT: String(t.port),
-        LATCHKEY_LOG_LEVEL: "warn",
-        // Every request comes from 127.0.0.1: lift the per-IP and per-account budgets.
-        LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
-        LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
-        LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000000000",
-      },
-      stdio: ["ignore", "inherit", "inherit"],
+  const child = spawn("node", [...SERVER_NODE_FLAGS, "packages/server/bin/latchkey.cjs", "serve"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: URL_,
+      LATCHKEY_DATABASE_SCHEMA: t.schema,
+      LATCHKEY_PORT: String(t.port),
+      LATCHKEY_LOG_LEVEL: "warn",
+      // Every request comes from 127.0.0.1: lift the per-IP and per-account budgets.
+      LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
+      LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
+      LATCHKEY_LOGIN_FAILURES_PER_IDENTIFIER: "1000000000",
     },
-  );
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   return { child, base: `http://127.0.0.1:${t.port}` };
 }
 

@@ -1,5 +1,5 @@
 // Start to ready of one or more launchers, in alternation, so that a neighbour's load
-// hits each alike: spawn of `node --max-semi-space-size=8 <launcher> serve` on an existing
+// hits each alike: spawn of `node <the flags of npm start> <launcher> serve` on an existing
 // data directory to the first 200 from /healthz. Prints the median and every start.
 // Usage: node bench/start-ab.mjs packages/server/bin/latchkey.cjs [<other launcher> ...]
 // (RUNS=8 by default; build the other variant into a copy of dist/ and give its launcher.)
@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SERVER_NODE_FLAGS } from "./lib.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 8);
 const PORT = 8093;
@@ -20,7 +21,7 @@ const dataDir = mkdtempSync(join(tmpdir(), "latchkey-start-"));
 
 async function startToReady(launcher) {
   const started = performance.now();
-  const server = spawn("node", ["--max-semi-space-size=8", launcher, "serve"], {
+  const server = spawn("node", [...SERVER_NODE_FLAGS, launcher, "serve"], {
     env: { ...process.env, LATCHKEY_PORT: String(PORT), LATCHKEY_DATA_DIR: dataDir },
     stdio: ["ignore", "ignore", "inherit"],
   });

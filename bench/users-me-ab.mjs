@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { SERVER_NODE_FLAGS } from "./lib.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const DURATION = Number(process.env.DURATION ?? 8);
@@ -21,7 +22,7 @@ const password = "correct horse battery staple";
 
 async function serve(launcher, port) {
   const dataDir = mkdtempSync(join(tmpdir(), "latchkey-me-ab-"));
-  const child = spawn("node", ["--max-semi-space-size=8", launcher, "serve"], {
+  const child = spawn("node", [...SERVER_NODE_FLAGS, launcher, "serve"], {
     env: { ...process.env, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: dataDir },
     stdio: "ignore",
   });

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --no-parallel-scavenge
 // The `latchkey` command: the bundled CLI with libuv's thread pool sized to the cores.
 //
 // Argon2id runs on that pool. libuv's default of four threads runs four 19 MiB hashes at

@@ -1,7 +1,10 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --no-parallel-scavenge
 // --max-semi-space-size=8 (MiB): the young generation grows to 16 MiB per semi-space
 // during start-up and keeps its pages; 8 holds idle RSS near 110 MB with no measured
-// throughput loss (bench/RESULTS.md). `npm start` passes the same flag.
+// throughput loss. --no-parallel-scavenge: a young-generation collection of a heap this
+// small is over sooner than waking V8's helper threads for it costs; GET /users/me serves
+// ~9 % more requests without them (bench/RESULTS.md, 2026-12-06, sixth session). `npm
+// start` passes the same flags.
 import type { AddressInfo } from "node:net";
 import { Command } from "commander";
 import { createApp, type Latchkey } from "./app.js";
