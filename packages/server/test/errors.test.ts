@@ -284,6 +284,52 @@ describe("odd credentials never cause a 500", () => {
   });
 });
 
+describe("U+0000 in text the server stores or looks up", () => {
+  // PostgreSQL's text cannot hold NUL: these failed their query there (500) while SQLite
+  // took them. Refused before any query now, the same on both databases.
+  const NUL = "a\u0000b";
+
+  it("is 400 validation_failed naming the field, in bodies, paths and queries", async () => {
+    const user = await registerUser(app);
+    const admin = await registerUser(app);
+    await app.svc.store.users.adminUpdate(admin.user.id, { role: "admin" }, app.clock.now());
+    const send = (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, body?: unknown) =>
+      app.http.inject({
+        method,
+        url,
+        headers: {
+          ...bearer(url.startsWith("/admin") ? admin.accessToken : user.accessToken),
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+        ...(body ? { payload: JSON.stringify(body) } : {}),
+      });
+    const cases: Array<[string, Promise<LightMyRequestResponse>, string]> = [
+      [
+        "login",
+        post("/auth/login", JSON.stringify({ identifier: NUL, password: PASSWORD })),
+        "identifier",
+      ],
+      [
+        "passkey options",
+        post("/auth/webauthn/options", JSON.stringify({ identifier: NUL })),
+        "identifier",
+      ],
+      ["token name", send("POST", "/tokens", { name: NUL, scopes: ["read"] }), "name"],
+      ["passkey name", send("PATCH", "/webauthn/credentials/abc", { name: NUL }), "name"],
+      ["session id", send("DELETE", "/sessions/a%00b"), "id"],
+      ["token id", send("DELETE", "/tokens/a%00b"), "id"],
+      ["passkey id", send("PATCH", "/webauthn/credentials/a%00b", { name: "key" }), "id"],
+      ["user id", send("GET", "/admin/users/a%00b"), "id"],
+      ["user search", send("GET", "/admin/users?search=a%00b"), "search"],
+      ["audit filter", send("GET", "/admin/audit?type=a%00b"), "type"],
+    ];
+    for (const [what, res, path] of cases) {
+      const body = expectProblem(await res, 400, "validation_failed");
+      expect(body.errors, what).toContainEqual({ path, message: "must not contain U+0000" });
+    }
+  });
+});
+
 describe("credentials come before bodies", () => {
   it("answers a protected route without credentials 401, whatever the body", async () => {
     expectProblem(await post("/tokens", ""), 401, "unauthenticated");

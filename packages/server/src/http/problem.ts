@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
 import { isForeignKeyViolation } from "../store/db.js";
+import { NO_NUL_PATTERN } from "./schemas.js";
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -163,7 +164,7 @@ export function errorHandler(
   if (error.validation) {
     const errors = error.validation.map((v) => ({
       path: fieldPath(v.instancePath, v.params),
-      message: fieldMessage(v.keyword, v.message),
+      message: fieldMessage(v.keyword, v.message, v.params),
     }));
     const detail = `Invalid ${error.validationContext ?? "request"}: ${errors
       .map((e) => `${e.path || "(root)"} ${e.message}`)
@@ -195,8 +196,13 @@ function fieldPath(instancePath: string, params: Record<string, unknown>): strin
   return base;
 }
 
-function fieldMessage(keyword: string, message: string | undefined): string {
+function fieldMessage(
+  keyword: string,
+  message: string | undefined,
+  params: Record<string, unknown>,
+): string {
   if (keyword === "required") return "is required";
+  if (keyword === "pattern" && params.pattern === NO_NUL_PATTERN) return "must not contain U+0000";
   if (keyword === "additionalProperties") return "is not allowed";
   return message ?? "is invalid";
 }

@@ -1,4 +1,10 @@
-import { type Static, type TInteger, type TString, Type } from "@sinclair/typebox";
+import {
+  type Static,
+  type StringOptions,
+  type TInteger,
+  type TString,
+  Type,
+} from "@sinclair/typebox";
 
 /** Shared shapes of the contract (../shared/API.md "Shapes"). Routes keep their own bodies. */
 
@@ -64,6 +70,17 @@ export const TokenResponse = Type.Object(
   },
   { $id: "TokenResponse" },
 );
+
+/** No U+0000 anywhere: what `Text` requires. */
+export const NO_NUL_PATTERN = "^[^\\u0000]*$";
+
+/**
+ * Text the server stores or looks up as it came (names, identifiers, ids in paths, search
+ * terms). PostgreSQL's `text` cannot hold U+0000, so a NUL failed the query there (500)
+ * while SQLite took it; it is refused here instead, 400 on both databases.
+ */
+export const Text = (options: Omit<StringOptions, "pattern"> = {}) =>
+  Type.String({ ...options, pattern: NO_NUL_PATTERN });
 
 export const Email = Type.String({ format: "email", maxLength: 254 });
 const USERNAME_RULE = { minLength: 2, maxLength: 50, pattern: "^[A-Za-z0-9._-]+$" } as const;

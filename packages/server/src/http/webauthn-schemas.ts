@@ -6,7 +6,7 @@ import type {
 } from "@simplewebauthn/server";
 import { Type } from "@sinclair/typebox";
 import { PASSKEY_NAME_MAX, type Passkey } from "../domain/webauthn.js";
-import { Nullable } from "./schemas.js";
+import { NO_NUL_PATTERN, Nullable } from "./schemas.js";
 
 /**
  * The standard JSON forms of WebAuthn L3 (§5.1.8, §5.1.9, §5.5.4, §5.10.x), as
@@ -130,10 +130,12 @@ export const PasskeyAnswerBody = Type.Object(
 export const ceremony = <T extends typeof CreationOptions | typeof RequestOptions>(options: T) =>
   Type.Object({ options, challengeId: ChallengeId });
 
+/** Something other than white space, and no U+0000 (see `Text`). */
 export const PasskeyName = Type.String({
   minLength: 1,
   maxLength: PASSKEY_NAME_MAX,
   pattern: "\\S",
+  allOf: [{ pattern: NO_NUL_PATTERN }],
 });
 
 export const PasskeyView = Type.Object({

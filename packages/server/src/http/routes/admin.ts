@@ -13,7 +13,7 @@ import type { Services } from "../../services.js";
 import { clientInfo } from "../credentials.js";
 import { authOf, requireAdmin, requireAuth } from "../guards.js";
 import { nextCursor, PagingQuery, pageOf } from "../paging.js";
-import { authSecurity, problemResponses, UserView } from "../schemas.js";
+import { authSecurity, problemResponses, Text, UserView } from "../schemas.js";
 import { userView } from "../token-reply.js";
 
 const AdminUserView = Type.Object(
@@ -25,7 +25,7 @@ const AdminUserView = Type.Object(
   { $id: "AdminUser", description: "The contract's user object plus admin-only fields" },
 );
 
-const UserParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const UserParams = Type.Object({ id: Text({ maxLength: 64 }) });
 const Name = (description: string) =>
   Type.String({ minLength: 1, maxLength: 32, pattern: "^[a-z][a-z0-9_-]*$", description });
 
@@ -69,13 +69,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         querystring: Type.Object(
           {
             search: Type.Optional(
-              Type.String({
+              Text({
                 maxLength: 254,
                 description:
                   "Case-insensitive substring of the email or the username (for a guest: its name or the email it gave)",
               }),
             ),
-            q: Type.Optional(Type.String({ maxLength: 254, description: "Alias of `search`" })),
+            q: Type.Optional(Text({ maxLength: 254, description: "Alias of `search`" })),
             ...PagingQuery,
           },
           { additionalProperties: false },

@@ -4,7 +4,7 @@ import { validationFailed } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { requireAdmin, requireAuth } from "../guards.js";
 import { nextCursor, PagingQuery, pageOf } from "../paging.js";
-import { authSecurity, Nullable, problemResponses } from "../schemas.js";
+import { authSecurity, Nullable, problemResponses, Text } from "../schemas.js";
 
 const AuditEventView = Type.Object({
   id: Type.String(),
@@ -45,8 +45,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         description: `Kept ${svc.config.operations.auditRetentionDays} days (LATCHKEY_AUDIT_RETENTION_DAYS).`,
         querystring: Type.Object(
           {
-            userId: Type.Optional(Type.String({ maxLength: 64 })),
-            type: Type.Optional(Type.String({ maxLength: 64 })),
+            userId: Type.Optional(Text({ maxLength: 64 })),
+            type: Type.Optional(Text({ maxLength: 64 })),
             since: Instant("Events at or after this instant"),
             until: Instant("Events before this instant"),
             ...PagingQuery,

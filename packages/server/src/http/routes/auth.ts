@@ -25,6 +25,7 @@ import {
   ReauthBody,
   SecondFactorCode,
   stepUpSecurity,
+  Text,
   TokenResponse,
   Username,
   VerificationRequired,
@@ -104,7 +105,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         summary: "Sign in with email or username and password",
         body: Type.Object(
           {
-            identifier: Type.String({ minLength: 1, maxLength: 254 }),
+            identifier: Text({ minLength: 1, maxLength: 254 }),
             password: Password,
             rememberMe: Type.Optional(Type.Boolean()),
           },

@@ -17,11 +17,17 @@ import {
   wantsJson,
   withParams,
 } from "../oauth-reply.js";
-import { MfaPendingResponse, problemResponses, stepUpSecurity, TokenResponse } from "../schemas.js";
+import {
+  MfaPendingResponse,
+  problemResponses,
+  stepUpSecurity,
+  Text,
+  TokenResponse,
+} from "../schemas.js";
 import { sendLoginResult } from "../token-reply.js";
 
 const tags = ["oauth"];
-const ProviderParams = Type.Object({ provider: Type.String({ maxLength: 64 }) });
+const ProviderParams = Type.Object({ provider: Text({ maxLength: 64 }) });
 const Redirect = { description: "302 to the provider", type: "null" } as const;
 const QueryValue = Type.Optional(Type.String({ maxLength: 4096 }));
 

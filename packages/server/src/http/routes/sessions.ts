@@ -6,7 +6,7 @@ import type { Services } from "../../services.js";
 import { clearTokenCookies } from "../cookies.js";
 import { clientInfo } from "../credentials.js";
 import { callerOf, requireAuth } from "../guards.js";
-import { Nullable, problemResponses, scopedSecurity } from "../schemas.js";
+import { Nullable, problemResponses, scopedSecurity, Text } from "../schemas.js";
 
 const SessionView = Type.Object({
   id: Type.String(),
@@ -75,7 +75,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async
         summary: "Revoke one of the user's sessions",
         description:
           "Revoking the session the request came from also clears its cookies, as logout does.",
-        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        params: Type.Object({ id: Text({ maxLength: 64 }) }),
         response: { 204: Type.Null(), ...problemResponses(401, 403, 404) },
       },
     },

@@ -11,7 +11,7 @@ import { createApiToken, deleteApiToken, listApiTokens } from "../../flows/api-t
 import type { Services } from "../../services.js";
 import { clientInfo } from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
-import { authSecurity, Nullable, problemResponses } from "../schemas.js";
+import { authSecurity, Nullable, problemResponses, Text } from "../schemas.js";
 
 /**
  * A plain string here: the accepted values are checked by parseScopes (domain), whose
@@ -107,7 +107,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "owner is mailed a notice.",
         body: Type.Object(
           {
-            name: Type.String({ minLength: 1, maxLength: API_TOKEN_NAME_MAX_LENGTH }),
+            name: Text({ minLength: 1, maxLength: API_TOKEN_NAME_MAX_LENGTH }),
             scopes: Scopes,
             expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: API_TOKEN_MAX_DAYS })),
           },
@@ -144,7 +144,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags,
         security: authSecurity,
         summary: "Delete an API token; it is refused at once on every node",
-        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        params: Type.Object({ id: Text({ maxLength: 64 }) }),
         response: { 204: Type.Null(), ...problemResponses(401, 403, 404) },
       },
     },

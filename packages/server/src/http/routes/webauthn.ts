@@ -15,6 +15,7 @@ import {
   mfaSecurity,
   problemResponses,
   stepUpSecurity,
+  Text,
   TokenResponse,
 } from "../schemas.js";
 import { sendLoginResult } from "../token-reply.js";
@@ -32,7 +33,7 @@ import {
 
 const FAILED =
   "400 `webauthn_failed` when the signature, origin, RP ID, counter or challenge is wrong";
-const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 1366 }) });
+const Params = Type.Object({ id: Text({ minLength: 1, maxLength: 1366 }) });
 
 /** Passkeys: registering and managing them ("acc"), and the ceremonies that use them. */
 export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
@@ -179,7 +180,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
           "The challenge is bound to nothing, works once and for 5 minutes.",
         body: Type.Union([
           Type.Object(
-            { identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })) },
+            { identifier: Type.Optional(Text({ minLength: 1, maxLength: 254 })) },
             { additionalProperties: false },
           ),
           Type.Null(),
