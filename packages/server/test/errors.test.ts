@@ -282,6 +282,20 @@ describe("odd credentials never cause a 500", () => {
     });
     expectProblem(tooLong, 400, "validation_failed");
   });
+
+  it("answers a path parameter longer than any route takes 400 validation_failed, not quoted back", async () => {
+    // Fastify's router answered these 414, titled "Error", with the whole path as detail.
+    const { accessToken } = await registerUser(app);
+    for (const url of [`/sessions/${"x".repeat(2000)}`, `/admin/users/${"x".repeat(2000)}`]) {
+      const body = expectProblem(
+        await app.http.inject({ method: "DELETE", url, headers: bearer(accessToken) }),
+        400,
+        "validation_failed",
+      );
+      expect(body.detail).toBe("A path parameter is too long");
+      expect(JSON.stringify(body)).not.toContain("xxxxxxxx");
+    }
+  });
 });
 
 describe("U+0000 in text the server stores or looks up", () => {

@@ -58,6 +58,8 @@ export interface AuthenticatorOptions {
   origin: string;
   /** Whether a PIN or biometric check happens (UV flag). */
   userVerification?: boolean;
+  /** Length of the credential IDs it makes (default 16 bytes; WebAuthn allows 1023). */
+  credentialIdBytes?: number;
   /** A synced passkey: BE and BS flags set. */
   backedUp?: boolean;
   /** 0 for authenticators without a signature counter (most synced passkeys). */
@@ -130,7 +132,7 @@ export class SoftAuthenticator {
     }
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const credential: StoredCredential = {
-      id: randomBytes(16),
+      id: randomBytes(this.options.credentialIdBytes ?? 16),
       privateKey,
       publicKey,
       rpId,

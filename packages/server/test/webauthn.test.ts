@@ -152,6 +152,35 @@ describe("passkeys (WebAuthn)", () => {
       expect(foreign.statusCode).toBe(404);
     });
 
+    it("renames and deletes a passkey whose credential ID is longer than 100 characters", async () => {
+      // Fastify's router refused path parameters over 100 characters (414) before the
+      // route's schema, which allows a credential ID's full 1366.
+      for (const credentialIdBytes of [255, 1023]) {
+        const { accessToken, credentialId } = await withPasskey(
+          new SoftAuthenticator({ origin: ORIGIN, credentialIdBytes }),
+        );
+        expect(credentialId.length).toBeGreaterThan(100);
+        const url = `/webauthn/credentials/${credentialId}`;
+        const rename = await app.http.inject({
+          method: "PATCH",
+          url,
+          ...json({ name: "Security key" }),
+          headers: { ...bearer(accessToken), "content-type": "application/json" },
+        });
+        expect(rename.statusCode).toBe(200);
+        expect(rename.json().credential).toMatchObject({ id: credentialId, name: "Security key" });
+        const { stepUpToken } = (
+          await post("/auth/step-up", { password: PASSWORD }, bearer(accessToken))
+        ).json();
+        const del = await app.http.inject({
+          method: "DELETE",
+          url,
+          headers: { ...bearer(accessToken), "x-step-up-token": stepUpToken },
+        });
+        expect(del.statusCode).toBe(204);
+      }
+    });
+
     it("refuses a wrong origin, a wrong RP ID, the wrong ceremony type and a replay", async () => {
       const user = await registerUser(app, { password: PASSWORD });
       const authenticator = new SoftAuthenticator({ origin: ORIGIN });

@@ -2,6 +2,7 @@ import cookie from "@fastify/cookie";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { CREDENTIAL_ID_MAX_B64U } from "../domain/webauthn.js";
 import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
@@ -46,6 +47,10 @@ export async function buildHttp(
     // trickling a body cannot hold a connection open for ever.
     requestTimeout: 30_000,
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
+    // The longest path parameter a route takes (a passkey's credential ID), so that each
+    // route's schema judges its own: at Fastify's default of 100, a longer credential ID
+    // (WebAuthn allows 1366 characters) answered 414 and could be neither renamed nor deleted.
+    routerOptions: { maxParamLength: CREDENTIAL_ID_MAX_B64U },
     return503OnClosing: true,
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,

@@ -32,6 +32,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "validation_failed",
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "validation_failed",
   FST_ERR_BAD_URL: "validation_failed",
+  FST_ERR_MAX_PARAM_LENGTH: "validation_failed",
 };
 
 /**
@@ -178,7 +179,11 @@ export function errorHandler(
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
     const status =
-      error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? 415 : (error.statusCode ?? 400);
+      error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+        ? 415
+        : error.code === "FST_ERR_MAX_PARAM_LENGTH"
+          ? 400 // a schema failure like any other over-long field, not Fastify's 414
+          : (error.statusCode ?? 400);
     const code = mapped ?? codeForStatus(status);
     return sendProblem(reply, status, code, clientMessage(error));
   }
@@ -216,6 +221,8 @@ function codeForStatus(status: number): string {
 function clientMessage(error: FastifyError): string {
   if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
     return "Content-Type must be application/json";
+  // Fastify's message quotes the whole path back.
+  if (error.code === "FST_ERR_MAX_PARAM_LENGTH") return "A path parameter is too long";
   if (error instanceof SyntaxError || error.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
     return "The body is not valid JSON";
   }

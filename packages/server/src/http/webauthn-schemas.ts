@@ -5,7 +5,7 @@ import type {
   RegistrationResponseJSON,
 } from "@simplewebauthn/server";
 import { Type } from "@sinclair/typebox";
-import { PASSKEY_NAME_MAX, type Passkey } from "../domain/webauthn.js";
+import { CREDENTIAL_ID_MAX_B64U, PASSKEY_NAME_MAX, type Passkey } from "../domain/webauthn.js";
 import { NO_NUL_PATTERN, Nullable } from "./schemas.js";
 
 /**
@@ -19,7 +19,7 @@ const Open = (description?: string) =>
   Type.Object({}, { additionalProperties: true, ...(description ? { description } : {}) });
 const CredentialDescriptor = Type.Object(
   {
-    id: B64u(1366, "Credential ID"),
+    id: B64u(CREDENTIAL_ID_MAX_B64U, "Credential ID"),
     type: Type.Literal("public-key"),
     transports: Type.Optional(Type.Array(Type.String())),
   },
@@ -67,8 +67,8 @@ export const RequestOptions = Type.Unsafe<PublicKeyCredentialRequestOptionsJSON>
 export const RegistrationResponse = Type.Unsafe<RegistrationResponseJSON>(
   Type.Object(
     {
-      id: B64u(1366),
-      rawId: B64u(1366),
+      id: B64u(CREDENTIAL_ID_MAX_B64U),
+      rawId: B64u(CREDENTIAL_ID_MAX_B64U),
       type: Type.Literal("public-key"),
       response: Type.Object(
         {
@@ -88,8 +88,8 @@ export const RegistrationResponse = Type.Unsafe<RegistrationResponseJSON>(
 export const AuthenticationResponse = Type.Unsafe<AuthenticationResponseJSON>(
   Type.Object(
     {
-      id: B64u(1366),
-      rawId: B64u(1366),
+      id: B64u(CREDENTIAL_ID_MAX_B64U),
+      rawId: B64u(CREDENTIAL_ID_MAX_B64U),
       type: Type.Literal("public-key"),
       response: Type.Object(
         {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { AuthError } from "../../domain/errors.js";
+import { CREDENTIAL_ID_MAX_B64U } from "../../domain/webauthn.js";
 import { mfaPasskeyOptions } from "../../flows/mfa-login.js";
 import { stepUpPasskeyOptions } from "../../flows/step-up.js";
 import { deletePasskey, listPasskeys, renamePasskey } from "../../flows/webauthn-credentials.js";
@@ -33,7 +34,7 @@ import {
 
 const FAILED =
   "400 `webauthn_failed` when the signature, origin, RP ID, counter or challenge is wrong";
-const Params = Type.Object({ id: Text({ minLength: 1, maxLength: 1366 }) });
+const Params = Type.Object({ id: Text({ minLength: 1, maxLength: CREDENTIAL_ID_MAX_B64U }) });
 
 /** Passkeys: registering and managing them ("acc"), and the ceremonies that use them. */
 export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
