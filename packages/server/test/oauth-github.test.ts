@@ -118,6 +118,25 @@ describe("plain OAuth 2.0 sign-in (GitHub-style)", () => {
     expect(await me()).toMatchObject({ email: "new-mona@example.com", emailVerified: false });
   });
 
+  it("refuses a subject with U+0000 (oauth_failed) and does not keep an email with one", async () => {
+    // PostgreSQL's text cannot hold NUL: the sign-in failed there with internal_error and
+    // went through on SQLite.
+    await boot();
+    gh.signedIn = { id: "77\u000077", login: "nul", email: "nul@example.com", emails: [] };
+    const refused = await signIn();
+    expect(refused.location?.searchParams.get("error")).toBe("oauth_failed");
+
+    gh.signedIn = {
+      id: 78,
+      login: "nul-mail",
+      email: "nul\u0000@example.com",
+      emails: [{ email: "nul\u0000mail@example.com", primary: true, verified: true }],
+    };
+    const page = await signIn();
+    expect(page.location?.searchParams.get("error")).toBeNull();
+    expect(await me()).toMatchObject({ email: null, emailVerified: false });
+  });
+
   it("ends in oauth_denied when the user does not approve", async () => {
     await boot();
     gh.signedIn = undefined;

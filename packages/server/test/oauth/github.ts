@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 import { closeServer } from "./idp.js";
 
 export interface GithubUser {
-  id: number;
+  /** A number at GitHub; a string at some GitHub-style providers. */
+  id: number | string;
   login: string;
   /** The public profile email (nothing vouches for it). */
   email: string | null;

@@ -102,9 +102,20 @@ async function getJson(config: client.Configuration, accessToken: string, url: s
   return (await response.json()) as unknown;
 }
 
+/**
+ * U+0000 in what a provider sends cannot be stored in PostgreSQL's text (the sign-in
+ * failed there with internal_error, and went through on SQLite): a subject with one is
+ * refused, an email with one is not used, like any other malformed address.
+ */
 function identity(subject: string, email: unknown, verified: boolean): Identity {
-  if (subject.length === 0 || subject.length > MAX_SUBJECT) throw new Error("bad subject");
-  const usable = typeof email === "string" && email.includes("@") && email.length <= MAX_EMAIL;
+  if (subject.length === 0 || subject.length > MAX_SUBJECT || subject.includes("\u0000")) {
+    throw new Error("bad subject");
+  }
+  const usable =
+    typeof email === "string" &&
+    email.includes("@") &&
+    email.length <= MAX_EMAIL &&
+    !email.includes("\u0000");
   return { subject, email: usable ? email : null, emailVerified: usable && verified };
 }
 
