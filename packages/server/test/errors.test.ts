@@ -417,6 +417,17 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(unauthenticated.body).toMatchObject({ status: 401, code: "unauthenticated" });
   });
 
+  it("answers CONNECT 404 not_found as problem+json, then closes the connection", async () => {
+    // Node hands CONNECT over as a bare socket and, with nobody listening, dropped it
+    // without any answer.
+    for (const target of ["127.0.0.1:443", "/users/me"]) {
+      const answer = parseRaw(await raw(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      expect(answer.statusLine).toBe("HTTP/1.1 404 Not Found");
+      expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
+      expect(answer.body).toMatchObject({ status: 404, code: "not_found" });
+    }
+  });
+
   it("answers an Expect it cannot meet 417 as problem+json", async () => {
     const answer = parseRaw(
       await raw(

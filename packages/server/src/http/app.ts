@@ -7,7 +7,13 @@ import type { Services } from "../services.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
 import { lazyCompilers } from "./lazy-compilers.js";
-import { clientErrorHandler, errorHandler, expectationFailed, notFoundHandler } from "./problem.js";
+import {
+  clientErrorHandler,
+  connectRefused,
+  errorHandler,
+  expectationFailed,
+  notFoundHandler,
+} from "./problem.js";
 import { lazyRequestLogger } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -75,6 +81,7 @@ export async function buildHttp(
   });
 
   app.server.on("checkExpectation", expectationFailed);
+  app.server.on("connect", connectRefused);
   // A client that sends its request and hangs up (a load generator when its time is up)
   // still gets that request carried out: by default Node aborts a request whose client
   // half-closes, and drops its socket, so a shutdown would not wait for the sign-in still

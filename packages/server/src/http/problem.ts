@@ -101,6 +101,14 @@ export function expectationFailed(_request: IncomingMessage, response: ServerRes
 }
 
 /**
+ * A CONNECT request, which Node hands over as a bare socket and, with nobody listening,
+ * drops without an answer: no route takes one, so 404 like any other method a path lacks.
+ */
+export function connectRefused(_request: IncomingMessage, socket: Duplex): void {
+  endWithProblem(socket, 404, "not_found", "No route for CONNECT");
+}
+
+/**
  * Requests Node's HTTP parser refuses before Fastify sees them (a garbled request line,
  * headers over the limit, a request that never finished arriving): the same problem+json
  * as every other error, then the connection closes, since its framing can't be trusted.
