@@ -50,7 +50,8 @@ describe("DELETE /users/me", () => {
   });
 
   it("lets a fresh guest through even with a step-up cookie another session left in the browser", async () => {
-    // Someone else stepped up in this browser and signed out: logout leaves lk_step_up.
+    // Someone else stepped up in this browser and its cookie outlived that session (a
+    // browser that kept it, a request that never reached logout).
     const earlier = await registerUser(app, { password: PASSWORD });
     const leftover = await stepUpToken(app, earlier.accessToken);
     const guest = await app.http.inject({

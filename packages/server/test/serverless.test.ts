@@ -303,7 +303,7 @@ async function journey(app: TestApp, transport: Transport, clientIp: string): Pr
   expect(logout.status).toBe(204);
   expect(logout.body).toBe("");
   const cleared = logout.setCookies.map(parseSetCookie);
-  expect(cleared.map((c) => c.name).sort()).toEqual(["lk_access", "lk_refresh"]);
+  expect(cleared.map((c) => c.name).sort()).toEqual(["lk_access", "lk_refresh", "lk_step_up"]);
   for (const c of cleared) {
     expect(c.value).toBe("");
     expect(c.attributes).toMatchObject({ "max-age": "0", httponly: true, secure: true });

@@ -198,7 +198,7 @@ describe("DELETE /sessions/:id", () => {
     const res = await revoke(own.accessToken, ownSession?.id ?? "");
     expect(res.statusCode).toBe(204);
     const cleared = res.cookies.filter((c) => c.value === "").map((c) => c.name);
-    expect(cleared.sort()).toEqual(["lk_access", "lk_refresh"]);
+    expect(cleared.sort()).toEqual(["lk_access", "lk_refresh", "lk_step_up"]);
     expectProblem(await me(own.accessToken), 401, "session_revoked");
     // Ending another session leaves the caller's cookies alone.
     const second = await login("own@example.com");

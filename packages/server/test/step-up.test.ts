@@ -1,3 +1,4 @@
+import type { LightMyRequestResponse } from "fastify";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bearer, registerUser, startTestApp, type TestApp } from "./helpers.js";
@@ -174,5 +175,41 @@ describe("POST /auth/step-up and requireStepUp", () => {
       payload: JSON.stringify({ password: PASSWORD }),
     });
     expect(res.statusCode).toBe(200);
+  });
+
+  it("every way of ending the session in this browser clears lk_step_up with its Path", async () => {
+    const ends: Array<(accessToken: string, stepUp: string) => Promise<LightMyRequestResponse>> = [
+      (accessToken) =>
+        app.http.inject({ method: "POST", url: "/auth/logout", headers: bearer(accessToken) }),
+      (accessToken) =>
+        app.http.inject({ method: "POST", url: "/auth/logout/all", headers: bearer(accessToken) }),
+      async (accessToken) => {
+        const list = await app.http.inject({ url: "/sessions", headers: bearer(accessToken) });
+        const current = list
+          .json<{ sessions: Array<{ id: string; current: boolean }> }>()
+          .sessions.find((s) => s.current);
+        return app.http.inject({
+          method: "DELETE",
+          url: `/sessions/${current?.id}`,
+          headers: bearer(accessToken),
+        });
+      },
+      (accessToken, stepUp) =>
+        app.http.inject({
+          method: "DELETE",
+          url: "/users/me",
+          headers: { ...bearer(accessToken), "x-step-up-token": stepUp },
+        }),
+    ];
+    for (const end of ends) {
+      const user = await registerUser(app, { password: PASSWORD });
+      const stepUp = await stepUpToken(app, user.accessToken);
+      const res = await end(user.accessToken, stepUp);
+      expect(res.statusCode).toBe(204);
+      const cleared = res.cookies.find((c) => c.name === "lk_step_up");
+      expect(cleared, res.raw.req.url).toMatchObject({ value: "", path: "/", maxAge: 0 });
+      const names = res.cookies.map((c) => c.name);
+      expect(new Set(names).size, "one Set-Cookie per name").toBe(names.length);
+    }
   });
 });

@@ -49,13 +49,19 @@ export function setTokenCookies(
   });
 }
 
+export const MFA_COOKIE = "lk_mfa";
+export const STEP_UP_COOKIE = "lk_step_up";
+
+/**
+ * The end of a session in this browser (logout, logout everywhere, revoking the current
+ * session, deleting the account): the token cookies and the session's step-up grant go,
+ * each with the Path and Domain it was set with, so the browser really deletes it.
+ */
 export function clearTokenCookies(reply: FastifyReply, config: Config): void {
   reply.clearCookie(ACCESS_COOKIE, { ...base(config), sameSite: "lax", path: "/" });
   reply.clearCookie(REFRESH_COOKIE, { ...base(config), sameSite: "strict", path: REFRESH_PATH });
+  reply.clearCookie(STEP_UP_COOKIE, { ...base(config), sameSite: "lax", path: "/" });
 }
-
-export const MFA_COOKIE = "lk_mfa";
-export const STEP_UP_COOKIE = "lk_step_up";
 
 /** MFA pending: only the /auth routes that finish a sign-in ever see it. */
 export function setMfaCookie(reply: FastifyReply, config: Config, token: string, maxAge: number) {
