@@ -104,6 +104,20 @@ describe("OpenAPI document", () => {
     expect(missing.json()).toMatchObject({ status: 404, code: "not_found" });
   });
 
+  it("keeps /docs out of frames and to its own scripts: it can send cookie-authenticated writes", async () => {
+    for (const url of ["/docs/", "/docs/static/swagger-initializer.js", "/docs/json"]) {
+      const res = await app.http.inject({ url });
+      expect(res.statusCode, url).toBe(200);
+      const csp = String(res.headers["content-security-policy"]);
+      expect(csp, url).toContain("frame-ancestors 'none'");
+      expect(csp, url).toContain("script-src 'self';");
+      expect(csp, url).not.toMatch(/script-src[^;]*unsafe/);
+      expect(csp, url).toContain("connect-src 'self' http://latchkey.test;");
+      expect(res.headers["x-frame-options"], url).toBe("DENY");
+      expect(res.headers["x-content-type-options"], url).toBe("nosniff");
+    }
+  });
+
   it("shows the same document as /openapi.json", async () => {
     const [shown, served] = await Promise.all([
       app.http.inject({ url: "/docs/json" }),

@@ -205,7 +205,7 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
         ? withWireContentTypes(document.openapiObject)
         : document.swaggerObject,
   });
-  if (docs) registerDocsPage(app);
+  if (docs) registerDocsPage(app, svc.config.publicUrl);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 }
 

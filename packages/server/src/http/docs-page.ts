@@ -5,6 +5,28 @@ import { errorHandler, notFoundHandler } from "./problem.js";
 const PREFIX = "/docs";
 
 /**
+ * The page lives on the origin whose cookies sign users in, and its "Try it out" sends
+ * cookie-authenticated requests with an allowed Origin: no other site may frame it
+ * (clickjacking), it runs only Swagger UI's own scripts, and it fetches nothing but this
+ * server (the "Explore" box cannot load a document from elsewhere). Swagger UI writes a
+ * few inline styles, hence 'unsafe-inline' for styles only: a style cannot run code.
+ */
+function docsCsp(publicUrl: string): string {
+  const api = new URL(publicUrl).origin;
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    `connect-src 'self' ${api}`,
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+/**
  * The browsable API page (Swagger UI) at /docs, loaded by its first request. Swagger UI
  * serves files from its own directory, so it stays outside the bundle, and with its
  * static file server and YAML library it is ~130 files: loading and registering them at
@@ -12,13 +34,20 @@ const PREFIX = "/docs";
  * live in a Fastify instance of their own, over a copy of the finished OpenAPI document,
  * to which these two routes hand the request.
  */
-export function registerDocsPage(app: FastifyInstance): void {
+export function registerDocsPage(app: FastifyInstance, publicUrl: string): void {
+  const csp = docsCsp(publicUrl);
   let page: Promise<FastifyInstance> | undefined;
   const load = async () => {
     const { default: swaggerUi } = await import("@fastify/swagger-ui");
     const docs = Fastify({ logger: false });
     docs.setErrorHandler(errorHandler);
     docs.setNotFoundHandler(notFoundHandler);
+    docs.addHook("onSend", async (_request, reply) => {
+      reply.header("content-security-policy", csp);
+      reply.header("x-frame-options", "DENY");
+      reply.header("x-content-type-options", "nosniff");
+      reply.header("referrer-policy", "same-origin");
+    });
     // OpenAPI 3.1, which the static mode's types predate; it serves the object as it is.
     const document = app.swagger() as StaticDocumentSpec["document"];
     await docs.register(swagger, { mode: "static", specification: { document } });
