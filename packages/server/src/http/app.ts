@@ -32,6 +32,7 @@ import { userRoutes } from "./routes/users.js";
 import { webauthnRoutes } from "./routes/webauthn.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
 import { Problem, TokenResponse, UserView } from "./schemas.js";
+import { securityHeaders } from "./security-headers.js";
 import { uiRoutes } from "./ui.js";
 
 /** The HTTP server: plugins, the error handler and every route. Owns nothing it does not close. */
@@ -125,7 +126,7 @@ export async function buildHttp(
   });
 
   await app.register(cookie);
-  registerCors(app, config.allowedOrigins);
+  registerCors(app, config.allowedOrigins, securityHeaders(config));
   await registerOpenApi(app, svc, options.docs);
 
   for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);

@@ -13,12 +13,18 @@ const PREFLIGHT_MAX_AGE_S = "600";
  * traffic, cost one header here, where the plugin spent 4-6 % of GET /users/me
  * (bench/RESULTS.md). A disallowed origin simply gets no Access-Control-* headers.
  */
-export function registerCors(app: FastifyInstance, allowedOrigins: readonly string[]): void {
+export function registerCors(
+  app: FastifyInstance,
+  allowedOrigins: readonly string[],
+  baseHeaders: ReadonlyArray<readonly [string, string]> = [],
+): void {
   const allowed = new Set(allowedOrigins);
 
   app.addHook("onRequest", (request, reply, done) => {
     // The answer differs by Origin, so caches must key on it (Fetch §3.2.6).
     reply.header("vary", "Origin");
+    // Headers every answer carries (security-headers.ts), in this one hook for its cost.
+    for (const [name, value] of baseHeaders) reply.header(name, value);
     const origin = request.headers.origin;
     if (origin !== undefined && allowed.has(origin)) {
       reply.header("access-control-allow-origin", origin);
