@@ -157,7 +157,18 @@ const FRIENDLY: Record<string, string> = {
   csrf_rejected: "This page's address is not allowed to talk to the server (allowedOrigins).",
   screen_locked: "This session is locked. Unlock it to continue.",
   webauthn_failed: "That passkey was not accepted. Try again, or use another way in.",
+  // What a provider sign-in's redirect may carry as ?error= (GET /auth/oauth/:provider/callback).
+  oauth_denied: "The sign-in was cancelled at the provider.",
+  oauth_state_mismatch: "That sign-in expired or was started in another browser. Try again.",
+  oauth_failed: "The provider's answer could not be used. Try again, or use another way in.",
+  email_in_use:
+    "An account already uses this email address. Sign in to it another way, then connect the provider from your account.",
+  identity_in_use: "That provider account is already connected to another account.",
 };
+
+/** The sentence for a contract error code, else `fallback`: never the code's own text. */
+export const explainCode = (code: string, fallback: string): string =>
+  Object.hasOwn(FRIENDLY, code) ? (FRIENDLY[code] as string) : fallback;
 
 /** What the browser's WebAuthn errors (DOMException names) mean to the user. */
 const PASSKEY_ERRORS: Record<string, string> = {

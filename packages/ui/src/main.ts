@@ -2,7 +2,7 @@ import { h, render } from "./dom.js";
 import { accountPage } from "./pages/account.js";
 import { forgotPage } from "./pages/forgot.js";
 import { guestPage } from "./pages/guest.js";
-import { loginPage } from "./pages/login.js";
+import { landingPage, loginPage } from "./pages/login.js";
 import { magicLinkPage } from "./pages/magic-link.js";
 import { registerPage } from "./pages/register.js";
 import { resetPage } from "./pages/reset.js";
@@ -10,7 +10,7 @@ import { verifyEmailPage } from "./pages/verify-email.js";
 
 /** Page paths under /ui; the server's mails link to reset-password, magic-link and verify-email. */
 const PAGES: Record<string, () => void | Promise<void>> = {
-  "": loginPage,
+  "": landingPage,
   login: loginPage,
   register: registerPage,
   "forgot-password": forgotPage,

@@ -2,7 +2,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { type MailServer, smtpConfig, startMailServer } from "../../server/test/mail-server.js";
-import { PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
+import { enrolledUser, PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
 import { type Chromium, freePort, launchChromium, shot } from "./chromium.js";
 
 const OTHER_DEVICE_UA =
@@ -261,6 +261,53 @@ describe("hosted pages in Chromium", () => {
     await page.waitForURL("**/ui/account");
     await page.getByRole("heading", { name: "Your account" }).waitFor();
     await shot(page, "10-signed-in-by-magic-link");
+    expect(chrome.problems).toEqual([]);
+  });
+
+  it("/ui/, where a provider sign-in lands: MFA pending finishes there, errors show as text, a session goes on", async () => {
+    const user = await enrolledUser(app);
+    const page = await newPage();
+    let dialogs = 0;
+    page.on("dialog", (dialog) => {
+      dialogs++;
+      void dialog.dismiss();
+    });
+    // The callback's answer for an MFA user: the lk_mfa cookie and a 302 to /ui/?mfaRequired=true.
+    const pending = await page.request.post(`${base}/auth/login`, {
+      data: { identifier: user.email, password: PASSWORD },
+    });
+    expect(await pending.json()).toMatchObject({ mfaRequired: true });
+    await page.goto(`${base}/ui/?mfaRequired=true`);
+    await page.getByRole("heading", { name: "Two-factor authentication" }).waitFor();
+    expect(new URL(page.url()).search).toBe("");
+    app.clock.advance(STEP_MS);
+    await page.getByLabel("Code", { exact: true }).fill(totpAt(user.secret, app.clock.now()));
+    await page.getByRole("button", { name: "Verify" }).click();
+    await page.waitForURL("**/ui/account");
+
+    // Signed in, /ui/ (the callback's default target) is the account page.
+    await page.goto(`${base}/ui/`);
+    await page.waitForURL("**/ui/account");
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+
+    // ?error= is the contract's code, or whatever a crafted link says: text, never markup.
+    const signedOut = await newPage();
+    signedOut.on("dialog", (dialog) => {
+      dialogs++;
+      void dialog.dismiss();
+    });
+    await signedOut.goto(`${base}/ui/?error=oauth_denied`);
+    await signedOut.getByRole("alert").filter({ hasText: "cancelled at the provider" }).waitFor();
+    expect(new URL(signedOut.url()).search).toBe("");
+    const crafted = "<img src=x onerror=alert(1)>";
+    await signedOut.goto(`${base}/ui/login?error=${encodeURIComponent(crafted)}`);
+    await signedOut.getByRole("alert").filter({ hasText: "did not work" }).waitFor();
+    expect(await signedOut.locator("main img").count()).toBe(0);
+    expect(await signedOut.locator("main").textContent()).not.toContain(crafted);
+    // Signed out, /ui/ is the sign-in page.
+    await signedOut.goto(`${base}/ui/`);
+    await signedOut.getByRole("heading", { name: "Sign in" }).waitFor();
+    expect(dialogs).toBe(0);
     expect(chrome.problems).toEqual([]);
   });
 

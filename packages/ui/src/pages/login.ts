@@ -1,8 +1,69 @@
+import { LatchkeyError } from "../../../client/src/index.js";
 import { client, go } from "../api.js";
-import { actionButton, field, fieldValue, form, h, inputOf, messages, render } from "../dom.js";
+import {
+  actionButton,
+  explainCode,
+  field,
+  fieldValue,
+  form,
+  h,
+  inputOf,
+  messages,
+  render,
+} from "../dom.js";
 import { mfaStep } from "./mfa-step.js";
 
+/**
+ * `/ui/`, where a provider sign-in ends by default (GET /auth/oauth/:provider/callback):
+ * signed in there, the account page; `?mfaRequired=true` (the lk_mfa cookie is set), the
+ * MFA step; `?error=<code>`, the sign-in page saying what went wrong.
+ */
+export async function landingPage(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("mfaRequired") && !params.has("error")) {
+    const signedIn = await client.me().then(
+      () => true,
+      // A locked session is still one: the account page offers the unlock.
+      (err: unknown) => err instanceof LatchkeyError && err.code === "screen_locked",
+    );
+    if (signedIn) return go("/ui/account");
+  }
+  loginPage();
+}
+
+/** What a provider sign-in's redirect says, taken out of the address bar once read. */
+function providerOutcome(): { mfaRequired: boolean; error: string | null } {
+  const url = new URL(location.href);
+  const outcome = {
+    mfaRequired: url.searchParams.get("mfaRequired") === "true",
+    error: url.searchParams.get("error"),
+  };
+  if (url.searchParams.has("mfaRequired") || url.searchParams.has("error")) {
+    url.searchParams.delete("mfaRequired");
+    url.searchParams.delete("error");
+    history.replaceState(null, "", url.pathname + url.search);
+  }
+  return outcome;
+}
+
 export function loginPage(): void {
+  const outcome = providerOutcome();
+  if (outcome.mfaRequired) {
+    mfaStep();
+    return;
+  }
+  // The code comes from the address bar, so anyone can craft one: it is shown as text,
+  // and only the contract's codes get a sentence.
+  const providerError = outcome.error
+    ? h(
+        "p",
+        { class: "alert", role: "alert" },
+        explainCode(
+          outcome.error,
+          "Signing in with the provider did not work. Try again, or use another way in.",
+        ),
+      )
+    : null;
   const linkMsg = messages();
   const passkeyMsg = messages();
   const signIn = form(
@@ -69,6 +130,7 @@ export function loginPage(): void {
   );
   render(
     h("h1", {}, "Sign in"),
+    providerError,
     signIn,
     passkey,
     passkeyMsg.el,
