@@ -37,7 +37,7 @@ describe("security headers on API answers", () => {
 
   it("HSTS (one year, this host only) when the public URL is https", async () => {
     app = await startTestApp({ publicUrl: "https://auth.example.com" });
-    for (const url of ["/healthz", "/users/me", "/ui/login"]) {
+    for (const url of ["/healthz", "/users/me", "/ui/login", "/docs/"]) {
       const res = await app.http.inject({ url });
       expect(res.headers["strict-transport-security"], url).toBe("max-age=31536000");
       expect(res.headers["x-content-type-options"], url).toBe("nosniff");

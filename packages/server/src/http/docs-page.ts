@@ -1,6 +1,7 @@
 import swagger, { type StaticDocumentSpec } from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { errorHandler, notFoundHandler } from "./problem.js";
+import { securityHeaders } from "./security-headers.js";
 
 const PREFIX = "/docs";
 
@@ -36,6 +37,8 @@ function docsCsp(publicUrl: string): string {
  */
 export function registerDocsPage(app: FastifyInstance, publicUrl: string): void {
   const csp = docsCsp(publicUrl);
+  // The answers every other route carries (its replies bypass the app's hooks: hijacked).
+  const base = securityHeaders({ publicUrl });
   let page: Promise<FastifyInstance> | undefined;
   const load = async () => {
     const { default: swaggerUi } = await import("@fastify/swagger-ui");
@@ -45,7 +48,7 @@ export function registerDocsPage(app: FastifyInstance, publicUrl: string): void 
     docs.addHook("onSend", async (_request, reply) => {
       reply.header("content-security-policy", csp);
       reply.header("x-frame-options", "DENY");
-      reply.header("x-content-type-options", "nosniff");
+      for (const [name, value] of base) reply.header(name, value);
       reply.header("referrer-policy", "same-origin");
     });
     // OpenAPI 3.1, which the static mode's types predate; it serves the object as it is.
