@@ -1,7 +1,9 @@
+import { connect } from "node:net";
 import pino from "pino";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { lazyRequestLogger } from "../src/http/request-logger.js";
-import { bearer, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { bearer, rawRequest, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { openSocket } from "./ws-client.js";
 
 type Line = Record<string, unknown>;
 
@@ -67,6 +69,117 @@ describe("request log", () => {
     expect(error).toMatchObject({ level: 50, msg: "unhandled error", err: { message: "boom" } });
     expect(request).toMatchObject({ msg: "request", path: "/test/boom", status: 500 });
     expect(error?.reqId).toBe(request?.reqId);
+  });
+});
+
+describe("request log: WebSocket handshakes on /ws", () => {
+  const { logger, lines } = capturingLogger();
+  let app: TestApp;
+  let accessToken: string;
+  const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+  const handshake = (headers: Record<string, string | undefined> = {}) =>
+    `GET /ws?ticket=one-time HTTP/1.1\r\nHost: x\r\n${Object.entries({
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-key": KEY,
+      "sec-websocket-version": "13",
+      ...headers,
+    })
+      .filter(([, value]) => value !== undefined)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join("")}\r\n`;
+  /** The request lines written so far, once `count` of them are in. */
+  const requestLines = async (count: number) => {
+    await vi.waitFor(() => expect(lines.filter((l) => l.msg === "request")).toHaveLength(count));
+    await new Promise((r) => setTimeout(r, 50)); // and no second line for the same request
+    return lines.filter((l) => l.msg === "request");
+  };
+  const expectLine = (line: Line | undefined, status: number) =>
+    expect(line).toEqual({
+      level: 30,
+      time: expect.any(Number),
+      pid: expect.any(Number),
+      hostname: expect.any(String),
+      msg: "request",
+      reqId: expect.any(String),
+      method: "GET",
+      path: "/ws",
+      status,
+      ms: expect.any(Number),
+      ip: "127.0.0.1",
+    });
+
+  beforeAll(async () => {
+    app = await startTestApp({ ws: { maxPendingPerIp: 1 } as never }, { logger });
+    // Holds a handshake back, so that its client can leave before it is answered.
+    app.http.addHook("onRequest", async (request) => {
+      if (request.headers["x-test-hold"]) await new Promise((r) => setTimeout(r, 100));
+    });
+    await app.listen();
+    ({ accessToken } = await registerUser(app));
+  });
+  afterAll(() => app.close());
+  beforeEach(() => {
+    lines.length = 0;
+  });
+
+  it("logs an accepted handshake once, 101, and never its token", async () => {
+    const client = await openSocket(app.url, {
+      protocols: ["latchkey.v1", `bearer.${accessToken}`],
+    });
+    expect(await client.next()).toMatchObject({ type: "authenticated" });
+    client.ws.close();
+    await new Promise((r) => client.ws.once("close", r));
+    const [line] = await requestLines(1);
+    expectLine(line, 101);
+    expect(JSON.stringify(lines)).not.toContain(accessToken.split(".")[2]);
+  });
+
+  it("logs a handshake with a bad token (accepted, then closed 4401) once, 101", async () => {
+    const client = await openSocket(app.url, { protocols: ["latchkey.v1", "bearer.forged"] });
+    expect((await client.closed()).code).toBe(4401);
+    expectLine((await requestLines(1))[0], 101);
+  });
+
+  it("logs a socket over the IP's pending cap (accepted, then closed 4429) once, 101", async () => {
+    const first = await openSocket(app.url);
+    const second = await openSocket(app.url);
+    expect(await second.closed()).toEqual({ code: 4429, reason: "too_many_sockets" });
+    first.ws.terminate();
+    const logged = await requestLines(2);
+    expectLine(logged[0], 101);
+    expectLine(logged[1], 101);
+  });
+
+  it("logs each refused handshake once, with the status it was answered", async () => {
+    const answers = [
+      await rawRequest(app, handshake({ "sec-websocket-key": undefined })),
+      await rawRequest(app, handshake({ "sec-websocket-protocol": "latchkey.v1,,x" })),
+      await rawRequest(app, handshake({ "sec-websocket-version": "12" })),
+      await rawRequest(app, handshake({ upgrade: "h2c" })),
+      await rawRequest(
+        app,
+        handshake({ cookie: `lk_access=${accessToken}`, origin: "https://evil.example" }),
+      ),
+      await rawRequest(app, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    ].map((answer) => Number(answer.split(" ")[1]));
+    expect(answers).toEqual([400, 400, 426, 400, 403, 400]);
+    const logged = await requestLines(6);
+    logged.forEach((line, i) => {
+      expectLine(line, answers[i] as number);
+    });
+    expect(new Set(logged.map((l) => l.reqId)).size).toBe(6);
+  });
+
+  it("logs a handshake whose client left before the answer once, 499", async () => {
+    const url = new URL(app.url);
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.end(handshake({ "x-test-hold": "1" }));
+    });
+    socket.on("data", () => {});
+    socket.on("error", () => {});
+    expectLine((await requestLines(1))[0], 499);
+    socket.destroy();
   });
 });
 

@@ -14,7 +14,7 @@ import {
   expectationFailed,
   notFoundHandler,
 } from "./problem.js";
-import { lazyRequestLogger } from "./request-logger.js";
+import { lazyRequestLogger, logRequest } from "./request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
@@ -106,22 +106,12 @@ export async function buildHttp(
     ];
   });
   const recordUnmatched = svc.metrics.requestRecorder("unmatched");
-  // One structured line per request; the path only, since queries may carry one-time codes.
+  // One structured line per request (a WebSocket handshake's is written by ws/route.ts).
   // Written through the root logger, the request's id in the line, so that a request
   // that logs nothing else never makes its own child logger (see request-logger.ts).
   app.addHook("onResponse", (request, reply, done) => {
     if (request.is404) recordUnmatched(request.method, reply.statusCode, reply.elapsedTime / 1000);
-    svc.log.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        path: request.url.split("?")[0],
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-        ip: request.ip,
-      },
-      "request",
-    );
+    logRequest(svc.log, request, reply.statusCode, reply.elapsedTime);
     done();
   });
 

@@ -1,16 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
 import { Type } from "@sinclair/typebox";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/load.js";
 import { AuthError, validationFailed } from "../domain/errors.js";
 import { ACCESS_COOKIE } from "../http/cookies.js";
 import { clientInfo } from "../http/credentials.js";
+import { logRequest } from "../http/request-logger.js";
 import { problemResponses } from "../http/schemas.js";
 import type { Services } from "../services.js";
 import { SocketHub } from "./hub.js";
 import { protocolBearer, type SocketCredential, SUBPROTOCOL } from "./protocol.js";
-import { routeUpgrades } from "./upgrades.js";
+import { handshakeRefusalOf, refuseHandshake, routeUpgrades } from "./upgrades.js";
+
+/** The status a handshake is logged with when its client left before the answer. */
+const CLIENT_CLOSED = 499;
 
 const DESCRIPTION = `WebSocket (RFC 6455); see README.md "WebSocket". Ways in: the subprotocol list
 \`latchkey.v1, bearer.<access JWT>\` (the server selects \`latchkey.v1\`, never the token), the
@@ -31,6 +35,7 @@ a request that is no WebSocket handshake (no \`Upgrade: websocket\`) is answered
 export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app, { svc }) => {
   const hub = new SocketHub(svc);
   const credentials = new WeakMap<FastifyRequest, SocketCredential | undefined>();
+  const upgrading = new WeakMap<FastifyRequest, () => void>();
   // Before @fastify/websocket's own preClose (which closes with no code): 1001 tells clients why.
   app.addHook("preClose", async () => hub.stop());
   await app.register(websocket, {
@@ -58,15 +63,51 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
         ...problemResponses(400, 403, 426),
       },
     },
+    // Before any credential is looked at, as `ws` would refuse it.
+    onRequest: async (request, reply) => {
+      const refusal = handshakeRefusalOf(request.raw);
+      if (refusal) return refuseHandshake(reply, refusal);
+    },
     preValidation: async (request) => {
       credentials.set(request, handshakeCredential(request, svc.config));
+    },
+    preHandler: async (request, reply) => {
+      if (request.ws) upgrading.set(request, logUpgrade(svc, hub, request, reply));
     },
     handler: async () => {
       throw validationFailed("headers.upgrade", "GET /ws takes a WebSocket upgrade (RFC 6455)");
     },
-    wsHandler: (socket, request) => hub.open(socket, clientInfo(request), credentials.get(request)),
+    wsHandler: (socket, request) => {
+      upgrading.get(request)?.();
+      hub.open(socket, clientInfo(request), credentials.get(request));
+    },
   });
 };
+
+/**
+ * The request line of a handshake that is being upgraded: @fastify/websocket hijacks
+ * its reply, so Fastify's onResponse, which writes every other request's line (a refused
+ * handshake's included), never runs. The returned function writes it with 101 once the
+ * upgrade is answered; should the connection close first (the client left, which `ws`
+ * answers by dropping it, or the server is shutting down, which `ws` answers 503), it is
+ * written then, with 499 (nginx's "client closed request") or 503.
+ */
+function logUpgrade(
+  svc: Services,
+  hub: SocketHub,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): () => void {
+  const { socket } = request.raw;
+  const { ip } = request; // read now: a closed socket no longer knows its peer
+  const unanswered = () =>
+    logRequest(svc.log, request, hub.stopped ? 503 : CLIENT_CLOSED, reply.elapsedTime, ip);
+  socket.once("close", unanswered);
+  return () => {
+    socket.off("close", unanswered);
+    logRequest(svc.log, request, 101, reply.elapsedTime);
+  };
+}
 
 /**
  * The handshake's credential: the subprotocol bearer first, then the lk_access cookie.

@@ -6,9 +6,9 @@ import {
   ServerResponse,
 } from "node:http";
 import type { Socket } from "node:net";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { subprotocol } from "ws";
-import { endWithProblem } from "../http/problem.js";
+import { sendProblem } from "../http/problem.js";
 
 declare module "ws" {
   /** `ws`'s own Sec-WebSocket-Protocol parser, exported by it but not typed by @types/ws. */
@@ -27,10 +27,11 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/;
  * through Fastify but closes the socket afterwards only on routes inside its own
  * plugin, so an Upgrade header on any other route (GET /healthz, `Upgrade: h2c`) left
  * the socket open for good, and enough of them ran the process out of file
- * descriptors. Here only WebSocket handshakes on `path` reach the plugin (the emitter
- * returned, to pass as its `server`); any other request, a POST or an `Upgrade: h2c` to
- * `path` included, is served as plain HTTP, as RFC 9110 §7.8 allows, and its connection
- * closed once the answer is out.
+ * descriptors. Here only well-formed WebSocket handshakes on `path` reach the plugin (the
+ * emitter returned, to pass as its `server`); any other request, a POST or an `Upgrade:
+ * h2c` to `path` included, is served as plain HTTP, as RFC 9110 §7.8 allows, and so is a
+ * malformed handshake, which the route answers with its refusal: either way through
+ * Fastify, so the request line is logged, and the connection closed once the answer is out.
  */
 export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const upgrades = new EventEmitter();
@@ -43,11 +44,27 @@ export function routeUpgrades(app: FastifyInstance, path: string): Server {
     }
     // Node takes its own error listener off a socket it hands over.
     socket.on("error", () => socket.destroy());
-    if (refusal) refuse(socket, refusal);
-    else serveAsHttp(app, request, socket);
+    // A refusal is answered by the route (refuseHandshake), so that it is logged and
+    // measured as any request is.
+    if (refusal) refusals.set(request, refusal);
+    serveAsHttp(app, request, socket);
   });
   // The plugin only listens for "upgrade" on what it is given as its server.
   return upgrades as unknown as Server;
+}
+
+const refusals = new WeakMap<IncomingMessage, Refusal>();
+
+/** Why routeUpgrades refused this WebSocket handshake, if it did. */
+export const handshakeRefusalOf = (request: IncomingMessage): Refusal | undefined =>
+  refusals.get(request);
+
+/** The answer to a refused handshake: a 4xx problem; serveAsHttp closes the connection. */
+export function refuseHandshake(reply: FastifyReply, refusal: Refusal): FastifyReply {
+  if (refusal.headers) reply.headers(refusal.headers);
+  return sendProblem(reply, refusal.status, "validation_failed", refusal.detail, [
+    { path: `headers.${refusal.header}`, message: refusal.message },
+  ]);
 }
 
 /**
@@ -73,16 +90,7 @@ function serveAsHttp(app: FastifyInstance, request: IncomingMessage, socket: Soc
   app.routing(request, response);
 }
 
-/** A 4xx problem instead of the upgrade; the socket is gone once it is out. */
-function refuse(socket: Socket, refusal: Refusal): void {
-  endWithProblem(socket, refusal.status, "validation_failed", refusal.detail, {
-    errors: [{ path: `headers.${refusal.header}`, message: refusal.message }],
-    headers: refusal.headers,
-  });
-  socket.destroySoon();
-}
-
-interface Refusal {
+export interface Refusal {
   status: number;
   header: string;
   message: string;
@@ -118,6 +126,7 @@ function handshakeRefusal(headers: IncomingHttpHeaders): Refusal | undefined {
       headers: {
         "Sec-WebSocket-Version": "13, 8",
         Upgrade: "websocket",
+        // RFC 9110 §7.8: Connection lists Upgrade; "close" as on every refusal.
         Connection: "Upgrade, close",
       },
     };
