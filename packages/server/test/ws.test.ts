@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../src/config/schema.js";
 import {
   bearer,
+  holdPasswordChecks,
   json,
   parseRaw,
   rawRequest,
@@ -262,6 +263,53 @@ describe("GET /ws: handshakes", () => {
       "/ws?x=1",
     );
     await upgrade(lenient, "\r\n\r\n");
+  });
+});
+
+describe("GET /ws: pipelined behind a request in flight", () => {
+  /** Sends a sign-in and `pipelined` in one write; the sign-in is held until both arrived. */
+  async function pipeline(email: string, pipelined: string, expected: string) {
+    const held = holdPasswordChecks(app);
+    const url = new URL(app.url);
+    const socket = connect(Number(url.port), url.hostname);
+    let answer = "";
+    socket.on("data", (chunk) => {
+      answer += chunk.toString("latin1");
+    });
+    const body = JSON.stringify({ identifier: email, password: PASSWORD });
+    socket.write(
+      `POST /auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n` +
+        `content-length: ${body.length}\r\n\r\n${body}${pipelined}`,
+    );
+    await held.checking;
+    await sweeps(2); // the pipelined request has been parsed and handed over by now
+    held.release();
+    await vi.waitFor(() => expect(answer).toContain(expected)).finally(() => socket.destroy());
+    held.restore();
+    return answer;
+  }
+
+  it("answers a Connection: Upgrade request after the response before it, in order", async () => {
+    // It crashed the process: the upgrade was handed over while the sign-in held the socket.
+    const { user } = await registerUser(app);
+    const answer = await pipeline(
+      user.email,
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+      '"status":"ok"',
+    );
+    expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 200"]);
+    expect(answer.indexOf('"accessToken"')).toBeLessThan(answer.indexOf('"status":"ok"'));
+    expect((await app.http.inject({ url: "/healthz" })).statusCode).toBe(200);
+  });
+
+  it("upgrades a WebSocket handshake once the response before it is out", async () => {
+    const { user, accessToken } = await registerUser(app);
+    const handshake =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      `Sec-WebSocket-Protocol: latchkey.v1, bearer.${accessToken}\r\n\r\n`;
+    const answer = await pipeline(user.email, handshake, `"userId":"${user.id}"`);
+    expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 101"]);
   });
 });
 

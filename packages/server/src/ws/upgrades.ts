@@ -35,7 +35,10 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/;
  */
 export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const upgrades = new EventEmitter();
-  app.server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+  app.server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) =>
+    whenIdle(socket, () => route(request, socket, head)),
+  );
+  const route = (request: IncomingMessage, socket: Socket, head: Buffer) => {
     const handshake = isWebSocketHandshake(request, path);
     const refusal = handshake ? handshakeRefusal(request.headers) : undefined;
     if (handshake && !refusal) {
@@ -48,7 +51,7 @@ export function routeUpgrades(app: FastifyInstance, path: string): Server {
     // measured as any request is.
     if (refusal) refusals.set(request, refusal);
     serveAsHttp(app, request, socket);
-  });
+  };
   // The plugin only listens for "upgrade" on what it is given as its server.
   return upgrades as unknown as Server;
 }
@@ -65,6 +68,31 @@ export function refuseHandshake(reply: FastifyReply, refusal: Refusal): FastifyR
   return sendProblem(reply, refusal.status, "validation_failed", refusal.detail, [
     { path: `headers.${refusal.header}`, message: refusal.message },
   ]);
+}
+
+/**
+ * Runs `next` once no response holds `socket`. Node hands an upgrade over as soon as it is
+ * parsed, also when it was pipelined behind a request still being answered, whose response
+ * keeps the socket until it is out (and any queued behind it after); assigning the socket
+ * to another response meanwhile threw out of Node's parser and ended the process. Node's
+ * private `_httpMessage` is that response, as `httpAllowHalfOpen` in http/app.ts is read.
+ */
+function whenIdle(socket: Socket, next: () => void): void {
+  const busy = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (!busy) {
+    next();
+    return;
+  }
+  // Node took its own error listener off the socket; the response may still write to it.
+  const onError = () => socket.destroy();
+  socket.on("error", onError);
+  // "close" follows "finish" (a tick later, once Node has let the socket go) and an abort.
+  busy.once("close", () => {
+    socket.off("error", onError);
+    // A response that ended the connection (Connection: close) leaves nothing to answer.
+    if (socket.destroyed || !socket.writable) socket.destroy();
+    else whenIdle(socket, next);
+  });
 }
 
 /**
