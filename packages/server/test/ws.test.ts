@@ -12,7 +12,7 @@ import {
   type TestApp,
 } from "./helpers.js";
 import { stepUpToken } from "./mfa-helpers.js";
-import { openSocket, sweeps, type WsClient } from "./ws-client.js";
+import { openSocket, sweeps, type WsClient, within } from "./ws-client.js";
 
 const PASSWORD = "correct horse battery";
 const MINUTE = 60_000;
@@ -267,8 +267,20 @@ describe("GET /ws: handshakes", () => {
 });
 
 describe("GET /ws: pipelined behind a request in flight", () => {
-  /** Sends a sign-in and `pipelined` in one write; the sign-in is held until both arrived. */
-  async function pipeline(email: string, pipelined: string, expected: string) {
+  const HANDSHAKE =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+  /**
+   * Sends a sign-in and `pipelined` on one connection; the sign-in is held until `meanwhile`
+   * has run and the pipelined request has arrived.
+   */
+  async function pipeline(
+    email: string,
+    pipelined: string,
+    expected: string,
+    meanwhile: () => unknown = () => {},
+  ) {
     const held = holdPasswordChecks(app);
     const url = new URL(app.url);
     const socket = connect(Number(url.port), url.hostname);
@@ -279,9 +291,11 @@ describe("GET /ws: pipelined behind a request in flight", () => {
     const body = JSON.stringify({ identifier: email, password: PASSWORD });
     socket.write(
       `POST /auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n` +
-        `content-length: ${body.length}\r\n\r\n${body}${pipelined}`,
+        `content-length: ${body.length}\r\n\r\n${body}`,
     );
     await held.checking;
+    await meanwhile();
+    socket.write(pipelined);
     await sweeps(2); // the pipelined request has been parsed and handed over by now
     held.release();
     await vi.waitFor(() => expect(answer).toContain(expected)).finally(() => socket.destroy());
@@ -304,12 +318,23 @@ describe("GET /ws: pipelined behind a request in flight", () => {
 
   it("upgrades a WebSocket handshake once the response before it is out", async () => {
     const { user, accessToken } = await registerUser(app);
-    const handshake =
-      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-      `Sec-WebSocket-Protocol: latchkey.v1, bearer.${accessToken}\r\n\r\n`;
+    const handshake = `${HANDSHAKE}Sec-WebSocket-Protocol: latchkey.v1, bearer.${accessToken}\r\n\r\n`;
     const answer = await pipeline(user.email, handshake, `"userId":"${user.id}"`);
     expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 101"]);
+  });
+
+  it("answers a handshake that arrives while the server closes 503, and the close ends", async () => {
+    // It went unanswered, and held the connection (so the close) for good: the plugin
+    // stops listening for upgrades as the server starts closing.
+    const { user } = await registerUser(app);
+    let closing: Promise<void> | undefined;
+    const answer = await pipeline(user.email, `${HANDSHAKE}\r\n`, "HTTP/1.1 503", async () => {
+      closing = app.close();
+      await sweeps(2);
+    });
+    expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 503"]);
+    await within(closing ?? Promise.resolve(), "the end of the close");
+    await start(); // for afterEach
   });
 });
 

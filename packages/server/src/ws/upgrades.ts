@@ -41,7 +41,9 @@ export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const route = (request: IncomingMessage, socket: Socket, head: Buffer) => {
     const handshake = isWebSocketHandshake(request, path);
     const refusal = handshake ? handshakeRefusal(request.headers) : undefined;
-    if (handshake && !refusal) {
+    // The plugin stops listening once the server is closing (its preClose); Fastify's
+    // routing answers 503 then, where the handshake would otherwise hang unanswered.
+    if (handshake && !refusal && upgrades.listenerCount("upgrade") > 0) {
       upgrades.emit("upgrade", request, socket, head);
       return;
     }
