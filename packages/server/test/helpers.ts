@@ -156,7 +156,7 @@ export const postJson = (
 export async function registerUser(
   app: TestApp,
   body: { email?: string; password?: string; username?: string } = {},
-): Promise<{ accessToken: string; refreshToken: string; user: { id: string } }> {
+): Promise<{ accessToken: string; refreshToken: string; user: { id: string; email: string } }> {
   const n = randomBytes(4).toString("hex");
   const res = await app.http.inject({
     method: "POST",
