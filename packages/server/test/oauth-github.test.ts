@@ -137,6 +137,23 @@ describe("plain OAuth 2.0 sign-in (GitHub-style)", () => {
     expect(await me()).toMatchObject({ email: null, emailVerified: false });
   });
 
+  it("does not use a provider email the API would refuse (line breaks, spaces, no domain)", async () => {
+    await boot();
+    gh.signedIn = {
+      id: 79,
+      login: "crlf",
+      email: "crlf@example.com\r\nBcc: all@example.net",
+      emails: [{ email: "crlf mail@example.com", primary: true, verified: true }],
+    };
+    const page = await signIn();
+    expect(page.location?.searchParams.get("error")).toBeNull();
+    expect(await me()).toMatchObject({ email: null, emailVerified: false });
+
+    gh.signedIn = { id: 80, login: "nodomain", email: "nodomain@", emails: [] };
+    expect((await signIn()).location?.searchParams.get("error")).toBeNull();
+    expect(await me()).toMatchObject({ email: null });
+  });
+
   it("ends in oauth_denied when the user does not approve", async () => {
     await boot();
     gh.signedIn = undefined;

@@ -43,5 +43,13 @@ export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export const usernameKey = (username: string) => username.toLowerCase();
 
+/**
+ * A valid e-mail address as browsers check <input type=email> (WHATWG), so a dotless
+ * domain such as localhost or an intranet host is one too. The API's `format: "email"`
+ * and what a provider's profile says are held to this one rule.
+ */
+export const EMAIL_ADDRESS =
+  /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
 /** `identifier` in login: an `@` means an email, anything else a username. */
 export const isEmailIdentifier = (identifier: string) => identifier.includes("@");

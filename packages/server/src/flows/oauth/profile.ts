@@ -1,5 +1,6 @@
 import * as client from "openid-client";
 import { AuthError } from "../../domain/errors.js";
+import { EMAIL_ADDRESS } from "../../domain/user.js";
 import type { Services } from "../../services.js";
 import type { OAuthProvider } from "./providers.js";
 import type { StartState } from "./start.js";
@@ -105,17 +106,15 @@ async function getJson(config: client.Configuration, accessToken: string, url: s
 /**
  * U+0000 in what a provider sends cannot be stored in PostgreSQL's text (the sign-in
  * failed there with internal_error, and went through on SQLite): a subject with one is
- * refused, an email with one is not used, like any other malformed address.
+ * refused. An email is used only if the API itself would take it as one: a malformed
+ * address (NUL, spaces, line breaks, no domain) is not used.
  */
 function identity(subject: string, email: unknown, verified: boolean): Identity {
   if (subject.length === 0 || subject.length > MAX_SUBJECT || subject.includes("\u0000")) {
     throw new Error("bad subject");
   }
   const usable =
-    typeof email === "string" &&
-    email.includes("@") &&
-    email.length <= MAX_EMAIL &&
-    !email.includes("\u0000");
+    typeof email === "string" && email.length <= MAX_EMAIL && EMAIL_ADDRESS.test(email);
   return { subject, email: usable ? email : null, emailVerified: usable && verified };
 }
 
