@@ -47,6 +47,11 @@ describe("allowedIps rules", () => {
     }
   });
 
+  it("refuses an IPv6 zone index (fe80::1%eth0), which no client address carries", () => {
+    expect(() => normalizeAllowedIps(["fe80::1%eth0"])).toThrowError(/zone index/);
+    expect(() => normalizeAllowedIps(["fe80::1%2/64"])).toThrowError(/zone index/);
+  });
+
   it("allows everything when the list is empty", () => {
     expect(isIpAllowed("203.0.113.9", [])).toBe(true);
   });

@@ -21,6 +21,14 @@ export function normalizeAllowedIps(entries: string[]): string[] {
     ...new Set(
       entries.map((entry, i) => {
         const value = entry.trim();
+        // A zone index (fe80::1%eth0) names the server's own interface, which a client
+        // address never carries: the rule would be kept with it and read as the bare address.
+        if (value.includes("%")) {
+          throw validationFailed(
+            `allowedIps.${i}`,
+            `"${entry}" has a zone index; give the address alone`,
+          );
+        }
         if (ipaddr.isValidCIDR(value)) {
           const [addr, bits] = ipaddr.parseCIDR(value);
           if (isMapped(addr) && bits < 96) {
