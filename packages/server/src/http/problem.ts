@@ -35,6 +35,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_MAX_PARAM_LENGTH: "validation_failed",
 };
 
+/** Where our status differs from Fastify's: an over-long path parameter is a schema failure like any other over-long field, not Fastify's 414. */
+const FASTIFY_STATUS: Record<string, number> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 415,
+  FST_ERR_MAX_PARAM_LENGTH: 400,
+};
+
 /**
  * RFC 9457 problem details with the contract's `code`. A `validation_failed` always
  * lists its fields, the whole body (path "") when nothing narrower is to blame.
@@ -186,12 +192,7 @@ export function errorHandler(
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") reply.removeHeader("connection");
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
-    const status =
-      error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
-        ? 415
-        : error.code === "FST_ERR_MAX_PARAM_LENGTH"
-          ? 400 // a schema failure like any other over-long field, not Fastify's 414
-          : (error.statusCode ?? 400);
+    const status = (error.code && FASTIFY_STATUS[error.code]) || (error.statusCode ?? 400);
     const code = mapped ?? codeForStatus(status);
     return sendProblem(reply, status, code, clientMessage(error));
   }
