@@ -754,6 +754,45 @@ describe("OpenID Connect sign-in against a real provider", () => {
       expect(errorOf(page.location)).toBe("oauth_state_mismatch");
     });
 
+    it("a malformed callback query goes back to the redirect as validation_failed, cookie cleared", async () => {
+      await boot();
+      const malformed = [
+        (state: string) => `?code=a&code=b&state=${state}`,
+        (state: string) => `?code=a&state=${state}&state=${state}`,
+        (state: string) => `?code=${"a".repeat(4097)}&state=${state}`,
+        (state: string) => `?code=a&state=${state}&error=x&error=y`,
+      ];
+      for (const query of malformed) {
+        const authUrl = await start(browser, "idp", `?redirect=${SPA}/done`);
+        const page = await browser.get(
+          `${CALLBACK}${query(authUrl.searchParams.get("state") as string)}`,
+        );
+        expect(page.status).toBe(302);
+        expect(`${page.location?.origin}${page.location?.pathname}`).toBe(`${SPA}/done`);
+        expect(errorOf(page.location)).toBe("validation_failed");
+        expect(
+          page.setCookies.some((c) => /^lk_oauth=;.*Max-Age=0.*Path=\/auth\/oauth/.test(c)),
+        ).toBe(true);
+        expect(browser.cookie("latchkey.test", "lk_oauth")).toBeUndefined();
+      }
+      // No code and no error: the provider's answer is refused without a 400.
+      const authUrl = await start(browser, "idp");
+      const page = await browser.get(`${CALLBACK}?state=${authUrl.searchParams.get("state")}`);
+      expect(page.location?.href).toBe(`${APP_ORIGIN}/ui/?error=oauth_failed`);
+      expect(browser.cookie("latchkey.test", "lk_oauth")).toBeUndefined();
+    });
+
+    it("a malformed callback query without the start cookie stays a 400 validation_failed", async () => {
+      await boot();
+      const res = await app.http.inject({ url: "/auth/oauth/idp/callback?code=a&code=b&state=s" });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.json()).toMatchObject({
+        code: "validation_failed",
+        errors: [{ path: "code", message: "must be string" }],
+      });
+    });
+
     it("any other provider error is oauth_failed, never a 500", async () => {
       await boot();
       const authUrl = await start(browser, "idp", `?redirect=${SPA}`);

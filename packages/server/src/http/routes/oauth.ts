@@ -97,6 +97,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
     "/auth/oauth/:provider/callback",
     {
       preHandler: limited,
+      // The handler decides: a malformed query goes back to the redirect when one is known.
+      attachValidation: true,
       schema: {
         tags,
         summary: "Where the provider sends the browser back",
@@ -112,8 +114,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "the lk_mfa cookie and `mfaRequired=true` for MFA users; in `body` delivery with a " +
           "one-time `code` (60 s) for POST /auth/oauth/exchange; `linked=<provider>` after " +
           "linking. Errors 302 to `redirect` with `error=<code>` (`oauth_denied` when the user " +
-          "declined); without a valid lk_oauth cookie there is no redirect to trust, so 400 " +
-          "`oauth_state_mismatch` problem+json.",
+          "declined, `validation_failed` when the query is malformed: a parameter repeated or " +
+          "over 4096 characters) and clear lk_oauth; without a valid lk_oauth cookie there is " +
+          "no redirect to trust, so 400 problem+json: `validation_failed` for a malformed " +
+          "query, else `oauth_state_mismatch`.",
         params: ProviderParams,
         querystring: Type.Object(
           { code: QueryValue, state: QueryValue, error: QueryValue, iss: QueryValue },
@@ -130,13 +134,19 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
       clearOAuthCookie(reply, svc.config);
       reply.header("cache-control", "no-store").header("referrer-policy", "no-referrer");
       if (!start) {
-        throw new AuthError(
-          "oauth_state_mismatch",
-          "No sign-in was started in this browser, or it expired",
+        throw (
+          request.validationError ??
+          new AuthError(
+            "oauth_state_mismatch",
+            "No sign-in was started in this browser, or it expired",
+          )
         );
       }
       const target = new URL(start.redirect ?? DEFAULT_REDIRECT, `${svc.config.publicUrl}/`);
       try {
+        if (request.validationError) {
+          throw new AuthError("validation_failed", "The provider's answer is malformed");
+        }
         const provider = providerOf(svc, request.params.provider);
         const url = callbackUrl(provider.redirectUri, request);
         const result = await oauthCallback(
