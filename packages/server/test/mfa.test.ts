@@ -402,6 +402,52 @@ describe("TOTP MFA", () => {
       expect(res.json()).toMatchObject({ code: "token_expired" });
     });
 
+    it("clears the lk_mfa cookie once its token is refused for good, not after a wrong code", async () => {
+      const user = await enrolledUser(app);
+      const viaCookie = (url: string, token: string, body: unknown, headers = {}) =>
+        app.http.inject({
+          method: "POST",
+          url,
+          cookies: { lk_mfa: token },
+          headers: { origin: ORIGIN, "content-type": "application/json", ...headers },
+          payload: JSON.stringify(body),
+        });
+      const mfaCookieOf = (res: Awaited<ReturnType<typeof viaCookie>>) =>
+        res.cookies.find((c) => c.name === "lk_mfa");
+      const cleared = { value: "", maxAge: 0, path: "/auth", sameSite: "Lax", httpOnly: true };
+
+      const token = await mfaToken(user.email);
+      const typo = await viaCookie("/auth/login/mfa", token, { code: "zzzzzzzz" });
+      expect(typo.json()).toMatchObject({ status: 400, code: "invalid_code" });
+      expect(mfaCookieOf(typo)).toBeUndefined();
+      const done = await viaCookie("/auth/login/mfa", token, { code: user.backupCodes[0] });
+      expect(done.statusCode).toBe(200);
+      const used = await viaCookie("/auth/login/mfa", token, { code: user.backupCodes[1] });
+      expect(used.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expect(mfaCookieOf(used)).toMatchObject(cleared);
+
+      // A refused header token leaves the cookie's own (live) token alone.
+      const live = await mfaToken(user.email);
+      const other = await viaCookie(
+        "/auth/login/mfa",
+        live,
+        { code: "zzzzzzzz" },
+        {
+          "x-mfa-token": token,
+        },
+      );
+      expect(other.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expect(mfaCookieOf(other)).toBeUndefined();
+
+      app.clock.advance(11 * 60_000);
+      const expired = await viaCookie("/auth/login/mfa", live, { code: user.backupCodes[1] });
+      expect(expired.json()).toMatchObject({ status: 401, code: "token_expired" });
+      expect(mfaCookieOf(expired)).toMatchObject(cleared);
+      const options = await viaCookie("/auth/login/mfa/webauthn/options", live, {});
+      expect(options.json()).toMatchObject({ status: 401, code: "token_expired" });
+      expect(mfaCookieOf(options)).toMatchObject(cleared);
+    });
+
     it("limits wrong codes per user: the 6th attempt is refused even with the right code", async () => {
       const user = await enrolledUser(app);
       const token = await mfaToken(user.email);

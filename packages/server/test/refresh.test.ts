@@ -337,6 +337,82 @@ describe("POST /auth/refresh", () => {
     });
   });
 
+  describe("a refused lk_refresh cookie", () => {
+    const refreshWithCookie = (token: string, extra: Record<string, unknown> = {}) =>
+      app.http.inject({
+        method: "POST",
+        url: "/auth/refresh",
+        headers: { origin: ORIGIN },
+        cookies: { lk_refresh: token },
+        ...extra,
+      });
+    /** The session's cookies deleted with the Path, SameSite and flags they were set with. */
+    const expectSessionCookiesCleared = (res: Awaited<ReturnType<typeof refreshWithCookie>>) => {
+      const cleared = (name: string) => res.cookies.find((c) => c.name === name);
+      expect(cleared("lk_refresh")).toMatchObject({
+        value: "",
+        maxAge: 0,
+        path: "/auth",
+        sameSite: "Strict",
+        httpOnly: true,
+        secure: true,
+      });
+      expect(cleared("lk_access")).toMatchObject({
+        value: "",
+        maxAge: 0,
+        path: "/",
+        sameSite: "Lax",
+      });
+      expect(cleared("lk_step_up")).toMatchObject({ value: "", maxAge: 0, path: "/" });
+    };
+
+    it("is cleared with the access and step-up cookies when refused for good (401)", async () => {
+      const reused = await registerUser(app);
+      await refreshWithBody(reused.refreshToken);
+      app.clock.advance(GRACE_MS + 1);
+      const reuse = await refreshWithCookie(reused.refreshToken);
+      expect(reuse.json()).toMatchObject({ status: 401, code: "refresh_token_reused" });
+      expectSessionCookiesCleared(reuse);
+
+      const loggedOut = await registerUser(app, { email: "out@example.com" });
+      await app.http.inject({
+        method: "POST",
+        url: "/auth/logout",
+        headers: bearer(loggedOut.accessToken),
+      });
+      const revoked = await refreshWithCookie(loggedOut.refreshToken);
+      expect(revoked.json()).toMatchObject({ status: 401, code: "session_revoked" });
+      expectSessionCookiesCleared(revoked);
+
+      const garbage = await refreshWithCookie("garbage");
+      expect(garbage.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expectSessionCookiesCleared(garbage);
+
+      const old = await registerUser(app, { email: "old@example.com" });
+      app.clock.advance(7 * DAY_MS + 1);
+      const expired = await refreshWithCookie(old.refreshToken);
+      expect(expired.json()).toMatchObject({ status: 401, code: "token_expired" });
+      expectSessionCookiesCleared(expired);
+    });
+
+    it("is kept when the refused token came from the body, and on a CSRF refusal", async () => {
+      const live = await registerUser(app);
+      const other = await app.http.inject({
+        method: "POST",
+        url: "/auth/refresh",
+        headers: { origin: ORIGIN, "content-type": "application/json" },
+        cookies: { lk_refresh: live.refreshToken },
+        payload: JSON.stringify({ refreshToken: "garbage" }),
+      });
+      expect(other.json()).toMatchObject({ status: 401, code: "invalid_token" });
+      expect(other.cookies).toEqual([]);
+      const csrf = await refreshWithCookie(live.refreshToken, { headers: {} });
+      expect(csrf.json()).toMatchObject({ status: 403, code: "csrf_rejected" });
+      expect(csrf.cookies).toEqual([]);
+      expect((await refreshWithCookie(live.refreshToken)).statusCode).toBe(200);
+    });
+  });
+
   describe("session lifetime", () => {
     const login = (identifier: string, rememberMe?: boolean) =>
       app.http.inject({

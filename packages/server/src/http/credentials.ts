@@ -99,6 +99,21 @@ export function mfaCredential(request: FastifyRequest, config: Config): string |
   return value;
 }
 
+/**
+ * Whether `err` refuses `token` for good and the browser's `cookie` holds it. A 401 on a
+ * presented token (forged, used, expired, of an ended session) never turns into a yes
+ * later, so the answer should delete such a cookie instead of leaving it to be sent, and
+ * refused, again. A wrong code, a lock or a rate limit (4xx but not 401) keeps it for the retry.
+ */
+export function refusedCookie(
+  err: unknown,
+  request: FastifyRequest,
+  cookie: string,
+  token: string,
+): boolean {
+  return err instanceof AuthError && err.status === 401 && request.cookies[cookie] === token;
+}
+
 /** The step-up token: header `X-Step-Up-Token` first, then the lk_step_up cookie. */
 export function stepUpCredential(request: FastifyRequest): string | undefined {
   const header = request.headers["x-step-up-token"];

@@ -12,8 +12,14 @@ import { register } from "../../flows/register.js";
 import { setup } from "../../flows/setup.js";
 import { stepUp } from "../../flows/step-up.js";
 import type { Services } from "../../services.js";
-import { clearMfaCookie, clearTokenCookies } from "../cookies.js";
-import { accessCredential, clientInfo, mfaCredential, refreshCredential } from "../credentials.js";
+import { clearMfaCookie, clearTokenCookies, MFA_COOKIE, REFRESH_COOKIE } from "../cookies.js";
+import {
+  accessCredential,
+  clientInfo,
+  mfaCredential,
+  refreshCredential,
+  refusedCookie,
+} from "../credentials.js";
 import { authOf, noStore, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
 import {
   authSecurity,
@@ -140,7 +146,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "8-character backup code (each works once); `webauthn` is a passkey assertion over a " +
           "challenge from POST /auth/login/mfa/webauthn/options. Failures count per user (5 per " +
           "15 min, then 429). Errors: 400 `invalid_code`, `webauthn_failed`; 401 `unauthenticated` " +
-          "(no MFA token), `invalid_token` (forged or already used), `token_expired`.",
+          "(no MFA token), `invalid_token` (forged or already used), `token_expired`; such a 401 " +
+          "for the lk_mfa cookie's token clears the cookie (a wrong code keeps it).",
         security: mfaSecurity,
         body: Type.Union([
           Type.Object({ code: SecondFactorCode }, { additionalProperties: false }),
@@ -153,7 +160,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
       const mfaToken = mfaCredential(request, svc.config);
       if (!mfaToken) throw new AuthError("unauthenticated", "An MFA token is required");
       const client = clientInfo(request);
-      const tokens = await completeMfaLogin(svc, mfaToken, request.body, client);
+      const tokens = await completeMfaLogin(svc, mfaToken, request.body, client).catch(
+        (err: unknown) => {
+          if (refusedCookie(err, request, MFA_COOKIE, mfaToken)) clearMfaCookie(reply, svc.config);
+          throw err;
+        },
+      );
       clearMfaCookie(reply, svc.config);
       return sendTokens(reply, svc.config, tokens);
     },
@@ -237,7 +249,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         description:
           "The refresh token comes from the JSON body, `Authorization: Bearer`, or the `lk_refresh` cookie. " +
           "A token already rotated is answered with the same successor for the grace window; after it, " +
-          "presenting it revokes the session (`refresh_token_reused`).",
+          "presenting it revokes the session (`refresh_token_reused`). A 401 for the lk_refresh " +
+          "cookie's token also clears lk_refresh, lk_access and lk_step_up.",
         body: RefreshBody,
         response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403) },
       },
@@ -245,11 +258,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
     async (request, reply) => {
       const credential = refreshCredential(request, svc.config, request.body ?? undefined);
       if (!credential) throw new AuthError("unauthenticated", "A refresh token is required");
-      return sendTokens(
-        reply,
-        svc.config,
-        await refresh(svc, credential.token, clientInfo(request)),
+      const tokens = await refresh(svc, credential.token, clientInfo(request)).catch(
+        (err: unknown) => {
+          // The session behind the cookie is over: its access and step-up cookies go too.
+          if (refusedCookie(err, request, REFRESH_COOKIE, credential.token)) {
+            clearTokenCookies(reply, svc.config);
+          }
+          throw err;
+        },
       );
+      return sendTokens(reply, svc.config, tokens);
     },
   );
 

@@ -8,7 +8,8 @@ import { deletePasskey, listPasskeys, renamePasskey } from "../../flows/webauthn
 import { passkeyLogin, passkeyLoginOptions } from "../../flows/webauthn-login.js";
 import { registerPasskey, registrationOptions } from "../../flows/webauthn-register.js";
 import type { Services } from "../../services.js";
-import { clientInfo, mfaCredential } from "../credentials.js";
+import { clearMfaCookie, MFA_COOKIE } from "../cookies.js";
+import { clientInfo, mfaCredential, refusedCookie } from "../credentials.js";
 import { authOf, publicRateLimit, requireAuth, requireStepUp } from "../guards.js";
 import {
   authSecurity,
@@ -236,14 +237,19 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         summary: "Request options for a passkey as the second factor",
         description:
           "Finish with POST /auth/login/mfa `{ webauthn: { challengeId, response } }`. The " +
-          "challenge is bound to this MFA token. 409 `conflict` when the account has no passkey.",
+          "challenge is bound to this MFA token. 409 `conflict` when the account has no passkey; " +
+          "a 401 for the lk_mfa cookie's token clears the cookie.",
         response: { 200: ceremony(RequestOptions), ...problemResponses(401, 409, 429) },
       },
     },
     async (request, reply) => {
       const mfaToken = mfaCredential(request, svc.config);
       if (!mfaToken) throw new AuthError("unauthenticated", "An MFA token is required");
-      return reply.headers(noStore).send(await mfaPasskeyOptions(svc, mfaToken));
+      const options = await mfaPasskeyOptions(svc, mfaToken).catch((err: unknown) => {
+        if (refusedCookie(err, request, MFA_COOKIE, mfaToken)) clearMfaCookie(reply, svc.config);
+        throw err;
+      });
+      return reply.headers(noStore).send(options);
     },
   );
 
