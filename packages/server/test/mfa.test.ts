@@ -227,6 +227,35 @@ describe("TOTP MFA", () => {
       expect(ok.statusCode).toBe(200);
     });
 
+    it("concurrent regenerations leave exactly one of the answered sets valid", async () => {
+      const user = await enrolledUser(app);
+      const stepUp = await stepUpToken(app, user.accessToken);
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          post("/mfa/backup-codes", user.accessToken, undefined, { "x-step-up-token": stepUp }),
+        ),
+      );
+      expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
+      const db = await openAppDb(app);
+      try {
+        const rows = await db.kysely
+          .selectFrom("backup_codes")
+          .select("code_hash")
+          .where("user_id", "=", user.userId)
+          .execute();
+        const stored = rows.map((r) => r.code_hash).sort();
+        const sets = answers.map((a) =>
+          a
+            .json<{ backupCodes: string[] }>()
+            .backupCodes.map((code) => app.svc.backupCodes.hash(user.userId, code))
+            .sort(),
+        );
+        expect(sets.filter((set) => set.join() === stored.join())).toHaveLength(1);
+      } finally {
+        await db.close();
+      }
+    });
+
     it("answers 409 to a backup-code regeneration while MFA is off", async () => {
       const user = await registerUser(app, { password: PASSWORD });
       const stepUp = await stepUpToken(app, user.accessToken);

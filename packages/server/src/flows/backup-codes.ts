@@ -20,9 +20,15 @@ export async function regenerateBackupCodes(
   user: User,
   client: ClientInfo,
 ): Promise<string[]> {
-  const fresh = await svc.store.users.findById(user.id);
-  if (!fresh?.mfaEnabled) throw new AuthError("conflict", "MFA is not enabled");
-  const codes = await svc.store.transaction((tx) => replaceBackupCodes(svc, tx, user.id));
+  const codes = await svc.store.transaction(async (tx) => {
+    // Holding the user's row serialises regenerations (on PostgreSQL each one's delete
+    // misses the rows a concurrent one inserts, which left every set valid) and a
+    // concurrent MFA disable, which is why MFA is checked under the lock.
+    await tx.lockUser(user.id);
+    const fresh = await tx.users.findById(user.id);
+    if (!fresh?.mfaEnabled) throw new AuthError("conflict", "MFA is not enabled");
+    return replaceBackupCodes(svc, tx, user.id);
+  });
   audit(svc, { type: "backup_codes_regenerated", userId: user.id }, client);
   noticeSecurityChange(
     svc,
