@@ -121,6 +121,26 @@ describe("TOTP MFA", () => {
       ).toBe(200);
     });
 
+    it("re-enabling with a new secret takes its code in the step the old secret last used", async () => {
+      const user = await registerUser(app, { password: PASSWORD });
+      const enable = async () => {
+        const { secret } = (await post("/mfa/totp/setup", user.accessToken)).json<{
+          secret: string;
+        }>();
+        return post("/mfa/totp/enable", user.accessToken, {
+          code: totpAt(secret, app.clock.now()),
+        });
+      };
+      expect((await enable()).statusCode).toBe(200);
+      const stepUp = await stepUpToken(app, user.accessToken);
+      const off = await post("/mfa/totp/disable", user.accessToken, undefined, {
+        "x-step-up-token": stepUp,
+      });
+      expect(off.statusCode).toBe(204);
+      const again = await enable();
+      expect(again.statusCode, again.body).toBe(200);
+    });
+
     it("keeps the TOTP secret sealed at rest when a master key is set", async () => {
       const sealed = await startTestApp({ masterKey: "m".repeat(40) });
       try {

@@ -1,4 +1,5 @@
 import { normalizeBackupCode } from "../domain/backup-codes.js";
+import { sha256 } from "../domain/crypto.js";
 import { AuthError } from "../domain/errors.js";
 import { TOTP_REPLAY_TTL_MS, totpStep } from "../domain/totp.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -8,8 +9,10 @@ export type SecondFactor = "totp" | "backup_code";
 
 /**
  * A TOTP code for the (sealed) secret, accepted once: RFC 6238 §5.2 forbids
- * accepting a code again after it was verified, so its step is claimed per user
- * in the replay guard (shared across nodes with Redis).
+ * accepting a code again after it was verified, so its step is claimed per user and
+ * secret in the replay guard (shared across nodes with Redis). The secret is part of
+ * the key because a code of a new secret is no replay of the old one's: MFA turned
+ * off and on again within a step must accept the new authenticator's code.
  */
 export async function acceptTotp(
   svc: Services,
@@ -19,9 +22,12 @@ export async function acceptTotp(
 ): Promise<boolean> {
   if (!sealedSecret) return false;
   const now = svc.clock.now();
-  const step = totpStep(svc.box.open(sealedSecret), code.replace(/\s/g, ""), now);
+  const secret = svc.box.open(sealedSecret);
+  const step = totpStep(secret, code.replace(/\s/g, ""), now);
   if (step === undefined) return false;
-  return svc.replay.claim(`totp:${userId}:${step}`, TOTP_REPLAY_TTL_MS, now);
+  // A digest, never the secret itself, in the (possibly shared) replay store.
+  const key = `totp:${userId}:${sha256(secret).slice(0, 16)}:${step}`;
+  return svc.replay.claim(key, TOTP_REPLAY_TTL_MS, now);
 }
 
 /** A backup code of the user's current set, used up by this call (compare-and-set). */
