@@ -627,6 +627,23 @@ describe("OpenID Connect sign-in against a real provider", () => {
       expect(replay.json()).toMatchObject({ code: "invalid_code" });
     });
 
+    it("exchanges a code sent many times at once exactly once", async () => {
+      await boot("body");
+      const page = await signIn(idpAccount("ida@example.com"));
+      const code = page.location?.searchParams.get("code") as string;
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          app.http.inject({ method: "POST", url: "/auth/oauth/exchange", ...json({ code }) }),
+        ),
+      );
+      expect(answers.map((a) => a.statusCode).sort()).toEqual([
+        200, 400, 400, 400, 400, 400, 400, 400,
+      ]);
+      for (const loser of answers.filter((a) => a.statusCode === 400)) {
+        expect(loser.json()).toMatchObject({ code: "invalid_code" });
+      }
+    });
+
     it("refuses a code handed before every session of the account ended", async () => {
       await boot("body");
       const exchange = (code: string | null | undefined) =>
