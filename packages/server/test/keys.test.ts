@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, decodeProtectedHeader, type JWK } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KEY_RELOAD_INTERVAL_MS } from "../src/flows/keys.js";
+import { MFA_TOKEN_TTL_S } from "../src/flows/mfa-login.js";
 import {
   bearer,
   json,
@@ -10,6 +11,7 @@ import {
   TEST_DB,
   type TestApp,
 } from "./helpers.js";
+import { enrolledUser, finishMfa, passwordLogin, totpAt } from "./mfa-helpers.js";
 
 const ACCESS_TTL_MS = 15 * 60_000;
 const TOLERANCE_MS = 5_000;
@@ -114,6 +116,30 @@ describe("signing keys", () => {
     expect((await jwks(app)).map((k) => k.kid)).toEqual([kid]);
     // Long expired, and its key is gone: refused either way.
     expect((await me(app, accessToken)).statusCode).toBe(401);
+  });
+
+  it("keeps a retired key while an MFA token it signed lives, even with shorter access tokens", async () => {
+    // Regression: retirement counted only the access-token lifetime, so with 60 s access
+    // tokens the key behind a 10-minute MFA token was dropped after ~2 minutes and the
+    // second factor failed with invalid_token.
+    const shortAccess = await startTestApp({ tokens: { accessTtlSeconds: 60 } });
+    try {
+      const user = await enrolledUser(shortAccess);
+      const login = await passwordLogin(shortAccess, user.email);
+      const { mfaToken } = login.json<{ mfaToken: string }>();
+      const { kid } = await shortAccess.svc.keys.rotate();
+
+      shortAccess.clock.advance(MFA_TOKEN_TTL_S * 1000 - 30_000);
+      expect((await jwks(shortAccess)).map((k) => k.kid)).toEqual([kid, kidOf(mfaToken)]);
+      const res = await finishMfa(
+        shortAccess,
+        mfaToken,
+        totpAt(user.secret, shortAccess.clock.now()),
+      );
+      expect(res.statusCode).toBe(200);
+    } finally {
+      await shortAccess.close();
+    }
   });
 
   it("a second node on the same database rotates; the first accepts the new kid", async () => {

@@ -9,6 +9,16 @@ import type { JwtKey, Keyring } from "./keyring.js";
  */
 export type Purpose = "mfa" | "step_up" | "oauth_link";
 
+/**
+ * Seconds each purpose token lives: the MFA step gives a user time to find their
+ * authenticator, step-up and OAuth link grants are for one action right after.
+ */
+export const PURPOSE_TTL_S: Readonly<Record<Purpose, number>> = {
+  mfa: 600,
+  step_up: 300,
+  oauth_link: 300,
+};
+
 export interface PurposeClaims {
   sub: string;
   jti: string;

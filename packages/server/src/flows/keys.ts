@@ -2,6 +2,7 @@ import type { JWK } from "jose";
 import type { RevocationBus } from "../cache/revocation-bus.js";
 import type { Clock } from "../domain/clock.js";
 import { type GeneratedKey, generateEd25519, type JwtKey, Keyring } from "../domain/keyring.js";
+import { PURPOSE_TTL_S } from "../domain/purpose-token.js";
 import type { SecretBox } from "../domain/secret-box.js";
 import type { Store } from "../store/index.js";
 
@@ -105,18 +106,19 @@ export class KeyService {
 
   /**
    * New signing key; every older one stops signing but stays published until the
-   * last token it signed has expired, counting the time other nodes may take to
-   * notice (KEY_RELOAD_INTERVAL_MS) and the verifiers' clock tolerance.
+   * last token it signed has expired (access or purpose token, whichever lives
+   * longer: an MFA token outlives access tokens configured under 10 minutes),
+   * counting the time other nodes may take to notice (KEY_RELOAD_INTERVAL_MS) and
+   * the verifiers' clock tolerance.
    */
   async rotate(): Promise<{ kid: string; retired: number }> {
     if (this.settings.jwtSecret)
       throw new Error("Keys cannot rotate in HS256 (shared secret) mode");
     const now = this.clock.now();
     const key = await generateEd25519();
+    const longestTokenS = Math.max(this.settings.accessTtlSeconds, ...Object.values(PURPOSE_TTL_S));
     const publishedUntil =
-      now +
-      KEY_RELOAD_INTERVAL_MS +
-      (this.settings.accessTtlSeconds + this.settings.clockToleranceSeconds) * 1000;
+      now + KEY_RELOAD_INTERVAL_MS + (longestTokenS + this.settings.clockToleranceSeconds) * 1000;
     const retired = await this.store.transaction(async (tx) => {
       await tx.signingKeys.insert(row(key, this.box, now));
       return tx.signingKeys.retireOthers(key.kid, now, publishedUntil);

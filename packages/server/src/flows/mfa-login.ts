@@ -1,7 +1,7 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
-import type { PurposeClaims } from "../domain/purpose-token.js";
+import { PURPOSE_TTL_S, type PurposeClaims } from "../domain/purpose-token.js";
 import type { User } from "../domain/user.js";
 import { assertionAmr } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
@@ -18,7 +18,7 @@ import {
 import { acceptPasskey } from "./webauthn-factor.js";
 
 /** How long a user has to type the second factor after the first one. */
-export const MFA_TOKEN_TTL_S = 600;
+export const MFA_TOKEN_TTL_S = PURPOSE_TTL_S.mfa;
 
 export interface MfaPending {
   mfaToken: string;

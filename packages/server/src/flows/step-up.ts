@@ -1,5 +1,6 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
+import { PURPOSE_TTL_S } from "../domain/purpose-token.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
@@ -14,7 +15,7 @@ import {
 import { acceptPasskey } from "./webauthn-factor.js";
 
 /** A fresh proof of presence opens sensitive actions for this long (reusable meanwhile). */
-export const STEP_UP_TTL_S = 300;
+export const STEP_UP_TTL_S = PURPOSE_TTL_S.step_up;
 
 /** Exactly one of them (the route schema enforces it); a passkey only for step-up. */
 export interface ReauthInput {

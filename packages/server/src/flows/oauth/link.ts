@@ -1,4 +1,5 @@
 import { AuthError } from "../../domain/errors.js";
+import { PURPOSE_TTL_S } from "../../domain/purpose-token.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { isUniqueViolation } from "../../store/db.js";
 import type { Store } from "../../store/index.js";
@@ -10,7 +11,7 @@ import type { FederatedProfile } from "./profile.js";
 import type { OAuthProvider } from "./providers.js";
 
 /** A link token opens one /start?link=… within this time (API.md: 5 min). */
-export const LINK_TOKEN_TTL_S = 300;
+export const LINK_TOKEN_TTL_S = PURPOSE_TTL_S.oauth_link;
 
 export interface LinkGrant {
   linkToken: string;
