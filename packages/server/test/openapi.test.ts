@@ -64,6 +64,25 @@ describe("OpenAPI document", () => {
     }
   });
 
+  it("marks a body optional where the route works without one: refresh, logout, passkey options", async () => {
+    type Operation = { requestBody?: { required?: boolean; content: Record<string, unknown> } };
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, Operation>>;
+    }>();
+    const body = (path: string) => doc.paths[path]?.post?.requestBody;
+    for (const path of ["/auth/refresh", "/auth/logout", "/auth/webauthn/options"]) {
+      expect(body(path)?.required, path).toBe(false);
+      const res = await app.http.inject({ method: "POST", url: path });
+      expect(res.statusCode, path).not.toBe(400);
+    }
+    expect(body("/auth/login")?.required).toBe(true);
+    // RFC 7662 §2.1: introspection takes a form body too, and the document says so.
+    expect(Object.keys(body("/auth/introspect")?.content ?? {})).toEqual([
+      "application/json",
+      "application/x-www-form-urlencoded",
+    ]);
+  });
+
   it("describes the routes as they behave (README.md): unlinking, the callback, unlock", async () => {
     const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
       paths: Record<string, Record<string, { summary?: string; description?: string }>>;

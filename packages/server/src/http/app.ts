@@ -189,7 +189,7 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
     },
     transformObject: (document) =>
       "openapiObject" in document
-        ? withWireContentTypes(document.openapiObject)
+        ? withOptionalBodies(withWireContentTypes(document.openapiObject))
         : document.swaggerObject,
   });
   if (docs) registerDocsPage(app, svc.config.publicUrl);
@@ -197,6 +197,27 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
 }
 
 type OpenApiDocument = { paths?: Record<string, object | undefined> };
+
+type RequestBody = { required?: boolean; content?: Record<string, { schema?: unknown }> };
+
+/**
+ * A body its route does without (refresh and logout take their token from a cookie or
+ * the Authorization header; passwordless passkey options need nothing) is
+ * `required: false`, where @fastify/swagger marks every body required and a generated
+ * client would insist on sending one. Such routes admit `null`, Fastify's value for no body.
+ */
+function withOptionalBodies<D extends OpenApiDocument>(document: D): D {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations ?? {}) as unknown[]) {
+      const body = (operation as { requestBody?: RequestBody }).requestBody;
+      const schema = body?.content?.["application/json"]?.schema as
+        | { anyOf?: { type?: unknown }[] }
+        | undefined;
+      if (body && schema?.anyOf?.some((branch) => branch.type === "null")) body.required = false;
+    }
+  }
+  return document;
+}
 
 /**
  * The content types the server actually sends, where @fastify/swagger can only say

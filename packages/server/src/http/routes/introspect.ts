@@ -69,6 +69,7 @@ export const introspectRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
           "allowedIps are not evaluated (the caller is the service), and introspection does " +
           "not count as session activity.",
         security: [{ apiToken: ["introspect"] }],
+        consumes: ["application/json", "application/x-www-form-urlencoded"],
         body: IntrospectBody,
         response: { 200: Introspection, ...problemResponses(400, 401, 403) },
       },
