@@ -16,10 +16,10 @@ describe("OpenAPI document", () => {
     const login = doc.paths["/auth/login"]?.post?.responses ?? {};
     expect(Object.keys(login["200"]?.content ?? {})).toEqual(["application/json"]);
     expect(Object.keys(login["401"]?.content ?? {})).toEqual(["application/problem+json"]);
-    for (const operations of Object.values(doc.paths)) {
+    for (const [path, operations] of Object.entries(doc.paths)) {
       for (const { responses } of Object.values(operations)) {
         for (const [status, response] of Object.entries(responses)) {
-          if (Number(status) >= 400 && response.content) {
+          if (Number(status) >= 400 && response.content && path !== "/readyz") {
             expect(Object.keys(response.content)).toEqual(["application/problem+json"]);
           }
         }
@@ -27,6 +27,18 @@ describe("OpenAPI document", () => {
     }
     const metrics = doc.paths["/metrics"]?.get?.responses ?? {};
     expect(Object.keys(metrics["200"]?.content ?? {})).toEqual(["text/plain; version=0.0.4"]);
+  });
+
+  it("documents /readyz's 503 as the readiness report it sends, not as a problem", async () => {
+    // Regression: every status >= 400 was relabelled problem+json, this one included.
+    type Media = Record<string, { schema?: { required?: string[] } }>;
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Media }> }>>;
+    }>();
+    const ready = doc.paths["/readyz"]?.get?.responses ?? {};
+    const unavailable = ready["503"]?.content ?? {};
+    expect(Object.keys(unavailable)).toEqual(["application/json"]);
+    expect(unavailable["application/json"]?.schema?.required).toEqual(["status", "checks", "mail"]);
   });
 
   it("is OpenAPI 3.1, generated from the route schemas, with every route of the server", async () => {

@@ -198,6 +198,9 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
 
 type OpenApiDocument = { paths?: Record<string, object | undefined> };
 
+const isProblem = (media: unknown) =>
+  (media as { schema?: { $ref?: string } }).schema?.$ref === "#/components/schemas/Problem";
+
 type RequestBody = { required?: boolean; content?: Record<string, { schema?: unknown }> };
 
 /**
@@ -221,8 +224,9 @@ function withOptionalBodies<D extends OpenApiDocument>(document: D): D {
 
 /**
  * The content types the server actually sends, where @fastify/swagger can only say
- * application/json: every error is application/problem+json, and /metrics answers
- * Prometheus text.
+ * application/json: every problem is application/problem+json, and /metrics answers
+ * Prometheus text. Told apart by schema, not status: /readyz's 503 is its readiness
+ * report (application/json), which a probe reads like its 200.
  */
 function withWireContentTypes<D extends OpenApiDocument>(document: D): D {
   for (const [path, operations] of Object.entries(document.paths ?? {})) {
@@ -234,7 +238,7 @@ function withWireContentTypes<D extends OpenApiDocument>(document: D): D {
         const json = content?.["application/json"];
         if (!content || json === undefined) continue;
         const wire =
-          Number(status) >= 400
+          Number(status) >= 400 && isProblem(json)
             ? "application/problem+json"
             : path === "/metrics"
               ? "text/plain; version=0.0.4"
