@@ -95,6 +95,19 @@ describe("OpenAPI document", () => {
     ]);
   });
 
+  it("documents the discovery metadata, saying its token endpoint is no RFC 6749 form exchange", async () => {
+    type Schema = { properties?: Record<string, { description?: string }> };
+    type Media = Record<string, { schema?: Schema }>;
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Media }> }>>;
+    }>();
+    const ok = doc.paths["/.well-known/openid-configuration"]?.get?.responses["200"];
+    const fields = ok?.content?.["application/json"]?.schema?.properties ?? {};
+    const served = (await app.http.inject({ url: "/.well-known/openid-configuration" })).json();
+    expect(Object.keys(fields).sort()).toEqual(Object.keys(served).sort());
+    expect(fields.token_endpoint?.description).toMatch(/not the RFC 6749/);
+  });
+
   it("describes the routes as they behave (README.md): unlinking, the callback, unlock", async () => {
     const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
       paths: Record<string, Record<string, { summary?: string; description?: string }>>;

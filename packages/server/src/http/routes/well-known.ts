@@ -5,6 +5,36 @@ import type { Services } from "../../services.js";
 /** JWKS is re-read at most this often, so keys rotated on another node appear quickly. */
 const JWKS_FRESHNESS_MS = 5_000;
 
+const Url = (description: string) => Type.String({ format: "uri", description });
+
+/**
+ * RFC 8414 / OpenID Connect Discovery metadata for what Latchkey is: an issuer of
+ * access tokens that services verify with the JWKS. It issues no ID tokens and has no
+ * authorization endpoint; the endpoints listed are Latchkey's own JSON routes.
+ */
+const Discovery = Type.Object({
+  issuer: Url("The `iss` of every access token: the public URL"),
+  jwks_uri: Url("The keys that verify access tokens (EdDSA with `kid`; empty in HS256 mode)"),
+  token_endpoint: Url(
+    "POST /auth/refresh: the refresh token as JSON `{ refreshToken }`, Bearer or the " +
+      "lk_refresh cookie, answered with Latchkey's camelCase token response; not the RFC 6749 " +
+      "form-encoded `grant_type` exchange",
+  ),
+  userinfo_endpoint: Url(
+    "GET /users/me with an access token: the user object (its `id` is the tokens' `sub`)",
+  ),
+  introspection_endpoint: Url(
+    "POST /auth/introspect (RFC 7662) with an API token of scope `introspect`",
+  ),
+  id_token_signing_alg_values_supported: Type.Array(Type.String(), {
+    description: "The access tokens' algorithm (Latchkey issues no ID tokens)",
+  }),
+  token_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  grant_types_supported: Type.Array(Type.String()),
+  subject_types_supported: Type.Array(Type.String()),
+  claims_supported: Type.Array(Type.String(), { description: "The access-token claims" }),
+});
+
 export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
   app,
   { svc },
@@ -30,7 +60,13 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asy
 
   app.get(
     "/.well-known/openid-configuration",
-    { schema: { tags, summary: "Discovery metadata (issuer, jwks_uri, endpoints)" } },
+    {
+      schema: {
+        tags,
+        summary: "Discovery metadata (issuer, jwks_uri, endpoints)",
+        response: { 200: Discovery },
+      },
+    },
     async () => {
       const base = svc.config.publicUrl;
       return {
