@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { bearer, json, rawRequest, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { openSocket } from "./ws-client.js";
 
 const PASSWORD = "correct horse battery";
 const TOKEN = "m".repeat(40);
@@ -101,6 +102,36 @@ describe("GET /metrics", () => {
     // register + the first login; the reused one was revoked.
     expect(sample(text, "latchkey_active_sessions")).toBe(1);
     expect(text).toContain("latchkey_process_resident_memory_bytes");
+  });
+
+  it("counts WebSocket handshakes as it logs them: upgraded (101) and refused, one series each", async () => {
+    // An upgraded handshake's reply is hijacked, so the route's onResponse never timed it.
+    app = await startTestApp();
+    await app.listen();
+    const { accessToken } = await registerUser(app);
+    const client = await openSocket(app.url, {
+      protocols: ["latchkey.v1", `bearer.${accessToken}`],
+    });
+    expect(await client.next()).toMatchObject({ type: "authenticated" });
+    client.ws.close();
+    const refused = await rawRequest(
+      app,
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    expect(refused).toMatch(/^HTTP\/1\.1 400 /);
+    const text = (await scrape()).body;
+    const ws = (status: number) =>
+      sample(
+        text,
+        `latchkey_http_request_duration_seconds_count{method="GET",route="/ws",status="${status}"}`,
+      );
+    expect([ws(101), ws(400)]).toEqual([1, 1]);
+    // Each label set once: the exposition format allows no duplicate series.
+    const series = text
+      .split("\n")
+      .filter((l) => l.startsWith("latchkey_http_request_duration_seconds_count{"))
+      .map((l) => l.split(" ")[0]);
+    expect(new Set(series).size).toBe(series.length);
   });
 
   it("answers loopback callers only by default, never through a proxy", async () => {

@@ -23,9 +23,23 @@ export type RouteRecorder = (method: string, status: number, seconds: number) =>
  */
 export class RequestDurations {
   private readonly series: Series[] = [];
+  private readonly recorders = new Map<string, RouteRecorder>();
 
-  /** The recorder for one route pattern; "unmatched" for requests no route took. */
+  /**
+   * The recorder for one route pattern ("unmatched" for requests no route took). One per
+   * pattern, whoever asks: two recorders of one route would each add a series with the
+   * same labels, which the exposition format does not allow.
+   */
   recorder(route: string): RouteRecorder {
+    let recorder = this.recorders.get(route);
+    if (!recorder) {
+      recorder = this.newRecorder(route);
+      this.recorders.set(route, recorder);
+    }
+    return recorder;
+  }
+
+  private newRecorder(route: string): RouteRecorder {
     const byMethod = new Map<string, Map<number, Series>>();
     return (method, status, seconds) => {
       let byStatus = byMethod.get(method);

@@ -13,6 +13,7 @@ import { SocketHub } from "./hub.js";
 import { protocolBearer, type SocketCredential, SUBPROTOCOL } from "./protocol.js";
 import { handshakeRefusalOf, refuseHandshake, routeUpgrades } from "./upgrades.js";
 
+const WS_PATH = "/ws";
 /** The status a handshake is logged with when its client left before the answer. */
 const CLIENT_CLOSED = 499;
 
@@ -40,7 +41,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
   app.addHook("preClose", async () => hub.stop());
   await app.register(websocket, {
     options: {
-      server: routeUpgrades(app, "/ws"),
+      server: routeUpgrades(app, WS_PATH),
       maxPayload: svc.config.ws.maxMessageBytes,
       // Select latchkey.v1 only: echoing `bearer.<jwt>` would put the token in a response header.
       handleProtocols: (protocols: Set<string>) =>
@@ -53,7 +54,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
   });
   app.route({
     method: "GET",
-    url: "/ws",
+    url: WS_PATH,
     schema: {
       tags: ["realtime"],
       summary: "WebSocket: session events and access-token push",
@@ -85,12 +86,13 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
 };
 
 /**
- * The request line of a handshake that is being upgraded: @fastify/websocket hijacks
- * its reply, so Fastify's onResponse, which writes every other request's line (a refused
- * handshake's included), never runs. The returned function writes it with 101 once the
- * upgrade is answered; should the connection close first (the client left, which `ws`
- * answers by dropping it, or the server is shutting down, which `ws` answers 503), it is
- * written then, with 499 (nginx's "client closed request") or 503.
+ * The request line and the request-duration sample of a handshake that is being upgraded:
+ * @fastify/websocket hijacks its reply, so Fastify's onResponse hooks, which write every
+ * other request's (a refused handshake's included), never run. The returned function
+ * writes both with 101 once the upgrade is answered; should the connection close first
+ * (the client left, which `ws` answers by dropping it, or the server is closing, which
+ * `ws` answers 503), they are written then, with 499 (nginx's "client closed request")
+ * or 503.
  */
 function logUpgrade(
   svc: Services,
@@ -100,12 +102,17 @@ function logUpgrade(
 ): () => void {
   const { socket } = request.raw;
   const { ip } = request; // read now: a closed socket no longer knows its peer
-  const unanswered = () =>
-    logRequest(svc.log, request, hub.stopped ? 503 : CLIENT_CLOSED, reply.elapsedTime, ip);
+  // The series of the route's refusals (http/app.ts binds the same recorder to them).
+  const record = svc.metrics.requestRecorder(WS_PATH);
+  const answered = (status: number) => {
+    logRequest(svc.log, request, status, reply.elapsedTime, ip);
+    record(request.method, status, reply.elapsedTime / 1000);
+  };
+  const unanswered = () => answered(hub.stopped ? 503 : CLIENT_CLOSED);
   socket.once("close", unanswered);
   return () => {
     socket.off("close", unanswered);
-    logRequest(svc.log, request, 101, reply.elapsedTime);
+    answered(101);
   };
 }
 
