@@ -2,7 +2,14 @@ import { connect } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { lazyRequestLogger } from "../src/http/request-logger.js";
-import { bearer, rawRequest, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import {
+  bearer,
+  holdPasswordChecks,
+  rawRequest,
+  registerUser,
+  startTestApp,
+  type TestApp,
+} from "./helpers.js";
 import { openSocket } from "./ws-client.js";
 
 type Line = Record<string, unknown>;
@@ -206,5 +213,82 @@ describe("lazyRequestLogger", () => {
       expect.objectContaining({ level: 20, reqId: "req-8", msg: "now shown" }),
     ]);
     expect(logger.level).toBe("info");
+  });
+});
+
+describe("request log: requests that arrive while the server closes", () => {
+  const PASSWORD = "correct horse battery";
+  const HANDSHAKE =
+    "GET /ws?x=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+  it("answers them 503 service_unavailable as problem+json, each with its own request line", async () => {
+    // Fastify's shortcut answered a bare JSON body and wrote no request line.
+    const { logger, lines } = capturingLogger();
+    const app = await startTestApp({}, { logger });
+    let closing: Promise<void> | undefined;
+    try {
+      const url = new URL(await app.listen());
+      const { user } = await registerUser(app, { password: PASSWORD });
+      const held = holdPasswordChecks(app);
+      const body = JSON.stringify({ identifier: user.email, password: PASSWORD });
+      const login =
+        `POST /auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n` +
+        `content-length: ${body.length}\r\n\r\n${body}`;
+      // Two connections, each with a sign-in in flight, so the close waits for them.
+      const connections = [0, 1].map(() => {
+        const socket = connect(Number(url.port), url.hostname);
+        const state = { socket, answer: "" };
+        socket.on("data", (chunk) => {
+          state.answer += chunk.toString("latin1");
+        });
+        socket.write(login);
+        return state;
+      });
+      await held.checking;
+      await vi.waitFor(() => expect(app.svc.hasher.verify).toHaveBeenCalledTimes(2));
+      lines.length = 0;
+      closing = app.close();
+      await new Promise((r) => setTimeout(r, 40)); // the close has begun
+      const [http, ws] = connections as [(typeof connections)[0], (typeof connections)[0]];
+      http.socket.write("GET /users/me?code=secret HTTP/1.1\r\nHost: x\r\n\r\n");
+      ws.socket.write(HANDSHAKE);
+      await new Promise((r) => setTimeout(r, 40)); // both have arrived
+      held.release();
+      for (const connection of connections) {
+        await vi.waitFor(() => expect(connection.socket.readableEnded).toBe(true));
+        const { answer } = connection;
+        expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 503"]);
+        const shed = answer.slice(answer.lastIndexOf("HTTP/1.1 503"));
+        const [head = "", text = ""] = shed.split("\r\n\r\n");
+        expect(head).toMatch(/^content-type: application\/problem\+json$/im);
+        expect(head).toMatch(/^connection: close$/im);
+        expect(head).toMatch(/^x-content-type-options: nosniff$/im);
+        expect(JSON.parse(text)).toEqual({
+          type: "urn:latchkey:error:service_unavailable",
+          title: "Service Unavailable",
+          status: 503,
+          detail: expect.any(String),
+          code: "service_unavailable",
+        });
+      }
+      held.restore();
+      await closing;
+      const requests = lines.filter((l) => l.msg === "request");
+      expect(requests.map((l) => [l.method, l.path, l.status]).sort()).toEqual([
+        ["GET", "/users/me", 503],
+        ["GET", "/ws", 503],
+        ["POST", "/auth/login", 200],
+        ["POST", "/auth/login", 200],
+      ]);
+      for (const line of requests)
+        expect(line).toMatchObject({ ip: "127.0.0.1", ms: expect.any(Number) });
+      expect(new Set(requests.map((l) => l.reqId)).size).toBe(4);
+      expect(JSON.stringify(lines)).not.toContain("secret");
+      // Not Fastify's own line for its shortcut ("request aborted - refusing to accept ...").
+      expect(lines.filter((l) => String(l.msg).includes("refusing"))).toEqual([]);
+    } finally {
+      await (closing ?? app.close());
+    }
   });
 });

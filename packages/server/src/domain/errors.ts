@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   screen_locked: 423,
   rate_limited: 429,
   internal_error: 500,
+  /** Not in the contract's table, which lists no 503: a request that came as the server shut down. */
+  service_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { EMAIL_ADDRESS } from "../domain/user.js";
 import { CREDENTIAL_ID_MAX_B64U } from "../domain/webauthn.js";
 import type { Services } from "../services.js";
+import { shedWhenClosing } from "./closing.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
 import { lazyCompilers } from "./lazy-compilers.js";
@@ -43,6 +44,7 @@ export async function buildHttp(
   options: { docs: boolean; websocket?: boolean } = { docs: true },
 ): Promise<FastifyInstance> {
   const { config } = svc;
+  const genReqId = requestIds();
   const app = Fastify({
     loggerInstance: svc.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -56,7 +58,7 @@ export async function buildHttp(
     // route's schema judges its own: at Fastify's default of 100, a longer credential ID
     // (WebAuthn allows 1366 characters) answered 414 and could be neither renamed nor deleted.
     routerOptions: { maxParamLength: CREDENTIAL_ID_MAX_B64U },
-    return503OnClosing: true,
+    genReqId,
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,
     clientErrorHandler,
@@ -77,6 +79,13 @@ export async function buildHttp(
     parseJson(request, body as string, done);
   });
 
+  // First of the preClose hooks (see closing.ts).
+  shedWhenClosing(app, {
+    log: svc.log,
+    genReqId,
+    trustProxy: config.trustProxy,
+    headers: securityHeaders(config),
+  });
   app.server.on("checkExpectation", expectationFailed);
   app.server.on("connect", connectRefused);
   // A client that sends its request and hangs up (a load generator when its time is up)
@@ -140,6 +149,15 @@ export async function buildHttp(
   return app;
 }
 
+/** Fastify's default request ids (`req-1`, `req-2`, … in base 36), shared with closing.ts. */
+function requestIds(): () => string {
+  let next = 0;
+  return () => {
+    next = (next + 1) & 0x7fffffff;
+    return `req-${next.toString(36)}`;
+  };
+}
+
 async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolean): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -148,7 +166,9 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
         title: "Latchkey",
         version: "0.1.0",
         description:
-          "Self-hosted authentication server. Errors are application/problem+json with a stable `code`.",
+          "Self-hosted authentication server. Errors are application/problem+json with a stable " +
+          "`code`. Any route answers 503 `service_unavailable` to a request that arrives while " +
+          "the server shuts down: retry it.",
       },
       servers: [{ url: svc.config.publicUrl }],
       components: {

@@ -22,6 +22,7 @@ const TITLES: Record<number, string> = {
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 /** Fastify's own client errors, by the contract code they mean. */
@@ -95,10 +96,20 @@ export function sendProblem(
 
 /** An `Expect` other than 100-continue (RFC 9110 §10.1.1), which Node answers before Fastify. */
 export function expectationFailed(_request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify(
-    problem(417, "validation_failed", "Only `Expect: 100-continue` is supported"),
-  );
-  response.writeHead(417, {
+  writeProblem(response, 417, "validation_failed", "Only `Expect: 100-continue` is supported");
+}
+
+/** A problem answered on a bare Node response (no Fastify reply), closing the connection. */
+export function writeProblem(
+  response: ServerResponse,
+  status: number,
+  code: string,
+  detail: string,
+  headers: ReadonlyArray<readonly [string, string]> = [],
+): void {
+  const body = JSON.stringify(problem(status, code, detail));
+  for (const [name, value] of headers) response.setHeader(name, value);
+  response.writeHead(status, {
     "content-type": "application/problem+json",
     "content-length": Buffer.byteLength(body),
     connection: "close",

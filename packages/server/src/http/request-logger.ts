@@ -85,7 +85,7 @@ export const lazyRequestLogger = (
  */
 export function logRequest(
   log: FastifyBaseLogger,
-  request: FastifyRequest,
+  request: Pick<FastifyRequest, "id" | "method" | "url" | "ip">,
   status: number,
   elapsedMs: number,
   ip = request.ip,

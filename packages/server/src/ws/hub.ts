@@ -29,8 +29,6 @@ export class SocketHub {
   private readonly index: SocketIndex;
   private readonly pending: PendingByIp;
   private readonly timer: NodeJS.Timeout;
-  /** The server is shutting down (stop). */
-  stopped = false;
   /** Counts session and user events, to catch one that raced an authentication. */
   private events = 0;
 
@@ -70,7 +68,6 @@ export class SocketHub {
 
   /** Server shutdown: clients reconnect elsewhere (1001). */
   stop(): void {
-    this.stopped = true;
     clearInterval(this.timer);
     for (const conn of this.all) conn.close(CLOSE_GOING_AWAY, "server_shutdown");
   }

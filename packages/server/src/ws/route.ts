@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
 import { Type } from "@sinclair/typebox";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/load.js";
 import { AuthError, validationFailed } from "../domain/errors.js";
+import { isClosing } from "../http/closing.js";
 import { ACCESS_COOKIE } from "../http/cookies.js";
 import { clientInfo } from "../http/credentials.js";
 import { logRequest } from "../http/request-logger.js";
@@ -73,7 +74,7 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
       credentials.set(request, handshakeCredential(request, svc.config));
     },
     preHandler: async (request, reply) => {
-      if (request.ws) upgrading.set(request, logUpgrade(svc, hub, request, reply));
+      if (request.ws) upgrading.set(request, logUpgrade(app, svc, request, reply));
     },
     handler: async () => {
       throw validationFailed("headers.upgrade", "GET /ws takes a WebSocket upgrade (RFC 6455)");
@@ -95,8 +96,8 @@ export const wsRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (app
  * or 503.
  */
 function logUpgrade(
+  app: FastifyInstance,
   svc: Services,
-  hub: SocketHub,
   request: FastifyRequest,
   reply: FastifyReply,
 ): () => void {
@@ -108,7 +109,7 @@ function logUpgrade(
     logRequest(svc.log, request, status, reply.elapsedTime, ip);
     record(request.method, status, reply.elapsedTime / 1000);
   };
-  const unanswered = () => answered(hub.stopped ? 503 : CLIENT_CLOSED);
+  const unanswered = () => answered(isClosing(app) ? 503 : CLIENT_CLOSED);
   socket.once("close", unanswered);
   return () => {
     socket.off("close", unanswered);

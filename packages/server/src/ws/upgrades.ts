@@ -8,6 +8,7 @@ import {
 import type { Socket } from "node:net";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { subprotocol } from "ws";
+import { isClosing, serveDetached } from "../http/closing.js";
 import { sendProblem } from "../http/problem.js";
 
 declare module "ws" {
@@ -31,7 +32,8 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/;
  * emitter returned, to pass as its `server`); any other request, a POST or an `Upgrade:
  * h2c` to `path` included, is served as plain HTTP, as RFC 9110 §7.8 allows, and so is a
  * malformed handshake, which the route answers with its refusal: either way through
- * Fastify, so the request line is logged, and the connection closed once the answer is out.
+ * Fastify (or, once the server is closing, its shedding: http/closing.ts), so the request
+ * line is logged, and the connection closed once the answer is out.
  */
 export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const upgrades = new EventEmitter();
@@ -41,9 +43,10 @@ export function routeUpgrades(app: FastifyInstance, path: string): Server {
   const route = (request: IncomingMessage, socket: Socket, head: Buffer) => {
     const handshake = isWebSocketHandshake(request, path);
     const refusal = handshake ? handshakeRefusal(request.headers) : undefined;
-    // The plugin stops listening once the server is closing (its preClose); Fastify's
-    // routing answers 503 then, where the handshake would otherwise hang unanswered.
-    if (handshake && !refusal && upgrades.listenerCount("upgrade") > 0) {
+    // Once the server is closing, a handshake is shed (503) like any request: the plugin
+    // stops listening for upgrades in its preClose, which runs after the shedding starts,
+    // and a handshake emitted to nobody would hang unanswered.
+    if (handshake && !refusal && !isClosing(app)) {
       upgrades.emit("upgrade", request, socket, head);
       return;
     }
@@ -117,7 +120,7 @@ function serveAsHttp(app: FastifyInstance, request: IncomingMessage, socket: Soc
   response.shouldKeepAlive = false;
   response.assignSocket(socket);
   response.on("finish", () => socket.destroySoon());
-  app.routing(request, response);
+  serveDetached(app, request, response);
 }
 
 export interface Refusal {
