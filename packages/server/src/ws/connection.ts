@@ -24,6 +24,9 @@ export class Connection {
    * liveness is no security decision, and a test moving the clock must not kill sockets.
    */
   pingUnansweredSince: number | undefined;
+  /** Real time the current message window began, and the client messages within it. */
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private windowMessages = 0;
 
   constructor(
     readonly socket: WebSocket,
@@ -45,6 +48,16 @@ export class Connection {
     this.state = "closed";
     this.onServerClose?.();
     this.socket.close(code, reason);
+  }
+
+  /** Counts a client message: false once more than `max` arrived within `windowMs` of real time. */
+  countMessage(max: number, windowMs: number): boolean {
+    const now = performance.now();
+    if (now - this.windowStart >= windowMs) {
+      this.windowStart = now;
+      this.windowMessages = 0;
+    }
+    return ++this.windowMessages <= max;
   }
 
   /** Pings, or reports a peer that left two pings unanswered for `deadMs` of real time. */

@@ -19,6 +19,16 @@ import { authenticateSocket, checkSocketSession, pushTime } from "./socket-auth.
 import { SocketIndex } from "./socket-index.js";
 
 /**
+ * Client messages a socket may send per window of real time. A client sends one `auth`
+ * and the odd `ping`; each message costs a parse and most an answer, so a socket pouring
+ * them in held the event loop (four of them sent ~200k pings a second on two cores, and
+ * GET /healthz took up to 2.6 s), and one that never read its answers made them pile up
+ * in memory. Past the limit it is closed 4429.
+ */
+const MAX_MESSAGES_PER_WINDOW = 20;
+const MESSAGE_WINDOW_MS = 10_000;
+
+/**
  * Every open socket of this node. Deadlines (auth timeout, heartbeat, token push)
  * are clock times checked by one sweep every `sweepIntervalMs`, so tests move the
  * injectable clock instead of waiting; revocations arrive on the bus and close
@@ -73,6 +83,11 @@ export class SocketHub {
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.closed) return; // frames still arriving after we closed it
+    if (!conn.countMessage(MAX_MESSAGES_PER_WINDOW, MESSAGE_WINDOW_MS)) {
+      conn.close(CLOSE_TOO_MANY, "rate_limited");
+      return;
+    }
     const message = parseClientMessage(data, isBinary);
     if (message?.type === "auth" && conn.state === "waiting") {
       void this.authenticate(conn, message.credential);
