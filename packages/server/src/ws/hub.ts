@@ -25,7 +25,7 @@ import { SocketIndex } from "./socket-index.js";
  * GET /healthz took up to 2.6 s), and one that never read its answers made them pile up
  * in memory. Past the limit it is closed 4429.
  */
-const MAX_MESSAGES_PER_WINDOW = 20;
+const MAX_MESSAGES_PER_WINDOW = 60;
 const MESSAGE_WINDOW_MS = 10_000;
 
 /**

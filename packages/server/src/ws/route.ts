@@ -26,7 +26,7 @@ lk_access cookie (only from an allowed Origin), or an unauthenticated open follo
 before the old one expires), \`session_revoked\` then close 4401; close 4423 when the session
 is screen-locked, 4403 when the IP is not allowed or a disabled account authenticates (disabling
 revokes the sessions: 4401), 4429 when rate-limited (failed authentications from the IP, or more
-than 20 messages in 10 s from the socket), over a socket cap or when the IP holds too many
+than 60 messages in 10 s from the socket), over a socket cap or when the IP holds too many
 sockets not yet authenticated, 4400 for a malformed message. A failed authentication closes 4401 (or
 as above) with the error code as the close reason. A cookie handshake from a foreign Origin is
 refused with HTTP 403 \`csrf_rejected\` before the upgrade. A malformed handshake is refused
