@@ -36,6 +36,20 @@ describe("TOTP MFA", () => {
     });
   const me = (accessToken: string) =>
     app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
+  /** The user's backup codes as stored (keyed hashes), read straight from the database. */
+  const storedBackupCodeHashes = async (userId: string) => {
+    const db = await openAppDb(app);
+    try {
+      const rows = await db.kysely
+        .selectFrom("backup_codes")
+        .select("code_hash")
+        .where("user_id", "=", userId)
+        .execute();
+      return rows.map((r) => r.code_hash);
+    } finally {
+      await db.close();
+    }
+  };
   const mfaToken = async (email: string) => {
     const res = await passwordLogin(app, email);
     expect(res.statusCode).toBe(200);
@@ -214,19 +228,9 @@ describe("TOTP MFA", () => {
 
     it("stores backup codes only as keyed hashes", async () => {
       const user = await enrolledUser(app);
-      const db = await openAppDb(app);
-      try {
-        const rows = await db.kysely
-          .selectFrom("backup_codes")
-          .select("code_hash")
-          .where("user_id", "=", user.userId)
-          .execute();
-        expect(rows).toHaveLength(10);
-        const stored = rows.map((r) => r.code_hash).join(" ");
-        for (const code of user.backupCodes) expect(stored).not.toContain(code);
-      } finally {
-        await db.close();
-      }
+      const stored = await storedBackupCodeHashes(user.userId);
+      expect(stored).toHaveLength(10);
+      for (const code of user.backupCodes) expect(stored.join(" ")).not.toContain(code);
     });
 
     it("regenerates backup codes behind step-up and voids the old set", async () => {
@@ -256,24 +260,14 @@ describe("TOTP MFA", () => {
         ),
       );
       expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
-      const db = await openAppDb(app);
-      try {
-        const rows = await db.kysely
-          .selectFrom("backup_codes")
-          .select("code_hash")
-          .where("user_id", "=", user.userId)
-          .execute();
-        const stored = rows.map((r) => r.code_hash).sort();
-        const sets = answers.map((a) =>
-          a
-            .json<{ backupCodes: string[] }>()
-            .backupCodes.map((code) => app.svc.backupCodes.hash(user.userId, code))
-            .sort(),
-        );
-        expect(sets.filter((set) => set.join() === stored.join())).toHaveLength(1);
-      } finally {
-        await db.close();
-      }
+      const stored = (await storedBackupCodeHashes(user.userId)).sort();
+      const sets = answers.map((a) =>
+        a
+          .json<{ backupCodes: string[] }>()
+          .backupCodes.map((code) => app.svc.backupCodes.hash(user.userId, code))
+          .sort(),
+      );
+      expect(sets.filter((set) => set.join() === stored.join())).toHaveLength(1);
     });
 
     it("answers 409 to a backup-code regeneration while MFA is off", async () => {
@@ -308,15 +302,10 @@ describe("TOTP MFA", () => {
           .where("id", "=", user.userId)
           .executeTakeFirstOrThrow();
         expect(row.totp_secret).toBeNull();
-        const codes = await db.kysely
-          .selectFrom("backup_codes")
-          .select("id")
-          .where("user_id", "=", user.userId)
-          .execute();
-        expect(codes).toHaveLength(0);
       } finally {
         await db.close();
       }
+      expect(await storedBackupCodeHashes(user.userId)).toHaveLength(0);
     });
   });
 
