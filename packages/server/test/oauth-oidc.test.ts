@@ -191,6 +191,46 @@ describe("OpenID Connect sign-in against a real provider", () => {
     expect(unknown.statusCode).toBe(404);
   });
 
+  it("refuses redirects that only look allowed: blob: on an allowed origin, user info, scheme tricks", async () => {
+    await boot();
+    const refused = [
+      "blob:http://spa.test/0f8fad5b-d9cb-469f-a165-70867728950e", // origin spa.test, not a page
+      "http://evil.test@spa.test/done", // user info
+      "http://:secret@spa.test/done",
+      "http://spa.test@evil.test/", // the host is evil.test
+      "//spa.test/done",
+      "http:\\\\evil.test/",
+      "http://spa.test./done",
+      "http://spa.test:8080/done",
+      "data:text/html,<script>alert(1)</script>",
+      "https://spa.test/done", // another scheme is another origin
+    ];
+    for (const redirect of refused) {
+      const res = await app.http.inject({
+        url: `/auth/oauth/idp/start?redirect=${encodeURIComponent(redirect)}`,
+      });
+      expect(res.statusCode, redirect).toBe(400);
+      expect(res.json()).toMatchObject({
+        code: "validation_failed",
+        errors: [{ path: "redirect" }],
+      });
+      expect(res.headers["set-cookie"]).toBeUndefined();
+    }
+    // Spelling variants of an allowed origin are that origin.
+    for (const redirect of [
+      "HTTP://SPA.TEST/done",
+      "http://spa.test:80/done",
+      "http:spa.test/done",
+    ]) {
+      const res = await app.http.inject({
+        url: `/auth/oauth/idp/start?redirect=${encodeURIComponent(redirect)}`,
+      });
+      expect(res.statusCode, redirect).toBe(302);
+    }
+    const page = await signIn(idpAccount("spelled@example.com"), "?redirect=HTTP://SPA.TEST:80/x");
+    expect(page.location?.href).toBe(`${SPA}/x`);
+  });
+
   it("signs up through the provider, then signs the same user in again", async () => {
     await boot();
     const sub = idpAccount("Alice@Example.com");

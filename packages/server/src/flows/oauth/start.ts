@@ -91,11 +91,21 @@ export function openStartState(svc: Services, sealed: string | undefined): Start
   return svc.oauth.sealer.open(SEAL_PURPOSE, sealed, svc.clock.now()) as StartState | undefined;
 }
 
-/** An absolute URL on an allowed origin: anything else would make us an open redirector. */
+/**
+ * An absolute http(s) URL on an allowed origin: anything else would make us an open
+ * redirector. The origin alone is not enough: `blob:https://app…` has the app's origin
+ * yet is no page to land on, and userinfo (`https://evil.test@app…`) has no business
+ * in a redirect but to make a link look like it goes somewhere else.
+ */
 function allowedRedirect(svc: Services, redirect: string): string {
   const url = URL.canParse(redirect) ? new URL(redirect) : undefined;
-  if (!url || !svc.config.allowedOrigins.includes(url.origin)) {
-    throw validationFailed("redirect", "must be an absolute URL on an allowed origin");
+  const web = url?.protocol === "https:" || url?.protocol === "http:";
+  const userinfo = url !== undefined && (url.username !== "" || url.password !== "");
+  if (!url || !web || userinfo || !svc.config.allowedOrigins.includes(url.origin)) {
+    throw validationFailed(
+      "redirect",
+      "must be an absolute http(s) URL on an allowed origin, without user info",
+    );
   }
   return url.href;
 }

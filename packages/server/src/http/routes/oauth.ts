@@ -68,7 +68,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "Connect, `nonce`. These, the code verifier and the browser context (IP, user agent, " +
           "`redirect`) travel in the lk_oauth cookie (AES-256-GCM sealed, HttpOnly, SameSite=Lax, " +
           "Path=/auth/oauth, 10 minutes); one flow per browser at a time. `redirect`: an absolute " +
-          "URL on an allowed origin, else 400 `validation_failed`; default /ui/. `link`: a token " +
+          "http(s) URL on an allowed origin, without user info, else 400 `validation_failed`; " +
+          "default /ui/. `link`: a token " +
           "from POST /auth/oauth/link-token (used up here; 400 `invalid_or_expired_token`). With " +
           "`Accept: application/json` the answer is `{ authUrl }` instead of the redirect.",
         params: ProviderParams,
