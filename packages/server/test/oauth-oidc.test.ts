@@ -791,6 +791,33 @@ describe("OpenID Connect sign-in against a real provider", () => {
       expect(attacker.cookie("latchkey.test", "lk_access")).toBeUndefined();
     });
 
+    it("a start cookie carried to another browser (another user agent) is oauth_state_mismatch", async () => {
+      await boot();
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const sealed = browser.cookie("latchkey.test", "lk_oauth") as string;
+      const callback = await userAtIdp(browser, authUrl, {
+        account: idpAccount("uma@example.com"),
+      });
+      for (const userAgent of ["curl/8.5.0", undefined]) {
+        const elsewhere = await app.http.inject({
+          url: callback.pathname + callback.search,
+          headers: {
+            cookie: `lk_oauth=${sealed}`,
+            ...(userAgent ? { "user-agent": userAgent } : {}),
+          },
+        });
+        expect(elsewhere.statusCode).toBe(302);
+        expect(errorOf(new URL(elsewhere.headers.location as string))).toBe("oauth_state_mismatch");
+        expect(elsewhere.headers["set-cookie"]).not.toEqual(
+          expect.arrayContaining([expect.stringMatching(/^lk_(access|refresh)=[^;]/)]),
+        );
+      }
+      // The browser that began the flow still finishes it.
+      const page = await browser.get(callback);
+      expect(page.location?.href).toBe(`${SPA}/`);
+      expect(accessCookie()).toBeTruthy();
+    });
+
     it("denied consent ends in oauth_denied", async () => {
       await boot();
       const authUrl = await start(browser, "idp", `?redirect=${SPA}`);

@@ -53,6 +53,11 @@ async function finish(
   // State first, errors too (RFC 6749 §4.1.2.1 returns it with them): a forged
   // `?error=` link is not the provider's answer and must not read as one.
   if (!safeEqual(params.get("state") ?? "", start.state)) throw mismatch();
+  // The cookie belongs to the browser that began the flow (API.md keeps it "with the
+  // browser context"): carried to another one it is refused, before the claim below, so
+  // the rightful browser can still finish. Only the user agent is compared: the IP of a
+  // real user may change at the provider (mobile networks, dual stack, pooled NAT).
+  if (client.userAgent !== start.userAgent) throw mismatch();
   const error = params.get("error");
   // The user said no, or the provider refused the request.
   if (error === "access_denied") throw new AuthError("oauth_denied", "Access was denied");

@@ -104,10 +104,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         tags,
         summary: "Where the provider sends the browser back",
         description:
-          "Checks the lk_oauth cookie and `state`, exchanges the code (PKCE), validates the ID " +
-          "token (signature by the provider's JWKS, issuer, audience, nonce), reads the user " +
-          "info, then signs in the linked account; links an account with the same email only " +
-          "when the provider says it is verified (else `email_in_use`), and then, if no address " +
+          "Checks the lk_oauth cookie, `state` and that the browser's user agent is the one " +
+          "that began the flow (else `oauth_state_mismatch`), exchanges the code (PKCE), " +
+          "validates the ID token (signature by the provider's JWKS, issuer, audience, " +
+          "nonce), reads the user info, then signs in the linked account; links an account " +
+          "with the same email only when the provider says it is verified (else `email_in_use`), and then, if no address " +
           "of that account was ever verified, the provider's proof claims it: its password, " +
           "TOTP, passkeys, API tokens, earlier identities and sessions end (an account that " +
           "proved an earlier address and moved to this one unconfirmed gets `email_in_use`); " +
