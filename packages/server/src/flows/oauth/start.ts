@@ -7,6 +7,12 @@ import { type OAuthProvider, providerOf } from "./providers.js";
 /** How long the user has at the provider: the lifetime of the start cookie. */
 export const START_TTL_S = 600;
 const SEAL_PURPOSE = "oauth-start";
+/**
+ * Longest `redirect` kept: with it, a 512-character user agent and a link, the start
+ * cookie stays within the 4096 bytes browsers store (RFC 6265 §6.1). A bigger cookie is
+ * silently dropped, and the callback could then only fail, with no redirect to go back to.
+ */
+export const MAX_REDIRECT_LENGTH = 2048;
 
 /** What the start cookie carries to the callback, sealed (domain/sealed-state.ts). */
 export interface StartState {
@@ -106,6 +112,10 @@ function allowedRedirect(svc: Services, redirect: string): string {
       "redirect",
       "must be an absolute http(s) URL on an allowed origin, without user info",
     );
+  }
+  // Measured as kept: percent-encoding can make the URL longer than what was sent.
+  if (url.href.length > MAX_REDIRECT_LENGTH) {
+    throw validationFailed("redirect", `must be at most ${MAX_REDIRECT_LENGTH} characters long`);
   }
   return url.href;
 }

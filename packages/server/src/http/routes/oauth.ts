@@ -5,7 +5,12 @@ import { oauthCallback } from "../../flows/oauth/callback.js";
 import { exchangeOAuthCode } from "../../flows/oauth/exchange.js";
 import { issueLinkToken, LINK_TOKEN_TTL_S, unlinkIdentity } from "../../flows/oauth/link.js";
 import { providerOf } from "../../flows/oauth/providers.js";
-import { openStartState, START_TTL_S, startOAuth } from "../../flows/oauth/start.js";
+import {
+  MAX_REDIRECT_LENGTH,
+  openStartState,
+  START_TTL_S,
+  startOAuth,
+} from "../../flows/oauth/start.js";
 import type { Services } from "../../services.js";
 import { clearOAuthCookie, OAUTH_COOKIE, setOAuthCookie } from "../cookies.js";
 import { clientInfo } from "../credentials.js";
@@ -68,13 +73,16 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "Connect, `nonce`. These, the code verifier and the browser context (IP, user agent, " +
           "`redirect`) travel in the lk_oauth cookie (AES-256-GCM sealed, HttpOnly, SameSite=Lax, " +
           "Path=/auth/oauth, 10 minutes); one flow per browser at a time. `redirect`: an absolute " +
-          "http(s) URL on an allowed origin, without user info, else 400 `validation_failed`; " +
-          "default /ui/. `link`: a token " +
-          "from POST /auth/oauth/link-token (used up here; 400 `invalid_or_expired_token`). With " +
+          "http(s) URL on an allowed origin, without user info, at most " +
+          `${MAX_REDIRECT_LENGTH} characters (so the cookie fits a browser's 4096 bytes), else ` +
+          "400 `validation_failed`; default /ui/. `link`: a token from POST /auth/oauth/link-token (used up here; 400 `invalid_or_expired_token`). With " +
           "`Accept: application/json` the answer is `{ authUrl }` instead of the redirect.",
         params: ProviderParams,
         querystring: Type.Object(
-          { redirect: QueryValue, link: QueryValue },
+          {
+            redirect: Type.Optional(Type.String({ maxLength: MAX_REDIRECT_LENGTH })),
+            link: QueryValue,
+          },
           { additionalProperties: false },
         ),
         response: {
