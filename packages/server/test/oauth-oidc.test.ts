@@ -7,7 +7,7 @@ import { bearer, json, openAppDb, registerUser, startTestApp, type TestApp } fro
 import { enrolledUser, PASSWORD, passwordLogin, stepUpToken, totpAt } from "./mfa-helpers.js";
 import { APP_ORIGIN, Browser, USER_AGENT } from "./oauth/browser.js";
 import { start, userAtIdp } from "./oauth/flow.js";
-import { startIdp, type TestIdp } from "./oauth/idp.js";
+import { type IdTokenRewrite, startIdp, type TestIdp } from "./oauth/idp.js";
 
 const SPA = "http://spa.test";
 const CALLBACK = `${APP_ORIGIN}/auth/oauth/idp/callback`;
@@ -803,6 +803,45 @@ describe("OpenID Connect sign-in against a real provider", () => {
       const users = await db.kysely.selectFrom("users").select("id").execute();
       await db.close();
       expect(users).toEqual([]);
+    });
+
+    it("an ID token with a bad signature, issuer, audience, expiry or nonce is oauth_failed", async () => {
+      await boot();
+      const now = () => Math.floor(Date.now() / 1000);
+      const rewrites: Record<string, IdTokenRewrite> = {
+        "signed by a key the provider never published": { signer: "stranger" },
+        "another issuer": { claims: (c) => ({ ...c, iss: "http://127.0.0.1:1" }) },
+        "another audience": { claims: (c) => ({ ...c, aud: "someone-else" }) },
+        expired: { claims: (c) => ({ ...c, iat: now() - 3600, exp: now() - 600 }) },
+        "another nonce": { claims: (c) => ({ ...c, nonce: "not-this-flows-nonce" }) },
+        "no nonce": { claims: ({ nonce: _, ...c }) => c },
+      };
+      for (const [problem, rewrite] of Object.entries(rewrites)) {
+        browser = new Browser(app);
+        const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+        const callback = await userAtIdp(browser, authUrl, {
+          account: idpAccount("forged@example.com"),
+        });
+        idp.idTokenRewrite = rewrite;
+        const page = await browser.get(callback).finally(() => {
+          idp.idTokenRewrite = undefined;
+        });
+        expect(errorOf(page.location), problem).toBe("oauth_failed");
+        expect(browser.cookie("latchkey.test", "lk_access"), problem).toBeUndefined();
+      }
+      const db = await openAppDb(app);
+      const users = await db.kysely.selectFrom("users").select("id").execute();
+      await db.close();
+      expect(users).toEqual([]);
+      // The same rewrite with nothing changed passes: the checks above are what refused.
+      browser = new Browser(app);
+      const authUrl = await start(browser, "idp", `?redirect=${SPA}`);
+      const callback = await userAtIdp(browser, authUrl, { account: idpAccount("ok@example.com") });
+      idp.idTokenRewrite = {};
+      const page = await browser.get(callback).finally(() => {
+        idp.idTokenRewrite = undefined;
+      });
+      expect(page.location?.href).toBe(`${SPA}/`);
     });
 
     it("replayed code: neither the same callback again nor the code in a new flow works", async () => {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { exportJWK, generateKeyPair } from "jose";
+import { decodeJwt, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import Provider from "oidc-provider";
 
 /** A user the scripted IdP knows. */
@@ -9,11 +9,21 @@ export interface IdpAccount {
   emailVerified?: boolean;
 }
 
+/**
+ * How the token endpoint's ID token is rewritten while set: its claims changed, and
+ * signed by the provider's own key (as published in its JWKS) or by a key it never had.
+ */
+export interface IdTokenRewrite {
+  claims?: (claims: JWTPayload) => JWTPayload;
+  signer?: "provider" | "stranger";
+}
+
 export interface TestIdp {
   issuer: string;
   clientId: string;
   clientSecret: string;
   accounts: Map<string, IdpAccount>;
+  idTokenRewrite: IdTokenRewrite | undefined;
   close(): Promise<void>;
 }
 
@@ -31,6 +41,7 @@ export async function startIdp(redirectUris: string[]): Promise<TestIdp> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const stranger = (await generateKeyPair("RS256")).privateKey;
   const clientId = "latchkey";
   const clientSecret = "a-client-secret-of-some-length";
   const provider = new Provider(issuer, {
@@ -61,21 +72,47 @@ export async function startIdp(redirectUris: string[]): Promise<TestIdp> {
   // Its warnings about development defaults are noise here.
   provider.on("server_error", () => {});
   const callback = provider.callback();
+  const idp: TestIdp = {
+    issuer,
+    clientId,
+    clientSecret,
+    accounts,
+    idTokenRewrite: undefined,
+    close: () => closeServer(server),
+  };
   server.on("request", (req, res) => {
     const match = /^\/interaction\/([^/?]+)(?:\/(login|confirm|abort))?/.exec(req.url ?? "");
+    const rewrite = idp.idTokenRewrite;
+    if (rewrite && req.url === "/token") {
+      const key = rewrite.signer === "stranger" ? stranger : privateKey;
+      rewriteTokenResponse(res, async (idToken) =>
+        new SignJWT((rewrite.claims ?? ((c) => c))(decodeJwt(idToken)))
+          .setProtectedHeader({ alg: "RS256", kid: "k1" })
+          .sign(key),
+      );
+    }
     if (!match) return void callback(req, res);
     interaction(provider, req, res, match[2]).catch((err: unknown) => {
       res.statusCode = 500;
       res.end(String(err));
     });
   });
-  return {
-    issuer,
-    clientId,
-    clientSecret,
-    accounts,
-    close: () => closeServer(server),
-  };
+  return idp;
+}
+
+/** Replaces the `id_token` of the JSON body the provider ends `res` with. */
+function rewriteTokenResponse(res: ServerResponse, replace: (idToken: string) => Promise<string>) {
+  const end = res.end.bind(res) as (body?: unknown) => ServerResponse;
+  res.end = ((body?: unknown) => {
+    const parsed = JSON.parse(String(body)) as { id_token?: string };
+    if (!parsed.id_token) return end(body);
+    void replace(parsed.id_token).then((idToken) => {
+      const text = JSON.stringify({ ...parsed, id_token: idToken });
+      res.setHeader("content-length", Buffer.byteLength(text));
+      end(text);
+    });
+    return res;
+  }) as typeof res.end;
 }
 
 async function interaction(

@@ -60,7 +60,13 @@ export class OAuthProvider {
       const issuer = new URL(s.issuer as string);
       return client.discovery(issuer, s.clientId, metadata, auth, {
         timeout: PROVIDER_TIMEOUT_S,
-        execute: issuer.protocol === "http:" ? [client.allowInsecureRequests] : [],
+        execute: [
+          ...(issuer.protocol === "http:" ? [client.allowInsecureRequests] : []),
+          // openid-client trusts the token endpoint's TLS for the ID token by default (OIDC
+          // Core §3.1.3.7 item 6 allows it); this checks its signature by the provider's
+          // JWKS too, as the docs promise and as plain HTTP on loopback needs.
+          client.enableNonRepudiationChecks,
+        ],
       });
     }
     const authorization = new URL(s.authorizationUrl as string);
