@@ -16,6 +16,11 @@ class JwksCoolingDown extends Error {
  * unknown `kid`, an aged cache or a failed fetch reaches the network at most once per
  * `cooldownMs`; meanwhile, without keys fetched in the last 10 minutes, tokens are
  * refused as unavailable (fail closed).
+ *
+ * Latchkey signs with a new key the moment it rotates, so a token with an unknown `kid`
+ * that arrives within the cooldown waits for the next allowed fetch instead of being
+ * refused: a rotation just after a fetch would otherwise fail every new token for the
+ * rest of the cooldown. Forged kids wait too, and still cost one fetch per cooldown.
  */
 export function remoteKeySet(
   url: URL,
@@ -38,6 +43,20 @@ export function remoteKeySet(
     await remote.reload(); // concurrent callers share one fetch
     loadedAt = clock.now();
   };
+  /** The fetch the cooldown allows next, one for every caller waiting on an unknown kid. */
+  let scheduled: Promise<void> | undefined;
+  const nextReload = () => {
+    if (!scheduled) {
+      const last = attemptedAt;
+      scheduled = sleep(last + cooldownMs - clock.now())
+        // A fetch started meanwhile (its cooldown ended too) is the one allowed: share it.
+        .then(() => (attemptedAt === last || remote.reloading ? reload() : undefined))
+        .finally(() => {
+          scheduled = undefined;
+        });
+    }
+    return scheduled;
+  };
 
   return async (header, token) => {
     // No keys yet, or aged ones: fetch, unless a fetch failed within the cooldown. A failed
@@ -50,9 +69,11 @@ export function remoteKeySet(
       return await remote(header, token);
     } catch (err) {
       // A rotation: a kid we have not seen yet. Forged kids cost one fetch per cooldown.
-      if (!(err instanceof errors.JWKSNoMatchingKey) || !due()) throw err;
-      await reload();
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      await (due() ? reload() : nextReload());
       return remote(header, token);
     }
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));

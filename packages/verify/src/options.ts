@@ -18,7 +18,8 @@ export interface VerifierOptions {
   /**
    * After a JWKS fetch, successful or not, an unknown `kid` (or a failed fetch) triggers the
    * next fetch only this much later (default 5 s): a flood of forged kids costs Latchkey one
-   * request per period, even while its JWKS answers errors.
+   * request per period, even while its JWKS answers errors. At most 30: a token signed by a
+   * key just rotated in waits up to this long for the fetch that brings the key.
    */
   jwksCooldownSeconds?: number;
   /** Ask Latchkey whether each token is still active (revocation, lock, disabled account). */
@@ -46,6 +47,8 @@ export interface ResolvedOptions {
   clock: { now(): number };
 }
 
+/** A request waits at most this long for the JWKS fetch that brings a newly rotated key. */
+const MAX_JWKS_COOLDOWN_S = 30;
 const ASYMMETRIC = /^(EdDSA|Ed25519|ES(256|384|512)|RS(256|384|512)|PS(256|384|512))$/;
 const fail = (message: string): never => {
   throw new TypeError(`@latchkey/verify: ${message}`);
@@ -81,12 +84,22 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
         ? { jwksUrl: url(options.jwksUrl ?? `${base}/.well-known/jwks.json`, "jwksUrl") }
         : { secret },
     algorithms,
-    clockToleranceSeconds: seconds(options.clockToleranceSeconds, 5, "clockToleranceSeconds"),
-    jwksCooldownSeconds: seconds(options.jwksCooldownSeconds, 5, "jwksCooldownSeconds"),
+    clockToleranceSeconds: seconds(
+      options.clockToleranceSeconds,
+      5,
+      undefined,
+      "clockToleranceSeconds",
+    ),
+    jwksCooldownSeconds: seconds(
+      options.jwksCooldownSeconds,
+      5,
+      MAX_JWKS_COOLDOWN_S,
+      "jwksCooldownSeconds",
+    ),
     introspection: intro && {
       apiToken: intro.apiToken,
       url: url(intro.url ?? `${base}/auth/introspect`, "introspection.url"),
-      cacheSeconds: seconds(intro.cacheSeconds, 5, "introspection.cacheSeconds"),
+      cacheSeconds: seconds(intro.cacheSeconds, 5, undefined, "introspection.cacheSeconds"),
     },
     clock: options.clock ?? { now: () => Date.now() },
   };
@@ -97,8 +110,14 @@ function url(value: string, name: string): URL {
   return new URL(value);
 }
 
-function seconds(value: number | undefined, fallback: number, name: string): number {
+function seconds(
+  value: number | undefined,
+  fallback: number,
+  max: number | undefined,
+  name: string,
+): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < 0) fail(`\`${name}\` must be a number >= 0`);
+  if (max !== undefined && value > max) fail(`\`${name}\` must be at most ${max}`);
   return value;
 }

@@ -144,6 +144,19 @@ describe("createVerifier", () => {
     expect((await verifier.verify(before.accessToken)).sub).toBe(before.user.id);
   });
 
+  it("a rotation just after a JWKS fetch fails no verification: a new kid waits for the next fetch", async () => {
+    // The cooldown (1 s here, 5 s by default) started with the fetch just made, and Latchkey
+    // signs with the new key at once: its tokens used to be refused until the cooldown ended.
+    const verifier = verifierFor({ jwksCooldownSeconds: 1 });
+    const before = await registerUser(latchkey);
+    await verifier.verify(before.accessToken);
+    await latchkey.svc.keys.rotate();
+    const after = await Promise.all([registerUser(latchkey), registerUser(latchkey)]);
+    const claims = await Promise.all(after.map((a) => verifier.verify(a.accessToken)));
+    expect(claims.map((c) => c.sub)).toEqual(after.map((a) => a.user.id));
+    expect((await verifier.verify(before.accessToken)).sub).toBe(before.user.id);
+  });
+
   it("refuses a revoked session when introspection is on, after at most cacheSeconds", async () => {
     const apiToken = await introspectToken();
     const checked = verifierFor({
@@ -194,7 +207,7 @@ describe("createVerifier", () => {
     const verifier = createVerifier({
       issuer: ISSUER,
       jwksUrl: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`,
-      jwksCooldownSeconds: 5,
+      jwksCooldownSeconds: 1,
     });
     vi.spyOn(Date, "now").mockImplementation(() => now); // the verifier's default clock
     const sign = (kid: string) =>
@@ -207,24 +220,22 @@ describe("createVerifier", () => {
         .setExpirationTime(now / 1000 + 3600)
         .sign(privateKey);
     const forgedFlood = async () => {
-      const codes = new Set<unknown>();
-      for (let i = 0; i < 20; i++)
-        codes.add(await refusal(verifier.verify(await sign(`forged-${i}`))));
-      return codes;
+      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => sign(`forged-${i}`)));
+      return new Set(await Promise.all(tokens.map((t) => refusal(verifier.verify(t)))));
     };
     try {
       expect((await verifier.verify(await sign("real"))).sub).toBe("u");
       expect(fetches).toBe(1);
-      expect(await forgedFlood()).toEqual(new Set(["invalid_token"])); // within the cooldown
-      expect(fetches).toBe(1);
+      // Within the cooldown the forged kids wait for the next allowed fetch, and share it.
+      expect(await forgedFlood()).toEqual(new Set(["invalid_token"]));
+      expect(fetches).toBe(2);
       failing = true; // Latchkey in trouble: its JWKS answers 503
-      now += 6_000;
-      await forgedFlood();
-      expect(fetches).toBe(2); // one attempt, not one per forged kid
+      now += 2_000;
+      expect(await forgedFlood()).toEqual(new Set(["unavailable"]));
+      expect(fetches).toBe(3); // one attempt, not one per forged kid
       expect((await verifier.verify(await sign("real"))).sub).toBe("u"); // held keys still serve
-      now += 6_000;
       await forgedFlood();
-      expect(fetches).toBe(3);
+      expect(fetches).toBe(4);
     } finally {
       vi.restoreAllMocks();
       jwksServer.close();
@@ -236,6 +247,8 @@ describe("createVerifier", () => {
     expect(() => verifierFor({ algorithms: [] })).toThrow(TypeError);
     expect(() => verifierFor({ issuer: "not a url" })).toThrow(/@latchkey\/verify/);
     expect(() => verifierFor({ introspection: { apiToken: "secret" } })).toThrow(TypeError);
+    // A new key's first tokens wait out the cooldown: longer would outlast clients' timeouts.
+    expect(() => verifierFor({ jwksCooldownSeconds: 31 })).toThrow(/at most 30/);
   });
 });
 
