@@ -13,7 +13,7 @@ export interface VerifierOptions {
    * verified with it, HS256 only, and no JWKS is fetched. Not with `jwksUrl` or `algorithms`.
    */
   secret?: string;
-  /** Leeway for `exp`/`iat` between clocks, default 5 s. */
+  /** Leeway for `exp`/`nbf` between clocks, default 5 s, at most 300 (Latchkey's own ceiling). */
   clockToleranceSeconds?: number;
   /**
    * After a JWKS fetch, successful or not, an unknown `kid` (or a failed fetch) triggers the
@@ -47,6 +47,8 @@ export interface ResolvedOptions {
   clock: { now(): number };
 }
 
+/** Latchkey's own ceiling (tokens.clockToleranceSeconds): more would stretch a 15-minute token. */
+const MAX_CLOCK_TOLERANCE_S = 300;
 /** A request waits at most this long for the JWKS fetch that brings a newly rotated key. */
 const MAX_JWKS_COOLDOWN_S = 30;
 const ASYMMETRIC = /^(EdDSA|Ed25519|ES(256|384|512)|RS(256|384|512)|PS(256|384|512))$/;
@@ -87,7 +89,7 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     clockToleranceSeconds: seconds(
       options.clockToleranceSeconds,
       5,
-      undefined,
+      MAX_CLOCK_TOLERANCE_S,
       "clockToleranceSeconds",
     ),
     jwksCooldownSeconds: seconds(

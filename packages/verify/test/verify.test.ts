@@ -249,6 +249,8 @@ describe("createVerifier", () => {
     expect(() => verifierFor({ introspection: { apiToken: "secret" } })).toThrow(TypeError);
     // A new key's first tokens wait out the cooldown: longer would outlast clients' timeouts.
     expect(() => verifierFor({ jwksCooldownSeconds: 31 })).toThrow(/at most 30/);
+    // A day of leeway would keep a 15-minute access token alive for a day.
+    expect(() => verifierFor({ clockToleranceSeconds: 86_400 })).toThrow(/at most 300/);
   });
 });
 
