@@ -11,9 +11,12 @@ interface Entry {
 /**
  * POST /auth/introspect with a short cache keyed by `jti` (never the token itself).
  * A failed call refuses the token: a revocation check that cannot run is not passed.
+ * Concurrent checks of one token share one call: a page's burst of requests with a
+ * fresh token must not become as many calls to Latchkey.
  */
 export class Introspector {
   private readonly cache = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly url: URL,
@@ -26,9 +29,17 @@ export class Introspector {
     const now = this.clock.now();
     const cached = this.cache.get(jti);
     if (cached && cached.until > now) return cached.active;
-    const active = await this.ask(token);
-    this.remember(jti, { active, until: Math.min(now + this.cacheMs, expMs) });
-    return active;
+    let answer = this.pending.get(jti);
+    if (!answer) {
+      answer = this.ask(token)
+        .then((active) => {
+          this.remember(jti, { active, until: Math.min(now + this.cacheMs, expMs) });
+          return active;
+        })
+        .finally(() => this.pending.delete(jti));
+      this.pending.set(jti, answer);
+    }
+    return answer;
   }
 
   private async ask(token: string): Promise<boolean> {

@@ -178,6 +178,30 @@ describe("createVerifier", () => {
     expect((await unchecked.verify(accessToken)).typ).toBe("access");
   });
 
+  it("asks Latchkey once for a burst of concurrent requests with one token", async () => {
+    const apiToken = await introspectToken();
+    const verifier = verifierFor({
+      introspection: { apiToken, url: `${latchkey.url}/auth/introspect` },
+    });
+    const { accessToken } = await registerUser(latchkey);
+    await verifier.verify((await registerUser(latchkey)).accessToken); // JWKS fetched
+    const introspections: string[] = [];
+    const realFetch = globalThis.fetch;
+    vi.stubGlobal("fetch", (input: string | URL | Request, init?: RequestInit) => {
+      if (String(input).endsWith("/auth/introspect")) introspections.push(String(input));
+      return realFetch(input, init); // counted, then sent for real
+    });
+    try {
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, () => verifier.verify(accessToken)),
+      );
+      expect(claims.every((c) => c.typ === "access")).toBe(true);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(introspections).toHaveLength(1);
+  });
+
   it("fails closed when Latchkey cannot be reached", async () => {
     const { accessToken } = await registerUser(latchkey);
     const apiToken = await introspectToken();
