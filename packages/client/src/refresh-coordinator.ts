@@ -44,7 +44,7 @@ export class RefreshCoordinator {
   /**
    * Resolves true when credentials newer than `seen` exist: someone refreshed since, or
    * `refresh` (run at most once at a time, here and across tabs) succeeded. A refresh
-   * refused since `seen` answers false without another try: the session is over.
+   * refused (the session is over) or failed since `seen` answers false without another try.
    */
   run(seen: number, refresh: () => Promise<boolean>): Promise<boolean> {
     if (this.#version > seen) return Promise.resolve(this.#lastOk);
@@ -64,6 +64,10 @@ export class RefreshCoordinator {
       if (this.#version > seen) return this.#lastOk;
       this.#post({ type: "refreshing" });
       const ok = await refresh().catch((err: unknown) => {
+        // The 401s from before this attempt share its failure (unreachable, 423, 5xx): each
+        // starting its own refresh was a storm against a server refusing or in trouble.
+        this.#version++;
+        this.#lastOk = false;
         this.#post({ type: "refreshed", ok: false });
         throw err;
       });

@@ -128,6 +128,23 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
     expect(ended).toHaveLength(1); // reported once, however many 401s follow
   });
 
+  it(`refreshes once for ${CONCURRENT} concurrent 401s when the refresh fails (423 screen_locked)`, async () => {
+    const { app, baseUrl } = await start(mode);
+    const { client: lk, calls } = client(baseUrl, mode);
+    await lk.register({ email: email(), password: PASSWORD });
+    await lk.lock(); // the refresh now answers 423, an answer no refresh cures
+    app.clock.advance(ACCESS_EXPIRED_MS);
+    calls.length = 0;
+
+    const results = await Promise.all(
+      Array.from({ length: CONCURRENT }, () => lk.fetch("/users/me")),
+    );
+
+    expect(results.map((r) => r.status)).toEqual(Array(CONCURRENT).fill(401));
+    // Each 401 that came back after the failed refresh used to start another one.
+    expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
+  });
+
   it("signs in with MFA, then logs out", async () => {
     const { app, baseUrl } = await start(mode);
     const { client: lk } = client(baseUrl, mode);

@@ -92,4 +92,18 @@ describe("RefreshCoordinator without Web Locks", () => {
     expect(calls).toBe(1);
     expect(await a.run(a.version, async () => true)).toBe(true); // a new attempt is allowed
   });
+
+  it("a request that failed before a refresh that threw shares its failure instead of refreshing again", async () => {
+    const [a] = tabs();
+    const seen = a.version;
+    let calls = 0;
+    const unreachable = async (): Promise<boolean> => {
+      calls++;
+      throw new TypeError("fetch failed");
+    };
+    await expect(a.run(seen, unreachable)).rejects.toThrow("fetch failed");
+    expect(await a.run(seen, unreachable)).toBe(false); // its 401 arrived after the failure
+    expect(calls).toBe(1);
+    expect(await a.run(a.version, async () => true)).toBe(true); // a new attempt is allowed
+  });
 });
