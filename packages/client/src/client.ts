@@ -68,6 +68,8 @@ export class LatchkeyClient {
   #stepUp: { token: string; expiresAt: number } | undefined;
   /** `onSessionEnd` was called for the session in hand; a sign-in or a refresh clears it. */
   #endReported = false;
+  /** Counts sign-ins and sign-outs: a refresh that outlived one answers for a session gone. */
+  #epoch = 0;
 
   constructor(options: ClientOptions) {
     if (options.mode !== "cookie" && options.mode !== "body") {
@@ -192,13 +194,13 @@ export class LatchkeyClient {
       // 401: the session had already ended, which is what was asked for.
       if (!res.ok && res.status !== 401) throw await LatchkeyError.from(res);
     } finally {
-      await this.#forget();
+      await this.#signedOut();
     }
   }
 
   async logoutAll(): Promise<void> {
     await this.request("POST", "/auth/logout/all");
-    await this.#forget();
+    await this.#signedOut();
   }
 
   // Account ------------------------------------------------------------------------
@@ -464,6 +466,7 @@ export class LatchkeyClient {
       return { status: "mfa_required", expiresIn: body.expiresIn };
     }
     this.#mfaToken = undefined;
+    this.#epoch++;
     await this.#accept(body);
     return {
       status: "signed_in",
@@ -491,6 +494,7 @@ export class LatchkeyClient {
 
   /** One rotation; false when the server says the session is over. */
   async #rotate(): Promise<boolean> {
+    const epoch = this.#epoch;
     // Browser tabs share the cookies, but the "refreshed" message of the tab that held the
     // lock before us may still be on its way: ask the server whether ours already work.
     if (this.mode === "cookie" && this.#coordinator.sharesLocks) {
@@ -507,6 +511,9 @@ export class LatchkeyClient {
       body = { refreshToken: tokens.refreshToken };
     }
     const res = await this.#public("/auth/refresh", body);
+    // Signed out (or in again) meanwhile: this answer is about a session no longer in hand,
+    // and keeping its successor would put a pair back into storage after a logout.
+    if (epoch !== this.#epoch) return false;
     if (res.status === 401) {
       const { code } = await LatchkeyError.from(res);
       await this.#end(code);
@@ -543,9 +550,16 @@ export class LatchkeyClient {
   }
 
   async #forget(): Promise<void> {
+    this.#epoch++;
     this.#stepUp = undefined;
     this.#mfaToken = undefined;
     if (this.mode === "body") await this.#save(null);
+  }
+
+  /** The user ended the session: its later 401s (a socket's revocation) are no news to report. */
+  async #signedOut(): Promise<void> {
+    await this.#forget();
+    this.#endReported = true;
   }
 
   /** Once per session: later 401s (cookie mode refreshes on each) must not report it again. */

@@ -290,6 +290,48 @@ describe("body mode", () => {
 });
 
 describe("session end and foreign 401s", () => {
+  it("a logout while a refresh is in flight stays a logout: the refresh's successor is dropped", async () => {
+    const { app, baseUrl } = await start("body");
+    let stored: ReturnType<TokenStorage["load"]> = null;
+    const ended: string[] = [];
+    let releaseRefresh: (() => void) | undefined;
+    const lk = new LatchkeyClient({
+      mode: "body",
+      baseUrl,
+      channelName: `t-${randomBytes(6).toString("hex")}`,
+      storage: {
+        load: () => stored,
+        save: (tokens) => {
+          stored = tokens;
+        },
+      },
+      onSessionEnd: (reason) => ended.push(reason),
+      // The refresh's real answer is held back until the logout has finished.
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (new URL(String(input)).pathname === "/auth/refresh") {
+          await new Promise<void>((resolve) => {
+            releaseRefresh = resolve;
+          });
+        }
+        return res;
+      },
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    app.clock.advance(ACCESS_EXPIRED_MS);
+    const pending = lk.fetch("/users/me");
+    while (!releaseRefresh) await new Promise((r) => setTimeout(r, 5));
+
+    await lk.logout();
+    releaseRefresh();
+
+    expect((await pending).status).toBe(401);
+    expect(stored).toBeNull(); // the rotated pair used to land back in storage
+    expect((await lk.fetch("/users/me")).status).toBe(401);
+    expect(ended).toEqual([]); // the user signed out: nothing ended behind their back
+  });
+
   it("reports a session revoked elsewhere and forgets its tokens", async () => {
     const { app, baseUrl } = await start("body");
     const ended: string[] = [];
