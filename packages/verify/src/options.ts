@@ -60,6 +60,8 @@ const fail = (message: string): never => {
 export function resolveOptions(options: VerifierOptions): ResolvedOptions {
   const issuer = options.issuer;
   if (typeof issuer !== "string" || !URL.canParse(issuer)) fail("`issuer` must be a URL");
+  // Latchkey drops a trailing slash from its publicUrl before using it as `iss`; the same
+  // value passed here must match, not refuse every token.
   const base = issuer.replace(/\/+$/, "");
   const { secret } = options;
   if (secret !== undefined) {
@@ -79,7 +81,7 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     fail("`introspection.apiToken` must be a Latchkey API token (lk_…)");
   }
   return {
-    issuer,
+    issuer: base,
     audience: options.audience ?? "latchkey",
     keys:
       secret === undefined

@@ -95,6 +95,12 @@ describe("createVerifier", () => {
     expect(claims.amr).toEqual(["pwd"]);
   });
 
+  it("takes the issuer as Latchkey's publicUrl is written, trailing slash included", async () => {
+    // LATCHKEY_PUBLIC_URL=http://latchkey.test/ issues `iss` without the slash.
+    const { accessToken, user } = await registerUser(latchkey);
+    expect((await verifierFor({ issuer: `${ISSUER}/` }).verify(accessToken)).sub).toBe(user.id);
+  });
+
   it("refuses a wrong audience, issuer or algorithm, a forged HS256 twin and an expired token", async () => {
     const { accessToken } = await registerUser(latchkey);
     expect(await refusal(verifierFor({ audience: "billing" }).verify(accessToken))).toBe(
