@@ -38,7 +38,10 @@ export interface ClientOptions {
   /** Body mode only. Default: memory. */
   storage?: TokenStorage;
   fetch?: typeof fetch;
-  /** Other origins whose APIs take Latchkey access tokens; `fetch` authenticates to them too. */
+  /**
+   * Other origins whose APIs take Latchkey access tokens; `fetch` authenticates to them too.
+   * A URL counts as its origin ("https://api.example.com/" is https://api.example.com).
+   */
   apiOrigins?: string[];
   /** Names the BroadcastChannel and Web Lock that tabs share; one per deployment. */
   channelName?: string;
@@ -81,7 +84,12 @@ export class LatchkeyClient {
     this.baseUrl = base.replace(/\/+$/, "");
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#storage = options.storage ?? memoryStorage();
-    this.#origins = new Set([new URL(this.baseUrl).origin, ...(options.apiOrigins ?? [])]);
+    // As origins, so "https://api.example.com/" matches what `fetch` compares: the URL's origin.
+    const apiOrigins = (options.apiOrigins ?? []).map((o) => {
+      if (!URL.canParse(o)) throw new TypeError(`latchkey: apiOrigins: ${o} is not a URL`);
+      return new URL(o).origin;
+    });
+    this.#origins = new Set([new URL(this.baseUrl).origin, ...apiOrigins]);
     this.#onSessionEnd = options.onSessionEnd;
     // Tabs share a session when the browser shares the cookies, or the storage is shared.
     const crossTab = this.mode === "cookie" || this.#storage.shared === true;

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { ORIGIN, PASSWORD, STEP_MS, totpAt } from "../../server/test/mfa-helpers.js";
@@ -265,6 +267,21 @@ describe("body mode", () => {
     await expect(lk.regenerateBackupCodes()).rejects.toMatchObject({ code: "step_up_required" });
     await lk.stepUp({ password: PASSWORD });
     expect(await lk.regenerateBackupCodes()).toHaveLength(10);
+  });
+
+  it("authenticates to an apiOrigins entry written as a URL with a trailing slash", async () => {
+    const { baseUrl } = await start("body");
+    const api = createServer((req, res) => res.end(req.headers.authorization ?? "none"));
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    try {
+      const { client: lk } = client(baseUrl, "body", { apiOrigins: [`${apiUrl}/`] });
+      await lk.register({ email: email(), password: PASSWORD });
+      expect(await (await lk.fetch(`${apiUrl}/orders`)).text()).toMatch(/^Bearer ey/);
+      expect(() => client(baseUrl, "body", { apiOrigins: ["api.example.com"] })).toThrow(TypeError);
+    } finally {
+      api.close();
+    }
   });
 
   it("only sends the access token to trusted origins", async () => {
