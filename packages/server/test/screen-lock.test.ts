@@ -145,6 +145,46 @@ describe("screen lock", () => {
     expect((await me(unlocked.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
   });
 
+  it("unlocks with the access token that expired while the lock held (idle or explicit)", async () => {
+    // The lock mostly outlasts a 15-minute token and the refresh answers 423 meanwhile:
+    // refusing the expired token left signing in again as the only way on.
+    const idle = await userWithScreenLock(5);
+    app.clock.advance(40 * MINUTE);
+    expect((await me(idle)).json()).toMatchObject({ code: "token_expired" });
+    const unlocked = await post("/auth/unlock", idle, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    expect((await me(unlocked.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
+
+    const explicit = await registerUser(app);
+    expect((await post("/sessions/lock", explicit.accessToken)).statusCode).toBe(204);
+    app.clock.advance(60 * MINUTE);
+    const wrong = await post("/auth/unlock", explicit.accessToken, { password: "not it at all" });
+    expect(wrong.json()).toMatchObject({ code: "invalid_credentials" });
+    const again = await post("/auth/unlock", explicit.accessToken, { password: PASSWORD });
+    expect(again.statusCode).toBe(200);
+  });
+
+  it("an expired access token unlocks nothing unless it was live at the session's last use", async () => {
+    const tokens = await registerUser(app);
+    app.clock.advance(16 * MINUTE);
+    // Not locked: the answer stays token_expired (refresh it).
+    const notLocked = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    expect(notLocked.json()).toMatchObject({ code: "token_expired", status: 401 });
+    const refreshed = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: tokens.refreshToken }),
+    });
+    const current = refreshed.json<{ accessToken: string }>().accessToken;
+    expect((await post("/sessions/lock", current)).statusCode).toBe(204);
+    app.clock.advance(30 * MINUTE);
+    // The first token had expired before the session was last used: not the device's own.
+    const stale = await post("/auth/unlock", tokens.accessToken, { password: PASSWORD });
+    expect(stale.json()).toMatchObject({ code: "token_expired" });
+    const own = await post("/auth/unlock", current, { password: PASSWORD });
+    expect(own.statusCode).toBe(200);
+  });
+
   it("locks a session idle longer than screenLockMinutes", async () => {
     const token = await userWithScreenLock(5);
     app.clock.advance(4 * MINUTE);

@@ -1,3 +1,4 @@
+import { decodeJwt } from "jose";
 import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
@@ -27,12 +28,45 @@ export async function authenticate(
   check: AccessCheck,
 ): Promise<Authenticated> {
   const now = svc.clock.now();
-  const claims = cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
+  let claims: AccessClaims;
+  try {
+    claims = cachedClaims(svc, token, now) ?? (await verifyAndCache(svc, token, now));
+  } catch (err) {
+    if (check.allowLocked && err instanceof AuthError && err.code === "token_expired") {
+      return admitOutlivedByLock(svc, token, check);
+    }
+    throw err;
+  }
   const context = svc.sessions.cached(claims.sid) ?? (await svc.sessions.load(claims.sid));
   // A deleted account takes its sessions with it; say which of the two is gone.
   if (!context && !(await svc.store.users.findById(claims.sub))) {
     throw new AuthError("user_not_found", "The account no longer exists");
   }
+  return admit(svc, context, claims, now, check);
+}
+
+/**
+ * Unlock only: an access token that expired while its session was screen-locked. A lock
+ * (explicit, or idle past screenLockMinutes) mostly outlasts a 15-minute token, and the
+ * refresh answers 423 while locked, so refusing such a token left signing in again as the
+ * only way on. It is taken only if it was valid at the session's last use, so it is the
+ * token the locked device held, not an older one that leaked; and only while the session
+ * is locked (else it stays token_expired: refresh it). The proof is unlock's own.
+ */
+async function admitOutlivedByLock(
+  svc: Services,
+  token: string,
+  check: AccessCheck,
+): Promise<Authenticated> {
+  const expired = new AuthError("token_expired", "The access token has expired");
+  const sid = decodeJwt(token).sid; // the verification that expired read it already
+  if (typeof sid !== "string") throw expired;
+  const context = svc.sessions.cached(sid) ?? (await svc.sessions.load(sid));
+  if (!context) throw expired;
+  const now = svc.clock.now();
+  const lastUse = Math.min(now, context.session.lastSeenAt);
+  const claims = await verifyAccessToken(token, svc.keys.findKey, tokenSettings(svc), lastUse);
+  if (!svc.sessions.lockIfIdle(context)) throw expired;
   return admit(svc, context, claims, now, check);
 }
 
@@ -77,10 +111,13 @@ function admit(
     );
   }
   // Recorded even where a locked session is let in (unlock), so that it knows it was locked.
-  if (svc.sessions.lockIfIdle(context) && !check.allowLocked) {
+  const locked = svc.sessions.lockIfIdle(context);
+  if (locked && !check.allowLocked) {
     throw new AuthError("screen_locked", "The session is locked; unlock it with POST /auth/unlock");
   }
-  svc.sessions.touch(context);
+  // A locked session was last used where the lock found it, however many unlock attempts
+  // come (admitOutlivedByLock goes by it); the unlock that succeeds touches it.
+  if (!locked) svc.sessions.touch(context);
   return { ...context, claims };
 }
 

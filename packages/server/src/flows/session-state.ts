@@ -59,13 +59,13 @@ export class SessionState {
     const now = this.clock.now();
     if (!isIdleTooLong(session, user.screenLockMinutes, now)) return false;
     session.lockedAt = now;
-    this.store.sessions.setLock(session.id, now, null).catch(this.onBackgroundError);
+    this.store.sessions.lock(session.id, now).catch(this.onBackgroundError);
     return true;
   }
 
   /** Locks now (POST /sessions/lock); every node forgets its cached copy. */
   async lock(sessionId: string): Promise<void> {
-    await this.store.sessions.setLock(sessionId, this.clock.now(), null);
+    await this.store.sessions.lock(sessionId, this.clock.now());
     this.bus.publish({ type: "session", sessionId, change: "locked" });
   }
 
@@ -73,7 +73,11 @@ export class SessionState {
   async unlock(sessionId: string): Promise<void> {
     // The next whole second: `iat` has no finer grain, so a token minted earlier in
     // this second must fall before it too; the unlock's own tokens are dated at it.
-    await this.store.sessions.setLock(sessionId, null, tokensCutoff(this.clock.now()));
+    const now = this.clock.now();
+    // In use again from now, written with the unlock: a node reading the last use the lock
+    // left behind would find the session idle and lock it again at once.
+    await this.store.sessions.unlock(sessionId, tokensCutoff(now), now);
+    this.lastWritten.set(sessionId, now);
     this.bus.publish({ type: "session", sessionId });
   }
 

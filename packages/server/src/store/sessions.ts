@@ -243,18 +243,19 @@ export class SessionStore {
   }
 
   /** Sets or clears the screen lock, and when given the floor for access tokens' `iat`. */
-  async setLock(
-    id: string,
-    lockedAt: number | null,
-    tokensValidAfter: number | null,
-  ): Promise<void> {
+  async lock(id: string, lockedAt: number): Promise<void> {
     await this.db
       .updateTable("sessions")
-      .set(
-        tokensValidAfter === null
-          ? { locked_at: lockedAt }
-          : { locked_at: lockedAt, tokens_valid_after: tokensValidAfter },
-      )
+      .set({ locked_at: lockedAt })
+      .where("id", "=", id)
+      .execute();
+  }
+
+  /** Lifts the lock, refuses the access tokens issued before `tokensValidAfter`, and marks it used `now`. */
+  async unlock(id: string, tokensValidAfter: number, now: number): Promise<void> {
+    await this.db
+      .updateTable("sessions")
+      .set({ locked_at: null, tokens_valid_after: tokensValidAfter, last_seen_at: now })
       .where("id", "=", id)
       .execute();
   }

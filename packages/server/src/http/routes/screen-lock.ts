@@ -38,7 +38,9 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
         description:
           "Exactly one of `password` or `code` (a TOTP code, or a backup code, which is used " +
           "up). Access tokens issued before the unlock stay refused; the answer carries new tokens. " +
-          "A session also locks by itself after `screenLockMinutes` without requests. Failures " +
+          "A session also locks by itself after `screenLockMinutes` without requests. The " +
+          "session's access token is taken even after it expired, as long as it was valid at " +
+          "the session's last use before the lock (refresh answers 423 while locked). Failures " +
           "count in the per-user limit shared with step-up and MFA codes.",
         security: authSecurity,
         body: ReauthBody,
