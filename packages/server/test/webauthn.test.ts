@@ -154,7 +154,7 @@ describe("passkeys (WebAuthn)", () => {
 
     it("renames and deletes a passkey whose credential ID is longer than 100 characters", async () => {
       // Fastify's router refused path parameters over 100 characters (414) before the
-      // route's schema, which allows a credential ID's full 1366.
+      // route's schema, which allows a credential ID's full 1364.
       for (const credentialIdBytes of [255, 1023]) {
         const { accessToken, credentialId } = await withPasskey(
           new SoftAuthenticator({ origin: ORIGIN, credentialIdBytes }),
@@ -300,6 +300,36 @@ describe("passkeys (WebAuthn)", () => {
       expectRefused(mislabelled);
       expect(mislabelled.json().detail).toMatch(/public key is invalid/);
       expect(await passkeysOf(user.accessToken)).toHaveLength(2);
+    });
+
+    it("stores only the credential ID the client reports, of 1 to 1023 bytes", async () => {
+      // Regression: the ID attested in authData was stored whatever the response's
+      // id/rawId said, so an empty or 1100-byte one was kept: listed, counted against
+      // the cap and as a way to sign in, yet no route could name it to rename or delete.
+      const user = await registerUser(app, { password: PASSWORD });
+      const claimed = Buffer.alloc(16, 7).toString("base64url");
+      for (const credentialIdBytes of [0, 1100, 16]) {
+        const { options, challengeId } = await registrationOptions(user.accessToken);
+        const authenticator = new SoftAuthenticator({ origin: ORIGIN, credentialIdBytes });
+        const response = { ...authenticator.register(options), id: claimed, rawId: claimed };
+        const res = await post(
+          "/webauthn/register/verify",
+          { challengeId, response },
+          bearer(user.accessToken),
+        );
+        expectRefused(res);
+        expect(res.json().detail).toMatch(/credential ID/);
+      }
+      // §7.1: over 1023 bytes is refused even when the response names it honestly.
+      const { options, challengeId } = await registrationOptions(user.accessToken);
+      const long = new SoftAuthenticator({ origin: ORIGIN, credentialIdBytes: 1024 });
+      const res = await post(
+        "/webauthn/register/verify",
+        { challengeId, response: long.register(options) },
+        bearer(user.accessToken),
+      );
+      expect(res.statusCode).toBe(400);
+      expect(await passkeysOf(user.accessToken)).toEqual([]);
     });
 
     it("binds the challenge to the session that asked for it", async () => {

@@ -30,8 +30,8 @@ export interface Challenge {
 /** WebAuthn §5.4.6 / §13.4.3: a ceremony left unanswered this long is void. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
-/** A credential ID in base64url: WebAuthn §5.1 allows up to 1023 bytes. */
-export const CREDENTIAL_ID_MAX_B64U = 1366;
+/** A credential ID in base64url: WebAuthn §7.1 refuses more than 1023 bytes (1364 characters). */
+export const CREDENTIAL_ID_MAX_B64U = 1364;
 
 /** Names users give passkeys; the default says when it was added. */
 export const PASSKEY_NAME_MAX = 64;

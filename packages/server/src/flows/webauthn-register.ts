@@ -103,6 +103,12 @@ export async function registerPasskey(
   }
   if (!result.verified) throw passkeyFailed("The attestation is not valid");
   const info = result.registrationInfo;
+  // The library keeps the ID attested in authData, whatever the response says. Only the
+  // one the client reports (rawId, bounded by the route schema to 1023 bytes, §7.1) is
+  // stored: any other, empty or longer, could never be named to rename or delete it.
+  if (info.credential.id !== input.response.rawId) {
+    throw passkeyFailed("The credential ID is not the one attested");
+  }
   if (!(await hasUsableKey(info.credential.publicKey))) {
     throw passkeyFailed("The credential's public key is invalid");
   }

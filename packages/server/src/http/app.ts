@@ -56,7 +56,7 @@ export async function buildHttp(
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     // The longest path parameter a route takes (a passkey's credential ID), so that each
     // route's schema judges its own: at Fastify's default of 100, a longer credential ID
-    // (WebAuthn allows 1366 characters) answered 414 and could be neither renamed nor deleted.
+    // (WebAuthn allows 1364 characters) answered 414 and could be neither renamed nor deleted.
     routerOptions: { maxParamLength: CREDENTIAL_ID_MAX_B64U },
     genReqId,
     // A malformed URL is refused before routing, so the error handler would not see it.

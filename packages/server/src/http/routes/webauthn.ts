@@ -75,7 +75,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         tags,
         security: authSecurity,
         summary: "Finish registering a passkey",
-        description: `The attestation is verified (format \`none\` accepted) and the passkey stored. ${FAILED}, or when the credential's public key is invalid or of an algorithm not offered; 409 \`conflict\` when this credential is already registered, or when the account already has 20 passkeys (a ceremony started below the cap cannot pass it).`,
+        description: `The attestation is verified (format \`none\` accepted) and the passkey stored. ${FAILED}, or when the credential's public key is invalid or of an algorithm not offered, or the attested credential ID is not the response's \`rawId\` (at most 1023 bytes); 409 \`conflict\` when this credential is already registered, or when the account already has 20 passkeys (a ceremony started below the cap cannot pass it).`,
         body: Type.Object(
           {
             challengeId: ChallengeId,
