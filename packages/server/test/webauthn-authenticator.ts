@@ -72,6 +72,9 @@ export interface Tamper {
   rpId?: string;
   type?: string;
   challenge?: string;
+  /** Run as in a frame of another site: clientDataJSON.crossOrigin and topOrigin. */
+  crossOrigin?: boolean;
+  topOrigin?: string;
   /** Sign with this counter value instead of the next one. */
   counter?: number;
   userVerification?: boolean;
@@ -118,7 +121,8 @@ export class SoftAuthenticator {
         type: tamper.type ?? type,
         challenge: tamper.challenge ?? challenge,
         origin: tamper.origin ?? this.options.origin,
-        crossOrigin: false,
+        crossOrigin: tamper.crossOrigin ?? false,
+        ...(tamper.topOrigin ? { topOrigin: tamper.topOrigin } : {}),
       }),
     );
   }

@@ -207,6 +207,39 @@ describe("passkeys (WebAuthn)", () => {
       expect(replay.json().detail).toMatch(/already used/);
     });
 
+    it("refuses a ceremony run in a cross-origin frame", async () => {
+      // Regression: registration took clientDataJSON with crossOrigin and a foreign
+      // topOrigin, which sign-in refused; and both took crossOrigin without topOrigin
+      // (Safari sends no topOrigin). No top origin is configured, so no frame is expected.
+      const user = await registerUser(app, { password: PASSWORD });
+      const authenticator = new SoftAuthenticator({ origin: ORIGIN });
+      for (const tamper of [
+        { crossOrigin: true, topOrigin: "https://evil.example" },
+        { crossOrigin: true },
+      ]) {
+        const { options, challengeId } = await registrationOptions(user.accessToken);
+        const framed = new SoftAuthenticator({ origin: ORIGIN }).register(options, tamper);
+        const res = await post(
+          "/webauthn/register/verify",
+          { challengeId, response: framed },
+          bearer(user.accessToken),
+        );
+        expectRefused(res);
+        expect(res.json().detail).toMatch(/cross-origin frame/);
+      }
+      const { options, challengeId } = await registrationOptions(user.accessToken);
+      const res = await post(
+        "/webauthn/register/verify",
+        { challengeId, response: authenticator.register(options) },
+        bearer(user.accessToken),
+      );
+      expect(res.statusCode).toBe(201);
+      const framed = await passkeyLogin(authenticator, { crossOrigin: true });
+      expectRefused(framed);
+      expect(framed.json().detail).toMatch(/cross-origin frame/);
+      expect((await passkeyLogin(authenticator)).statusCode).toBe(200);
+    });
+
     it("answers bytes the parser cannot decode as malformed, naming no library internals", async () => {
       const user = await registerUser(app, { password: PASSWORD });
       const authenticator = new SoftAuthenticator({ origin: ORIGIN });

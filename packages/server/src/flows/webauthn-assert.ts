@@ -7,6 +7,7 @@ import { AuthError } from "../domain/errors.js";
 import { CHALLENGE_TTL_MS, type ChallengePurpose, type Passkey } from "../domain/webauthn.js";
 import type { Services } from "../services.js";
 import { issueChallenge, newChallengeBytes } from "./webauthn-challenges.js";
+import { CROSS_ORIGIN_FRAME, inCrossOriginFrame } from "./webauthn-frame.js";
 import { webauthnLibrary } from "./webauthn-library.js";
 
 /** What every options call answers (API.md, Passkeys). */
@@ -41,8 +42,9 @@ export async function requestOptions(
 
 /**
  * Verifies an assertion by `passkey` over `challenge` (WebAuthn §7.2: type, challenge,
- * origin, RP ID hash, UP flag, signature, and a signature counter that must grow when
- * either side is non-zero), then records the use with a compare-and-set on the counter.
+ * origin, no cross-origin frame, RP ID hash, UP flag, signature, and a signature counter
+ * that must grow when either side is non-zero), then records the use with a
+ * compare-and-set on the counter.
  * Answers whether the authenticator verified the user (UV flag).
  */
 export async function verifyAssertion(
@@ -51,6 +53,9 @@ export async function verifyAssertion(
   response: AuthenticationResponseJSON,
   challenge: string,
 ): Promise<{ ok: true; userVerified: boolean } | { ok: false; reason: string }> {
+  if (inCrossOriginFrame(response.response.clientDataJSON)) {
+    return { ok: false, reason: CROSS_ORIGIN_FRAME };
+  }
   const { rpId, origins } = svc.config.webauthn;
   let info: Awaited<ReturnType<typeof verifyAuthenticationResponse>>["authenticationInfo"];
   try {

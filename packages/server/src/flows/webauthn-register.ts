@@ -19,6 +19,7 @@ import { holdLiveSession } from "./live-session.js";
 import { noticeSecurityChange } from "./notices.js";
 import { type CeremonyStart, passkeyFailed, reasonOf } from "./webauthn-assert.js";
 import { issueChallenge, newChallengeBytes, takeChallenge } from "./webauthn-challenges.js";
+import { CROSS_ORIGIN_FRAME, inCrossOriginFrame } from "./webauthn-frame.js";
 import { webauthnHelpers, webauthnLibrary } from "./webauthn-library.js";
 
 /** Enough for every device a person owns; bounds the excludeCredentials list and the table. */
@@ -85,6 +86,9 @@ export async function registerPasskey(
 ): Promise<Passkey> {
   const { user, session } = auth;
   const { challenge } = await takeChallenge(svc, input.challengeId, "register", session.id);
+  if (inCrossOriginFrame(input.response.response.clientDataJSON)) {
+    throw passkeyFailed(CROSS_ORIGIN_FRAME);
+  }
   const { rpId, origins } = svc.config.webauthn;
   let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {

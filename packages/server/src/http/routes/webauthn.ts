@@ -34,7 +34,8 @@ import {
 } from "../webauthn-schemas.js";
 
 const FAILED =
-  "400 `webauthn_failed` when the signature, origin, RP ID, counter or challenge is wrong";
+  "400 `webauthn_failed` when the signature, origin, RP ID, counter or challenge is wrong, " +
+  "or the ceremony ran in a cross-origin frame";
 const Params = Type.Object({ id: Text({ minLength: 1, maxLength: CREDENTIAL_ID_MAX_B64U }) });
 
 /** Passkeys: registering and managing them ("acc"), and the ceremonies that use them. */
