@@ -549,6 +549,9 @@ describe("passkeys (WebAuthn)", () => {
         {},
         { "x-mfa-token": mfaToken },
       );
+      // Regression: the options said UV was only preferred, so a browser could skip the
+      // PIN the server then demands; they must ask for it.
+      expect(mfaOptions.json().options.userVerification).toBe("required");
       const again = await post(
         "/auth/login/mfa",
         {
@@ -750,6 +753,8 @@ describe("passkeys (WebAuthn)", () => {
       );
       expect(optionsRes.statusCode).toBe(200);
       const { options, challengeId } = optionsRes.json<Ceremony<RequestOptions>>();
+      // After a password any passkey adds a factor: UV is welcome, not required.
+      expect(options.userVerification).toBe("preferred");
       expect(options.allowCredentials?.map((c) => c.id)).toEqual([
         authenticator.assert({ challenge: "x", rpId: RP_ID }).id,
       ]);

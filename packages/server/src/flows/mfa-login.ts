@@ -131,7 +131,7 @@ async function acceptPasskeyFactor(
 ): Promise<Proof> {
   const result = await acceptPasskey(svc, userId, "mfa", claims.jti, answer);
   if (!result.ok) return { ok: false, error: passkeyFailed(result.reason) };
-  if (claims.amr.includes("hwk") && !result.userVerified) {
+  if (firstFactorWasPasskey(claims) && !result.userVerified) {
     return { ok: false, error: passkeyFailed("A second passkey must verify the user (UV)") };
   }
   return { ok: true, method: "passkey", amr: assertionAmr(result.userVerified) };
@@ -147,8 +147,14 @@ export async function mfaPasskeyOptions(
   if (passkeys.length === 0) {
     throw new AuthError("conflict", "The account has no passkey; use a TOTP or backup code");
   }
-  return requestOptions(svc, passkeys, { purpose: "mfa", userId: claims.sub, boundTo: claims.jti });
+  // After a passkey without UV only a user-verifying one is accepted (acceptPasskeyFactor):
+  // the browser is told so, and asks for the PIN or biometric it might otherwise skip.
+  const uv = firstFactorWasPasskey(claims) ? "required" : "preferred";
+  const binding = { purpose: "mfa", userId: claims.sub, boundTo: claims.jti } as const;
+  return requestOptions(svc, passkeys, binding, uv);
 }
+
+const firstFactorWasPasskey = (claims: PurposeClaims) => claims.amr.includes("hwk");
 
 async function mfaClaims(svc: Services, token: string): Promise<PurposeClaims> {
   const result = await verifyPurpose(svc, "mfa", token);

@@ -22,11 +22,15 @@ export interface PasskeyAnswer {
   response: AuthenticationResponseJSON;
 }
 
-/** Request options for these credentials (none: a discoverable-credential prompt). */
+/**
+ * Request options for these credentials (none: a discoverable-credential prompt). UV is
+ * preferred unless the caller will refuse an assertion without it.
+ */
 export async function requestOptions(
   svc: Services,
   allow: Array<Pick<Passkey, "id" | "transports">> | undefined,
   challenge: { purpose: ChallengePurpose; userId: string | null; boundTo: string | null },
+  userVerification: "preferred" | "required" = "preferred",
 ): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
   const { generateAuthenticationOptions } = await webauthnLibrary();
   const options = await generateAuthenticationOptions({
@@ -34,7 +38,7 @@ export async function requestOptions(
     allowCredentials: allow?.map((p) => ({ id: p.id, transports: p.transports })),
     challenge: newChallengeBytes(),
     timeout: CHALLENGE_TTL_MS,
-    userVerification: "preferred",
+    userVerification,
   });
   const challengeId = await issueChallenge(svc, { challenge: options.challenge, ...challenge });
   return { options, challengeId };

@@ -56,7 +56,11 @@ export const RequestOptions = Type.Unsafe<PublicKeyCredentialRequestOptionsJSON>
       rpId: Type.Optional(Type.String()),
       timeout: Type.Optional(Type.Integer({ description: "Milliseconds: 300000" })),
       allowCredentials: Type.Optional(Type.Array(CredentialDescriptor)),
-      userVerification: Type.Optional(Type.String({ description: "Always `preferred`" })),
+      userVerification: Type.Optional(
+        Type.String({
+          description: "`preferred`; `required` in the MFA step after a passkey sign-in without UV",
+        }),
+      ),
       hints: Type.Optional(Type.Array(Type.String())),
       extensions: Type.Optional(Open()),
     },

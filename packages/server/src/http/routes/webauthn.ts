@@ -238,7 +238,9 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         summary: "Request options for a passkey as the second factor",
         description:
           "Finish with POST /auth/login/mfa `{ webauthn: { challengeId, response } }`. The " +
-          "challenge is bound to this MFA token. 409 `conflict` when the account has no passkey; " +
+          "challenge is bound to this MFA token. After a passkey sign-in without user " +
+          "verification `userVerification` is `required`: only a user-verifying passkey adds " +
+          "a factor then. 409 `conflict` when the account has no passkey; " +
           "a 401 for the lk_mfa cookie's token clears the cookie.",
         response: { 200: ceremony(RequestOptions), ...problemResponses(401, 409, 429) },
       },
