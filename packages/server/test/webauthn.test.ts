@@ -520,6 +520,28 @@ describe("passkeys (WebAuthn)", () => {
       expectRefused(res);
     });
 
+    it("takes no passkey on a challenge for an identifier no account has", async () => {
+      // Regression: such a challenge took any passkey, so answering it with one's own told
+      // an unknown identifier (signed in) from an account without passkeys (refused),
+      // though both get the same stand-in options.
+      const mallory = await withPasskey();
+      const passkeyless = await registerUser(app, { password: PASSWORD });
+      const { email } = await me(passkeyless.accessToken);
+      const answers = [];
+      for (const identifier of [email, "nobody@example.com"]) {
+        const { options, challengeId } = await loginOptions({ identifier });
+        const res = await post("/auth/webauthn/verify", {
+          challengeId,
+          response: mallory.authenticator.assert({ ...options, allowCredentials: [] }),
+        });
+        expectRefused(res);
+        answers.push(res.json());
+      }
+      expect(answers[1]).toEqual(answers[0]);
+      // Without an identifier the same passkey signs its owner in.
+      expect((await passkeyLogin(mallory.authenticator)).statusCode).toBe(200);
+    });
+
     it("without UV: amr hwk, and an MFA account is sent on to its second factor", async () => {
       const authenticator = new SoftAuthenticator({ origin: ORIGIN, userVerification: false });
       await withPasskey(authenticator);

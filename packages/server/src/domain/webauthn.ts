@@ -24,6 +24,11 @@ export interface Challenge {
   userId: string | null;
   /** The session (register, step_up), the MFA token's jti (mfa), or null (login). */
   boundTo: string | null;
+  /**
+   * A sign-in challenge issued for an identifier: only `userId`'s passkeys answer it,
+   * none when no account has the identifier (`userId` null).
+   */
+  forIdentifier: boolean;
   expiresAt: number;
 }
 

@@ -4,9 +4,9 @@ import type {
   verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
 import { AuthError } from "../domain/errors.js";
-import { CHALLENGE_TTL_MS, type ChallengePurpose, type Passkey } from "../domain/webauthn.js";
+import { CHALLENGE_TTL_MS, type Passkey } from "../domain/webauthn.js";
 import type { Services } from "../services.js";
-import { issueChallenge, newChallengeBytes } from "./webauthn-challenges.js";
+import { type ChallengeRequest, issueChallenge, newChallengeBytes } from "./webauthn-challenges.js";
 import { CROSS_ORIGIN_FRAME, inCrossOriginFrame } from "./webauthn-frame.js";
 import { webauthnLibrary } from "./webauthn-library.js";
 
@@ -29,7 +29,7 @@ export interface PasskeyAnswer {
 export async function requestOptions(
   svc: Services,
   allow: Array<Pick<Passkey, "id" | "transports">> | undefined,
-  challenge: { purpose: ChallengePurpose; userId: string | null; boundTo: string | null },
+  challenge: Omit<ChallengeRequest, "challenge">,
   userVerification: "preferred" | "required" = "preferred",
 ): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
   const { generateAuthenticationOptions } = await webauthnLibrary();

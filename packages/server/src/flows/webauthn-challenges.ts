@@ -13,6 +13,8 @@ export interface ChallengeRequest {
   purpose: ChallengePurpose;
   userId: string | null;
   boundTo: string | null;
+  /** A passwordless sign-in for a named account (see `Challenge`). */
+  forIdentifier?: boolean;
 }
 
 /** Keeps the challenge for 5 minutes; the client names it by the returned id (only its hash is stored). */
@@ -21,7 +23,11 @@ export async function issueChallenge(svc: Services, request: ChallengeRequest): 
   const now = svc.clock.now();
   await svc.store.webauthn.createChallenge(
     sha256(challengeId),
-    { ...request, expiresAt: now + CHALLENGE_TTL_MS },
+    {
+      ...request,
+      forIdentifier: request.forIdentifier ?? false,
+      expiresAt: now + CHALLENGE_TTL_MS,
+    },
     now,
   );
   return challengeId;
@@ -37,7 +43,7 @@ export async function takeChallenge(
   challengeId: string,
   purpose: ChallengePurpose,
   boundTo: string | null,
-): Promise<{ challenge: string; userId: string | null }> {
+): Promise<{ challenge: string; userId: string | null; forIdentifier: boolean }> {
   const found = await useChallenge(svc, challengeId, purpose, boundTo);
   if (!found) throw new AuthError("webauthn_failed", CHALLENGE_REFUSED);
   return found;

@@ -21,7 +21,8 @@ import { takeChallenge } from "./webauthn-challenges.js";
  * POST /auth/webauthn/options. Without an identifier: a discoverable-credential prompt.
  * With one: that account's passkeys; an unknown identifier (or an account without
  * passkeys) gets a stable stand-in credential ID instead of an empty list, so the
- * answer does not tell who has an account.
+ * answer does not tell who has an account. Nor does the challenge: it takes only that
+ * account's passkeys, and none for an unknown identifier (not any, as without one).
  */
 export async function passkeyLoginOptions(
   svc: Services,
@@ -33,7 +34,12 @@ export async function passkeyLoginOptions(
   const user = await findByIdentifier(svc, identifier);
   const passkeys = user ? await svc.store.webauthn.listForUser(user.id) : [];
   const allow = passkeys.length > 0 ? passkeys : [decoy(svc, identifier)];
-  return requestOptions(svc, allow, { purpose: "login", userId: user?.id ?? null, boundTo: null });
+  return requestOptions(svc, allow, {
+    purpose: "login",
+    userId: user?.id ?? null,
+    boundTo: null,
+    forIdentifier: true,
+  });
 }
 
 export interface PasskeyLoginInput extends PasskeyAnswer {
@@ -53,15 +59,21 @@ export async function passkeyLogin(
   const { loginPerIp, loginPerIdentifier } = svc.limits;
   const ipLimit: Limit = [loginPerIp, client.ip];
   await refuseWhenLimited(svc, client, [ipLimit]);
-  const { challenge, userId } = await takeChallenge(svc, input.challengeId, "login", null);
+  const { challenge, userId, forIdentifier } = await takeChallenge(
+    svc,
+    input.challengeId,
+    "login",
+    null,
+  );
   const passkey = await svc.store.webauthn.find(input.response.id);
   const user = passkey && (await svc.store.users.findById(passkey.userId));
   const handle = input.response.response.userHandle;
-  // §7.2 step 6: the credential must be the named user's, and the user handle theirs.
+  // §7.2 step 6: the credential must be the named user's (no one's for an identifier no
+  // account has), and the user handle theirs. A user without the flag: issued before 0011.
   if (
     !passkey ||
     !user ||
-    (userId !== null && userId !== user.id) ||
+    ((forIdentifier || userId !== null) && userId !== user.id) ||
     (handle && handle !== Buffer.from(userHandle(user.id)).toString("base64url"))
   ) {
     audit(svc, { type: "login_failed", detail: { method: "passkey" } }, client);

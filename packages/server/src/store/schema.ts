@@ -161,6 +161,7 @@ export interface WebauthnChallengesTable {
   purpose: string;
   user_id: string | null;
   bound_to: string | null;
+  for_identifier: Generated<number>;
   expires_at: number;
   used_at: number | null;
   created_at: number;

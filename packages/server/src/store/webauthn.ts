@@ -96,6 +96,7 @@ export class WebauthnStore {
         purpose: c.purpose,
         user_id: c.userId,
         bound_to: c.boundTo,
+        for_identifier: c.forIdentifier ? 1 : 0,
         expires_at: c.expiresAt,
         created_at: now,
       })
@@ -111,7 +112,7 @@ export class WebauthnStore {
     purpose: ChallengePurpose,
     boundTo: string | null,
     now: number,
-  ): Promise<Pick<Challenge, "challenge" | "userId"> | undefined> {
+  ): Promise<Pick<Challenge, "challenge" | "userId" | "forIdentifier"> | undefined> {
     const row = await this.db
       .updateTable("webauthn_challenges")
       .set({ used_at: now })
@@ -120,9 +121,15 @@ export class WebauthnStore {
       .where("bound_to", boundTo === null ? "is" : "=", boundTo)
       .where("used_at", "is", null)
       .where("expires_at", ">", now)
-      .returning(["challenge", "user_id"])
+      .returning(["challenge", "user_id", "for_identifier"])
       .executeTakeFirst();
-    return row && { challenge: row.challenge, userId: row.user_id };
+    return (
+      row && {
+        challenge: row.challenge,
+        userId: row.user_id,
+        forIdentifier: row.for_identifier === 1,
+      }
+    );
   }
 
   async purgeChallengesBefore(cutoff: number): Promise<number> {

@@ -179,7 +179,8 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         description:
           "Without `identifier`: no allowCredentials, so the browser offers discoverable " +
           "passkeys. With one: that account's passkeys; an unknown identifier gets a stable " +
-          "stand-in credential ID, so the answer does not reveal whether the account exists. " +
+          "stand-in credential ID, so the answer does not reveal whether the account exists; its " +
+          "challenge takes only that account's passkeys (none for an unknown identifier). " +
           "The challenge is bound to nothing, works once and for 5 minutes.",
         body: Type.Union([
           Type.Object(

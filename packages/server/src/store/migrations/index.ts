@@ -10,6 +10,7 @@ import * as m0007 from "./0007_users_session_epoch.js";
 import * as m0008 from "./0008_users_guest_index.js";
 import * as m0009 from "./0009_users_email_ever_verified.js";
 import * as m0010 from "./0010_oauth_codes_session_epoch.js";
+import * as m0011 from "./0011_webauthn_challenges_for_identifier.js";
 
 /**
  * Migrations ship inside the build, so `migrate` needs no files beside the binary. One
@@ -27,5 +28,6 @@ export const migrationsFor = (dialect: Dialect): MigrationProvider => ({
     "0008_users_guest_index": m0008,
     "0009_users_email_ever_verified": m0009,
     "0010_oauth_codes_session_epoch": m0010,
+    "0011_webauthn_challenges_for_identifier": m0011,
   }),
 });
