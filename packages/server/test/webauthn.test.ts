@@ -805,6 +805,29 @@ describe("passkeys (WebAuthn)", () => {
       expect(reuse.statusCode).toBe(401);
     });
 
+    it("gives no options for an MFA token the sign-in could no longer finish with", async () => {
+      // Regression: the options call only checked the token's signature, so after every
+      // session was ended (or TOTP turned off) it still handed out a challenge and the
+      // account's credential IDs for a sign-in POST /auth/login/mfa then refused.
+      const enrolled = await enrolledUser(app);
+      const reg = await registrationOptions(enrolled.accessToken);
+      const authenticator = new SoftAuthenticator({ origin: ORIGIN });
+      await post(
+        "/webauthn/register/verify",
+        { challengeId: reg.challengeId, response: authenticator.register(reg.options) },
+        bearer(enrolled.accessToken),
+      );
+      const { mfaToken } = (await passwordLogin(app, enrolled.email)).json();
+      const options = () =>
+        post("/auth/login/mfa/webauthn/options", {}, { "x-mfa-token": mfaToken });
+      expect((await options()).statusCode).toBe(200);
+      const all = await post("/auth/logout/all", {}, bearer(enrolled.accessToken));
+      expect(all.statusCode).toBe(204);
+      const stale = await options();
+      expect(stale.statusCode).toBe(401);
+      expect(stale.json().code).toBe("invalid_token");
+    });
+
     it("needs an MFA token, and a passkey on the account", async () => {
       const none = await post("/auth/login/mfa/webauthn/options", {});
       expect(none.statusCode).toBe(401);

@@ -54,13 +54,7 @@ export async function completeMfaLogin(
   answer: MfaAnswer,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
-  const claims = await mfaClaims(svc, mfaToken);
-  const user = await svc.store.users.findById(claims.sub);
-  if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
-  // The password (or link) it proved may be the one a reset has since replaced.
-  if (claims.epoch !== user.sessionEpoch) {
-    throw new AuthError("invalid_token", "The account's sessions were ended since; sign in again");
-  }
+  const { claims, user } = await pendingSignIn(svc, mfaToken);
   assertAccountUsable(user, client.ip);
   const limit = await limitSecondFactor(svc, user.id, client);
   // The token is claimed before the factor is checked, so a used token never spends a
@@ -142,7 +136,7 @@ export async function mfaPasskeyOptions(
   svc: Services,
   mfaToken: string,
 ): Promise<CeremonyStart<PublicKeyCredentialRequestOptionsJSON>> {
-  const claims = await mfaClaims(svc, mfaToken);
+  const { claims } = await pendingSignIn(svc, mfaToken);
   const passkeys = await svc.store.webauthn.listForUser(claims.sub);
   if (passkeys.length === 0) {
     throw new AuthError("conflict", "The account has no passkey; use a TOTP or backup code");
@@ -155,6 +149,24 @@ export async function mfaPasskeyOptions(
 }
 
 const firstFactorWasPasskey = (claims: PurposeClaims) => claims.amr.includes("hwk");
+
+/**
+ * The MFA token's claims and user, while the sign-in it began can still finish: both the
+ * options call and the answer check this, so no challenge is handed out for a dead one.
+ */
+async function pendingSignIn(
+  svc: Services,
+  mfaToken: string,
+): Promise<{ claims: PurposeClaims; user: User }> {
+  const claims = await mfaClaims(svc, mfaToken);
+  const user = await svc.store.users.findById(claims.sub);
+  if (!user?.mfaEnabled) throw new AuthError("invalid_token", "The MFA token is not valid");
+  // The password (or link) it proved may be the one a reset has since replaced.
+  if (claims.epoch !== user.sessionEpoch) {
+    throw new AuthError("invalid_token", "The account's sessions were ended since; sign in again");
+  }
+  return { claims, user };
+}
 
 async function mfaClaims(svc: Services, token: string): Promise<PurposeClaims> {
   const result = await verifyPurpose(svc, "mfa", token);

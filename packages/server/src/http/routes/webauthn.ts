@@ -241,8 +241,10 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
           "Finish with POST /auth/login/mfa `{ webauthn: { challengeId, response } }`. The " +
           "challenge is bound to this MFA token. After a passkey sign-in without user " +
           "verification `userVerification` is `required`: only a user-verifying passkey adds " +
-          "a factor then. 409 `conflict` when the account has no passkey; " +
-          "a 401 for the lk_mfa cookie's token clears the cookie.",
+          "a factor then. 409 `conflict` when the account has no passkey; 401 `invalid_token` " +
+          "for a token the sign-in can no longer finish with (the account's sessions ended or " +
+          "MFA turned off since), `token_expired`; a 401 for the lk_mfa cookie's token clears " +
+          "the cookie.",
         response: { 200: ceremony(RequestOptions), ...problemResponses(401, 409, 429) },
       },
     },
