@@ -917,6 +917,25 @@ describe("passkeys (WebAuthn)", () => {
     expect(notice).toContain('A passkey named "Laptop" was added.');
   });
 
+  it("mails the owner when a passkey is deleted", async () => {
+    // Regression: adding a passkey and turning MFA off were mailed, removing a passkey
+    // (a way in, and a second factor) was not: a takeover could strip them unseen.
+    const { accessToken, credentialId } = await withPasskey();
+    const stepUp = await post("/auth/step-up", { password: PASSWORD }, bearer(accessToken));
+    const del = await app.http.inject({
+      method: "DELETE",
+      url: `/webauthn/credentials/${credentialId}`,
+      headers: { ...bearer(accessToken), "x-step-up-token": stepUp.json().stepUpToken },
+    });
+    expect(del.statusCode).toBe(204);
+    await app.svc.mailer.flush();
+    const dir = join(app.svc.config.dataDir, "outbox");
+    const mails = readdirSync(dir).map((f) =>
+      readFileSync(join(dir, f), "utf8").replace(/=\r?\n/g, ""),
+    );
+    expect(mails.some((m) => m.includes('The passkey named "Laptop" was removed.'))).toBe(true);
+  });
+
   it("deleting the account deletes its passkeys", async () => {
     const { authenticator, accessToken } = await withPasskey();
     const { email } = await me(accessToken);

@@ -3,6 +3,7 @@ import type { Passkey } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
+import { noticeSecurityChange } from "./notices.js";
 
 const NOT_FOUND = "No such passkey";
 
@@ -27,6 +28,7 @@ export async function renamePasskey(
  * DELETE /webauthn/credentials/:id (behind step-up). A passkey that is the account's
  * only way in (no password, no federated identity, no other passkey) stays. Checked
  * and deleted with the user's row held, so two deletions cannot both pass the check.
+ * The owner is mailed, as for an added one: a takeover must not strip ways in unseen.
  */
 export async function deletePasskey(
   svc: Services,
@@ -35,20 +37,23 @@ export async function deletePasskey(
   client: ClientInfo,
 ): Promise<void> {
   const userId = auth.user.id;
-  await svc.store.transaction(async (tx) => {
+  const deleted = await svc.store.transaction(async (tx) => {
     await tx.lockUser(userId);
     const user = await tx.users.findById(userId);
     const passkeys = await tx.webauthn.listForUser(userId);
-    if (!passkeys.some((p) => p.id === id)) throw new AuthError("not_found", NOT_FOUND);
+    const passkey = passkeys.find((p) => p.id === id);
+    if (!passkey) throw new AuthError("not_found", NOT_FOUND);
     const identities = await tx.identities.listForUser(userId);
     if (!user?.passwordHash && identities.length === 0 && passkeys.length === 1) {
       throw new AuthError("conflict", "This passkey is the account's only way to sign in");
     }
     await tx.webauthn.delete(id, userId);
+    return passkey;
   });
   audit(
     svc,
     { type: "passkey_deleted", userId, sessionId: auth.session.id, detail: { id } },
     client,
   );
+  noticeSecurityChange(svc, auth.user, `The passkey named "${deleted.name}" was removed.`, client);
 }
