@@ -47,6 +47,18 @@ describe("allowedIps rules", () => {
     }
   });
 
+  it("refuses inet_aton shorthands, which ipaddr.js reads as other addresses (010. is octal 8.)", () => {
+    for (const entry of ["010.0.0.0/8", "010.0.0.1", "10.1", "1.2.3", "0x0a.0.0.1", "167772161"]) {
+      expect(() => normalizeAllowedIps([entry]), entry).toThrowError(/not an IP/);
+    }
+    expect(() => normalizeAllowedIps(["::ffff:010.0.0.1"])).toThrowError(/not an IP/);
+    expect(normalizeAllowedIps(["10.0.0.0/8", "0.0.0.0", "::ffff:10.0.0.1"])).toEqual([
+      "10.0.0.0/8",
+      "0.0.0.0",
+      "10.0.0.1",
+    ]);
+  });
+
   it("refuses an IPv6 zone index (fe80::1%eth0), which no client address carries", () => {
     expect(() => normalizeAllowedIps(["fe80::1%eth0"])).toThrowError(/zone index/);
     expect(() => normalizeAllowedIps(["fe80::1%2/64"])).toThrowError(/zone index/);

@@ -245,4 +245,15 @@ describe("guests and policies that a returning guest would walk around", () => {
       errors: [{ path: "allowedIps.0" }],
     });
   });
+
+  it("refuses a zero-padded IPv4 rule (010. would be octal 8.) with 400, saving nothing", async () => {
+    const { accessToken } = await registerUser(app);
+    const res = await patch(accessToken, { allowedIps: ["127.0.0.1", "010.0.0.0/8"] });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "allowedIps.1" }],
+    });
+    expect((await me(accessToken)).json().allowedIps).toEqual([]);
+  });
 });

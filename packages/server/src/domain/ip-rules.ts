@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 import { validationFailed } from "./errors.js";
 
@@ -21,6 +22,8 @@ export function normalizeAllowedIps(entries: string[]): string[] {
     ...new Set(
       entries.map((entry, i) => {
         const value = entry.trim();
+        const notAnIp = () =>
+          validationFailed(`allowedIps.${i}`, `"${entry}" is not an IP address or CIDR range`);
         // A zone index (fe80::1%eth0) names the server's own interface, which a client
         // address never carries: the rule would be kept with it and read as the bare address.
         if (value.includes("%")) {
@@ -29,6 +32,11 @@ export function normalizeAllowedIps(entries: string[]): string[] {
             `"${entry}" has a zone index; give the address alone`,
           );
         }
+        // ipaddr.js also reads inet_aton's shorthands: "010.0.0.0/8" as octal, i.e.
+        // 8.0.0.0/8, "10.1" as 10.0.0.1, "0x0a.0.0.1", a bare 32-bit number. A rule must
+        // mean what it says, so the address is the dotted-decimal (or RFC 4291) form alone.
+        const slash = value.indexOf("/");
+        if (isIP(slash === -1 ? value : value.slice(0, slash)) === 0) throw notAnIp();
         if (ipaddr.isValidCIDR(value)) {
           const [addr, bits] = ipaddr.parseCIDR(value);
           if (isMapped(addr) && bits < 96) {
@@ -37,7 +45,7 @@ export function normalizeAllowedIps(entries: string[]): string[] {
           return canonicalRange(unmapped(addr), isMapped(addr) ? bits - 96 : bits);
         }
         if (ipaddr.isValid(value)) return ipaddr.process(value).toString();
-        throw validationFailed(`allowedIps.${i}`, `"${entry}" is not an IP address or CIDR range`);
+        throw notAnIp();
       }),
     ),
   ];

@@ -59,7 +59,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         summary: "Change the profile and its policies; answers with a reissued access token",
         description:
           "`email` sets emailVerified to false. `allowedIps` (IPv4/IPv6 addresses and CIDRs, " +
-          "no zone index; empty clears) apply at once, to this session too: a list without the caller's address " +
+          "IPv4 as four decimal numbers without leading zeros, no zone index; empty clears) apply at once, to this session too: a list without the caller's address " +
           "locks it out (403 `ip_not_allowed`) until cleared from an allowed one. " +
           "`sessionDurationMinutes` applies to " +
           "new sessions; `singleSession` makes each new sign-in end the others.",
