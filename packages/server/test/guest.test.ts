@@ -201,6 +201,24 @@ describe("POST /auth/guest/upgrade", () => {
     expect(fresh.user.id).not.toBe(guest.user.id);
   });
 
+  it("ends the guest's other sessions: anyone who knew its email could have opened one", async () => {
+    const owner = await startGuest({ username: "owner", email: "shared@example.com" });
+    const other = await startGuest({ username: "other", email: "shared@example.com" });
+    expect(other.returningGuest).toBe(true);
+    const res = await upgrade(owner.accessToken, { email: "mine@example.com", password: PASSWORD });
+    expect(res.statusCode).toBe(200);
+    const otherMe = await app.http.inject({ url: "/users/me", headers: bearer(other.accessToken) });
+    expectProblem(otherMe, 401, "session_revoked");
+    expectProblem(await refresh(other.refreshToken), 401, "session_revoked");
+    // The upgrading session goes on, its refresh token too.
+    const mine = await app.http.inject({
+      url: "/users/me",
+      headers: bearer(res.json().accessToken),
+    });
+    expect(mine.json()).toMatchObject({ id: owner.user.id, guest: false });
+    expect((await refresh(owner.refreshToken)).statusCode).toBe(200);
+  });
+
   it("takes a new username when one is given", async () => {
     const guest = await startGuest({ username: "temp" });
     const res = await upgrade(guest.accessToken, {

@@ -35,6 +35,8 @@ export type RevokeReason =
   | "admin"
   | "account_disabled"
   | "email_claimed"
+  /** The guest's other sessions, when it became a full account (anyone with its email had one). */
+  | "guest_upgraded"
   /** Made by a sign-in that a password reset, change or logout-all overtook. */
   | "sign_in_raced";
 

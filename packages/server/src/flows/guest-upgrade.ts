@@ -7,6 +7,7 @@ import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { sendVerification } from "./email-verification.js";
 import { accessTokenFor } from "./issue-tokens.js";
+import { holdLiveSession } from "./live-session.js";
 
 export interface GuestUpgradeInput {
   email: string;
@@ -17,8 +18,9 @@ export interface GuestUpgradeInput {
 
 /**
  * POST /auth/guest/upgrade: the guest becomes a full account with the same id, so
- * whatever the product keyed on it stays. The session goes on (to its fixed end)
- * with an access token that no longer says `guest`.
+ * whatever the product keyed on it stays. One transaction: the account, and every other
+ * session of the guest revoked. This session goes on (to its fixed end) with an access
+ * token that no longer says `guest`.
  */
 export async function upgradeGuest(
   svc: Services,
@@ -36,20 +38,27 @@ export async function upgradeGuest(
   const passwordHash = await svc.hasher.hash(input.password);
   let user: User | undefined;
   try {
-    user = await svc.store.users.upgradeGuest(
-      auth.user.id,
-      {
-        email: normalizeEmail(input.email),
-        passwordHash,
-        username,
-      },
-      svc.clock.now(),
-    );
+    user = await svc.store.transaction(async (tx) => {
+      await holdLiveSession(svc, tx, auth.user.id, auth.session.id);
+      const upgraded = await tx.users.upgradeGuest(
+        auth.user.id,
+        { email: normalizeEmail(input.email), passwordHash, username },
+        svc.clock.now(),
+      );
+      // The guest's email let anyone open a session as it (returning guest): none of those
+      // may go on into the account the password now protects. Moving the epoch also ends
+      // a returning-guest sign-in still in flight.
+      if (upgraded) {
+        await svc.sessions.revokeAllForUser(upgraded.id, "guest_upgraded", auth.session.id, tx);
+      }
+      return upgraded;
+    });
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     throw new AuthError("conflict", "An account with this email or username already exists");
   }
   if (!user) throw new AuthError("conflict", "This account is not a guest");
+  // Contexts re-cached while the transaction ran must not outlive it.
   svc.sessions.userChanged(user.id);
   audit(svc, { type: "guest_upgraded", userId: user.id, sessionId: auth.session.id }, client);
   sendVerification(svc, user, client);

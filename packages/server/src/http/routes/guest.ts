@@ -62,7 +62,8 @@ export const guestRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         description:
           "Sets the email (unverified), password and username (default: the guest's name), tier " +
           "`free`; answers with a reissued access token. 409 `conflict` for a non-guest, or when " +
-          "the email or username is taken. The current session keeps its end; sign in again for a full one.",
+          "the email or username is taken. The guest's other sessions end (its email let anyone open " +
+          "one); this one keeps its end; sign in again for a full one.",
         security: authSecurity,
         body: Type.Object(
           { email: Email, password: Password, username: Type.Optional(Username) },
