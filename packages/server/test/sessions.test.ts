@@ -233,6 +233,21 @@ describe("DELETE /sessions/:id", () => {
     expectProblem(await revoke(tokens.accessToken, "not-a-session"), 404, "not_found");
   });
 
+  it("ends a session once when asked in parallel: one 204, the rest 404, one audit event", async () => {
+    const tokens = await registerUser(app, { email: "par@example.com" });
+    await login("par@example.com");
+    const otherId = (await listSessions(tokens.accessToken)).find((s) => !s.current)?.id ?? "";
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => revoke(tokens.accessToken, otherId)),
+    );
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([
+      204, 404, 404, 404, 404, 404, 404, 404,
+    ]);
+    await app.svc.auditLog.flush();
+    const events = await app.svc.store.audit.listForUser(tokens.user.id);
+    expect(events.filter((e) => e.type === "session_revoked")).toHaveLength(1);
+  });
+
   it("requires an access token", async () => {
     const res = await app.http.inject({ method: "DELETE", url: "/sessions/anything" });
     expectProblem(res, 401, "unauthenticated");

@@ -1,3 +1,4 @@
+import { AuthError } from "../domain/errors.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 
@@ -28,13 +29,24 @@ export async function logoutAll(
   return revoked.length;
 }
 
-/** DELETE /sessions/:id: the user ends one of their own sessions. */
+/**
+ * DELETE /sessions/:id: the user ends one of their own live sessions. Another user's
+ * answers exactly like a missing one, and so does one another request ended first
+ * (the revoke is conditional): of parallel calls, one ends it and is audited.
+ */
 export async function revokeOwnSession(
   svc: Services,
   userId: string,
   sessionId: string,
   client: ClientInfo,
 ): Promise<void> {
-  await svc.sessions.revoke(sessionId, "revoked_by_user");
+  const target = await svc.store.sessions.findById(sessionId);
+  if (
+    !target ||
+    target.userId !== userId ||
+    !(await svc.sessions.revoke(sessionId, "revoked_by_user"))
+  ) {
+    throw new AuthError("not_found", "No such session");
+  }
   audit(svc, { type: "session_revoked", userId, sessionId, detail: { by: "user" } }, client);
 }
