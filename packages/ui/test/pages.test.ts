@@ -311,6 +311,25 @@ describe("hosted pages in Chromium", () => {
     expect(chrome.problems).toEqual([]);
   });
 
+  it("MFA by backup code, typed as on paper", async () => {
+    const user = await enrolledUser(app);
+    const page = await newPage();
+    await page.goto(`${base}/ui/login`);
+    await page.getByLabel("Email or username").fill(user.email);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    const code = page.getByLabel("Code", { exact: true });
+    await code.waitFor();
+    // A numeric keypad would hide the letters of a backup code.
+    expect(await code.getAttribute("inputmode")).toBeNull();
+    const backup = user.backupCodes[0] ?? "";
+    await code.fill(`${backup.slice(0, 4)}-${backup.slice(4)}`.toLowerCase()); // as typed off paper
+    await page.getByRole("button", { name: "Verify" }).click();
+    await page.waitForURL("**/ui/account");
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+    expect(chrome.problems).toEqual([]);
+  });
+
   it("lets a guest in and shows a 404 page for unknown paths", async () => {
     const page = await newPage();
     await page.goto(`${base}/ui/guest`);

@@ -16,9 +16,11 @@ export function mfaStep(next = "/ui/account"): void {
           if (result.status === "signed_in") go(next);
         },
       },
+      // No numeric keypad: backup codes have letters. Typed by hand, in any case.
       field("Code", {
-        inputmode: "numeric",
         autocomplete: "one-time-code",
+        autocapitalize: "characters",
+        spellcheck: "false",
         required: true,
         minlength: 6,
         maxlength: 20,
