@@ -1,4 +1,4 @@
-import { LatchkeyClient } from "../../client/src/index.js";
+import { LatchkeyClient, LatchkeyError, type User } from "../../client/src/index.js";
 
 /**
  * Same origin, cookie mode: the browser keeps the tokens as HttpOnly cookies, so no
@@ -14,3 +14,29 @@ export const client = new LatchkeyClient({
 });
 
 export const go = (path: string): void => location.assign(path);
+
+/**
+ * The signed-in user, or why there is none. Once a screen-locked session's access token
+ * has expired, GET /users/me answers 401 `token_expired` and the client's refresh meets
+ * the lock (423), which it keeps to itself (a lock does not end the session) while it
+ * hands back the 401: asking for the refresh once more tells a lock from a session gone.
+ */
+export async function currentUser(): Promise<User | "locked" | "signed_out"> {
+  try {
+    return await client.me();
+  } catch (err) {
+    if (!(err instanceof LatchkeyError)) throw err;
+    if (err.code === "screen_locked") return "locked";
+    if (err.code !== "token_expired") {
+      if (err.status === 401) return "signed_out";
+      throw err;
+    }
+  }
+  try {
+    return (await client.refresh()) ? await client.me() : "signed_out";
+  } catch (err) {
+    if (err instanceof LatchkeyError && err.code === "screen_locked") return "locked";
+    if (err instanceof LatchkeyError && err.status === 401) return "signed_out";
+    throw err;
+  }
+}

@@ -46,6 +46,17 @@ async function mailedLink(address: string, page: string): Promise<string> {
   throw new Error(`no ${page} link mailed to ${address}`);
 }
 
+/**
+ * The browser's clock moved on by `ms` as far as cookies go: those whose Max-Age runs
+ * out by then are gone (the server's clock is moved by app.clock; Chromium's is real).
+ */
+async function ageCookies(page: Page, ms: number): Promise<void> {
+  const until = (Date.now() + ms) / 1000;
+  for (const c of await page.context().cookies()) {
+    if (c.expires !== -1 && c.expires < until) await page.context().clearCookies({ name: c.name });
+  }
+}
+
 const newPage = (userAgent?: string): Promise<Page> =>
   chrome.newPage(userAgent ? { userAgent } : {});
 
@@ -311,7 +322,7 @@ describe("hosted pages in Chromium", () => {
     expect(chrome.problems).toEqual([]);
   });
 
-  it("MFA by backup code, typed as on paper", async () => {
+  it("MFA by backup code; a locked session unlocks after its access token expired, or signs out", async () => {
     const user = await enrolledUser(app);
     const page = await newPage();
     await page.goto(`${base}/ui/login`);
@@ -327,6 +338,31 @@ describe("hosted pages in Chromium", () => {
     await page.getByRole("button", { name: "Verify" }).click();
     await page.waitForURL("**/ui/account");
     await page.getByRole("heading", { name: "Your account" }).waitFor();
+
+    // Locked, then left alone past the access token's 15 minutes (refresh answers 423).
+    const lock = () =>
+      page.evaluate(async () => (await fetch("/sessions/lock", { method: "POST" })).status);
+    expect(await lock()).toBe(204);
+    app.clock.advance(40 * 60_000);
+    await ageCookies(page, 40 * 60_000);
+    await page.goto(`${base}/ui/`);
+    await page.waitForURL("**/ui/account");
+    await page.getByRole("heading", { name: "Session locked" }).waitFor();
+    await shot(page, "11-session-locked");
+    app.clock.advance(STEP_MS);
+    await page
+      .getByLabel("Password or authenticator code")
+      .fill(totpAt(user.secret, app.clock.now()));
+    await page.getByRole("button", { name: "Unlock" }).click();
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+    await page.getByText("This device", { exact: true }).waitFor();
+
+    // Whoever cannot unlock signs out from the lock screen.
+    expect(await lock()).toBe(204);
+    await page.reload();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL("**/ui/login");
+    expect((await page.context().cookies()).map((c) => c.name)).not.toContain("lk_refresh");
     expect(chrome.problems).toEqual([]);
   });
 

@@ -1,8 +1,8 @@
-import { LatchkeyError, type User } from "../../../client/src/index.js";
-import { client, go } from "../api.js";
+import type { User } from "../../../client/src/index.js";
+import { client, currentUser, go } from "../api.js";
 import { describe, field, fieldValue, form, h, messages, render, when } from "../dom.js";
 import { passkeysPanel } from "./passkeys.js";
-import { withStepUp } from "./step-up.js";
+import { reauthProof, withStepUp } from "./step-up.js";
 
 const SCOPES = [
   ["profile:read", "Read the profile"],
@@ -11,15 +11,15 @@ const SCOPES = [
 ] as const;
 
 export async function accountPage(): Promise<void> {
-  let user: User;
+  let user: User | "locked" | "signed_out";
   try {
-    user = await client.me();
+    user = await currentUser();
   } catch (err) {
-    if (err instanceof LatchkeyError && err.status === 401) return go("/ui/login");
-    if (err instanceof LatchkeyError && err.code === "screen_locked") return unlockView();
     render(h("h1", {}, "Your account"), h("p", { role: "alert", class: "alert" }, describe(err)));
     return;
   }
+  if (user === "signed_out") return go("/ui/login");
+  if (user === "locked") return unlockView();
   const sessions = section("Where you are signed in");
   render(
     h("h1", {}, "Your account"),
@@ -432,7 +432,12 @@ function tokensSection(): HTMLElement {
   return section("API tokens", list, msg.el, reveal, create);
 }
 
+/**
+ * The lock screen. The server unlocks with the password or a TOTP code (an account
+ * without a password has only the code); who cannot, or is not its owner, signs out.
+ */
 function unlockView(): void {
+  const msg = messages();
   render(
     h("h1", {}, "Session locked"),
     h("p", {}, "This session was locked after a period of inactivity."),
@@ -441,16 +446,26 @@ function unlockView(): void {
         label: "Unlock",
         submit: "Unlock",
         onsubmit: async (el) => {
-          await client.unlock({ password: fieldValue(el, "Password") });
+          await client.unlock(reauthProof(fieldValue(el, "Password or authenticator code")));
           await accountPage();
         },
       },
-      field("Password", {
+      field("Password or authenticator code", {
         type: "password",
         autocomplete: "current-password",
         required: true,
         autofocus: true,
       }),
     ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        onclick: () => client.logout().then(() => go("/ui/login"), msg.error),
+      },
+      "Sign out",
+    ),
+    msg.el,
   );
 }

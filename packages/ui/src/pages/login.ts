@@ -1,5 +1,4 @@
-import { LatchkeyError } from "../../../client/src/index.js";
-import { client, go } from "../api.js";
+import { client, currentUser, go } from "../api.js";
 import {
   actionButton,
   explainCode,
@@ -21,10 +20,10 @@ import { mfaStep } from "./mfa-step.js";
 export async function landingPage(): Promise<void> {
   const params = new URLSearchParams(location.search);
   if (!params.has("mfaRequired") && !params.has("error")) {
-    const signedIn = await client.me().then(
-      () => true,
-      // A locked session is still one: the account page offers the unlock.
-      (err: unknown) => err instanceof LatchkeyError && err.code === "screen_locked",
+    // A locked session is still one: the account page offers the unlock.
+    const signedIn = await currentUser().then(
+      (user) => user !== "signed_out",
+      () => false,
     );
     if (signedIn) return go("/ui/account");
   }

@@ -5,6 +5,10 @@ import { actionButton, field, form, h, messages } from "../dom.js";
 /** Six digits are a TOTP code: passwords are at least 8 characters. */
 const TOTP_CODE = /^\d{6}$/;
 
+/** What a "Password or authenticator code" field holds, as step-up and unlock take it. */
+export const reauthProof = (secret: string): { code: string } | { password: string } =>
+  TOTP_CODE.test(secret.trim()) ? { code: secret.trim() } : { password: secret };
+
 /**
  * Runs `action`; when the server answers `step_up_required`, asks inside `host` for the
  * password, a TOTP code or (when the user has one) a passkey, steps up, and runs it once more.
@@ -31,10 +35,7 @@ export async function withStepUp(host: HTMLElement, action: () => Promise<void>)
         label: "Confirm it is you",
         submit: "Confirm",
         onsubmit: async (el) => {
-          const secret = (el.querySelector("input") as HTMLInputElement).value;
-          await client.stepUp(
-            TOTP_CODE.test(secret.trim()) ? { code: secret.trim() } : { password: secret },
-          );
+          await client.stepUp(reauthProof((el.querySelector("input") as HTMLInputElement).value));
           done();
         },
       },
