@@ -55,6 +55,8 @@ describe("hosted pages under /ui", () => {
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain("unsafe-inline");
+    // Browsers without frame-ancestors must not frame the sign-in form either.
+    expect((await get(app, "/ui/login")).headers["x-frame-options"]).toBe("DENY");
     expect((await get(app, "/ui/login")).headers["referrer-policy"]).toBe("same-origin");
   });
 

@@ -48,6 +48,9 @@ export const uiRoutes: FastifyPluginAsync<{ svc: Services }> = async (app, { svc
 
   app.addHook("onSend", async (_request, reply) => {
     reply.header("content-security-policy", CSP);
+    // frame-ancestors for browsers that predate it, as /docs does: the sign-in form must
+    // not be framed (clickjacking) anywhere.
+    reply.header("x-frame-options", "DENY");
     reply.header("x-content-type-options", "nosniff");
     // Same-origin requests keep their Origin (the CSRF check reads it); tokens in page
     // URLs never reach another site.
