@@ -147,7 +147,7 @@ describe("hosted pages in Chromium", () => {
     expect(chrome.problems).toEqual([]);
   });
 
-  it("account page: profile, allowed IPs, API token shown once, step-up for backup codes", async () => {
+  it("account page: profile, allowed IPs, API token shown once, step-up for backup codes, password change", async () => {
     const email = `account-${Date.now()}@example.com`;
     const page = await newPage();
     await page.goto(`${base}/ui/register`);
@@ -198,6 +198,24 @@ describe("hosted pages in Chromium", () => {
     const second = await page.getByRole("list", { name: "Backup codes" }).textContent();
     expect(second).not.toBe(first);
     await shot(page, "09-account-features");
+
+    // The password changes here (ASVS 2.1.5), given the current one, which also steps up.
+    const newPassword = "another long passphrase";
+    await page.getByLabel("Current password").fill(PASSWORD);
+    await page.getByLabel("New password", { exact: true }).fill(newPassword);
+    await page.getByLabel("Repeat the new password").fill(newPassword);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.getByText("Password changed.").waitFor();
+    const login = (password: string) =>
+      app.http.inject({
+        method: "POST",
+        url: "/auth/login",
+        payload: { identifier: email, password },
+      });
+    expect((await login(PASSWORD)).statusCode).toBe(401);
+    expect((await login(newPassword)).json()).toMatchObject({ mfaRequired: true });
+    await page.reload(); // this session goes on
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
     expect(chrome.problems).toEqual([]);
   });
 

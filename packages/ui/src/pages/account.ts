@@ -25,6 +25,7 @@ export async function accountPage(): Promise<void> {
     h("h1", {}, "Your account"),
     signedInAs(user),
     profileSection(user),
+    user.guest ? null : passwordSection(),
     user.guest ? null : policySection(user),
     user.guest ? null : mfaSection(user),
     user.guest ? null : section("Passkeys", passkeysPanel()),
@@ -102,6 +103,49 @@ function profileSection(user: User): HTMLElement {
       field("Email", { type: "email", value: user.email ?? "", autocomplete: "email" }),
     ),
     verified ? h("p", { class: "hint" }, "Email address: ", verified) : null,
+  );
+}
+
+/** ASVS 2.1.5-2.1.6: a signed-in user changes the password by giving the current one. */
+function passwordSection(): HTMLElement {
+  return section(
+    "Password",
+    form(
+      {
+        label: "Change your password",
+        submit: "Change password",
+        onsubmit: async (el) => {
+          const current = fieldValue(el, "Current password");
+          const next = fieldValue(el, "New password");
+          if (next !== fieldValue(el, "Repeat the new password")) {
+            throw new Error("The two new passwords differ.");
+          }
+          // The route also wants a step-up, which the current password just given proves.
+          await client.stepUp({ password: current });
+          await client.changePassword(current, next);
+          el.reset();
+          el.querySelector<HTMLElement>("[role=status]")?.replaceChildren(
+            "Password changed. Your other sessions were signed out.",
+          );
+        },
+      },
+      field("Current password", {
+        type: "password",
+        autocomplete: "current-password",
+        required: true,
+      }),
+      field(
+        "New password",
+        { type: "password", autocomplete: "new-password", required: true, minlength: 8 },
+        "At least 8 characters; a passphrase of a few words is best.",
+      ),
+      field("Repeat the new password", {
+        type: "password",
+        autocomplete: "new-password",
+        required: true,
+        minlength: 8,
+      }),
+    ),
   );
 }
 
