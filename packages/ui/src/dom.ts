@@ -70,6 +70,12 @@ export interface Messages {
   clear(): void;
 }
 
+/**
+ * Dispatched on `document` when an action met a screen-locked session (423), which may
+ * lock while a page is open: the account page then shows its lock screen.
+ */
+export const LOCKED_EVENT = "latchkey:locked";
+
 /** A live region for outcomes; alerts are announced at once, statuses politely. */
 export function messages(): Messages {
   const alert = h("p", { class: "alert", role: "alert" });
@@ -80,6 +86,9 @@ export function messages(): Messages {
     error(err) {
       status.textContent = "";
       alert.textContent = describe(err);
+      if (err instanceof LatchkeyError && err.code === "screen_locked") {
+        document.dispatchEvent(new Event(LOCKED_EVENT));
+      }
     },
     ok(text) {
       alert.textContent = "";

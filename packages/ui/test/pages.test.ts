@@ -340,7 +340,7 @@ describe("hosted pages in Chromium", () => {
     expect(chrome.problems).toEqual([]);
   });
 
-  it("MFA by backup code; a locked session unlocks after its access token expired, or signs out", async () => {
+  it("MFA by backup code; locked sessions unlock (token expired) or sign out (page open)", async () => {
     const user = await enrolledUser(app);
     const page = await newPage();
     await page.goto(`${base}/ui/login`);
@@ -375,9 +375,11 @@ describe("hosted pages in Chromium", () => {
     await page.getByRole("heading", { name: "Your account" }).waitFor();
     await page.getByText("This device", { exact: true }).waitFor();
 
-    // Whoever cannot unlock signs out from the lock screen.
+    // Locked with the page open: the next action brings the lock screen, where whoever
+    // cannot unlock signs out.
     expect(await lock()).toBe(204);
-    await page.reload();
+    await page.getByRole("button", { name: "Save rules" }).click();
+    await page.getByRole("heading", { name: "Session locked" }).waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL("**/ui/login");
     expect((await page.context().cookies()).map((c) => c.name)).not.toContain("lk_refresh");

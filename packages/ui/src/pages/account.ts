@@ -1,6 +1,16 @@
 import type { User } from "../../../client/src/index.js";
 import { client, currentUser, go } from "../api.js";
-import { describe, field, fieldValue, form, h, messages, render, when } from "../dom.js";
+import {
+  describe,
+  field,
+  fieldValue,
+  form,
+  h,
+  LOCKED_EVENT,
+  messages,
+  render,
+  when,
+} from "../dom.js";
 import { passkeysPanel } from "./passkeys.js";
 import { reauthProof, withStepUp } from "./step-up.js";
 
@@ -20,6 +30,8 @@ export async function accountPage(): Promise<void> {
   }
   if (user === "signed_out") return go("/ui/login");
   if (user === "locked") return unlockView();
+  // Idle past screenLockMinutes with the page open, the next action is refused (423).
+  document.addEventListener(LOCKED_EVENT, unlockView, { once: true });
   const sessions = section("Where you are signed in");
   render(
     h("h1", {}, "Your account"),
