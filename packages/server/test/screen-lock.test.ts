@@ -13,6 +13,7 @@ import { enrolledUser, totpAt } from "./mfa-helpers.js";
 
 const PASSWORD = "correct horse battery";
 const MINUTE = 60_000;
+const ORIGIN = "http://latchkey.test";
 let app: TestApp;
 beforeEach(async () => {
   app = await startTestApp();
@@ -183,6 +184,41 @@ describe("screen lock", () => {
     expect(stale.json()).toMatchObject({ code: "token_expired" });
     const own = await post("/auth/unlock", current, { password: PASSWORD });
     expect(own.statusCode).toBe(200);
+  });
+
+  it("unlocks by the lk_refresh cookie once lk_access aged out with its token", async () => {
+    // A browser drops lk_access with its token (Max-Age = expiresIn), so after a long lock
+    // only lk_refresh (Path=/auth) reaches /auth/unlock.
+    const tokens = await registerUser(app);
+    expect((await post("/sessions/lock", tokens.accessToken)).statusCode).toBe(204);
+    app.clock.advance(40 * MINUTE);
+    const unlockWithCookie = (refreshToken: string, origin?: string) =>
+      app.http.inject({
+        method: "POST",
+        url: "/auth/unlock",
+        cookies: { lk_refresh: refreshToken },
+        headers: { "content-type": "application/json", ...(origin ? { origin } : {}) },
+        payload: JSON.stringify({ password: PASSWORD }),
+      });
+    const forged = `${tokens.refreshToken.slice(0, -4)}AAAA`;
+    expect((await unlockWithCookie(forged, ORIGIN)).json()).toMatchObject({
+      code: "invalid_token",
+    });
+    expect((await unlockWithCookie(tokens.refreshToken)).json()).toMatchObject({
+      code: "csrf_rejected",
+    });
+    const unlocked = await unlockWithCookie(tokens.refreshToken, ORIGIN);
+    expect(unlocked.statusCode).toBe(200);
+    expect(unlocked.cookies.map((c) => c.name)).toEqual(
+      expect.arrayContaining(["lk_access", "lk_refresh"]),
+    );
+    expect((await me(unlocked.json<{ accessToken: string }>().accessToken)).statusCode).toBe(200);
+    // Not locked any more: the refresh cookie alone unlocks nothing (refresh instead).
+    const next = unlocked.json<{ refreshToken: string }>().refreshToken;
+    expect((await unlockWithCookie(next, ORIGIN)).json()).toMatchObject({
+      code: "unauthenticated",
+      status: 401,
+    });
   });
 
   it("locks a session idle longer than screenLockMinutes", async () => {

@@ -2,6 +2,7 @@ import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/serv
 import { AuthError } from "../domain/errors.js";
 import { PURPOSE_TTL_S } from "../domain/purpose-token.js";
 import type { ClientInfo, Services } from "../services.js";
+import type { SessionContext } from "../store/sessions.js";
 import { audit } from "./audit.js";
 import type { Authenticated } from "./authenticate.js";
 import { signPurpose, verifyPurpose } from "./purpose-tokens.js";
@@ -60,7 +61,7 @@ export async function stepUp(
  */
 export async function reauthenticate(
   svc: Services,
-  auth: Authenticated,
+  auth: SessionContext,
   input: ReauthInput,
   client: ClientInfo,
 ): Promise<"pwd" | "otp" | "hwk"> {
@@ -77,7 +78,7 @@ export async function reauthenticate(
 }
 
 /** The method proven (RFC 8176), or the error to answer. Reads the user fresh: hashes change. */
-async function prove(svc: Services, auth: Authenticated, input: ReauthInput) {
+async function prove(svc: Services, auth: SessionContext, input: ReauthInput) {
   const userId = auth.user.id;
   if (input.webauthn !== undefined) {
     // Possession of a registered passkey proves presence as well as the password does.

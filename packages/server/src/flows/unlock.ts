@@ -1,7 +1,8 @@
+import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
 import type { Session } from "../domain/session.js";
 import type { ClientInfo, Services } from "../services.js";
-import type { Authenticated } from "./authenticate.js";
+import type { SessionContext } from "../store/sessions.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
 import { type ReauthInput, reauthenticate } from "./step-up.js";
 
@@ -13,7 +14,7 @@ import { type ReauthInput, reauthenticate } from "./step-up.js";
  */
 export async function unlock(
   svc: Services,
-  auth: Authenticated,
+  auth: SessionContext,
   input: ReauthInput,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
@@ -41,4 +42,32 @@ async function liveSession(svc: Services, id: string): Promise<Session> {
     throw new AuthError("session_revoked", "The session has been revoked");
   }
   return session;
+}
+
+/**
+ * The locked session a browser unlocks once its lk_access cookie aged out with the token
+ * (the cookie's Max-Age is the token's): its lk_refresh cookie (Path=/auth) names it.
+ * Only the session's current refresh token, and only while the session is locked; else
+ * the browser should refresh. Nothing rotates: the unlock answers with new tokens.
+ */
+export async function lockedSessionOf(
+  svc: Services,
+  refreshToken: string,
+  ip: string,
+): Promise<SessionContext> {
+  const invalid = new AuthError("invalid_token", "The refresh token is not valid");
+  const parsed = svc.refreshTokens.parse(refreshToken);
+  if (!parsed) throw invalid;
+  const context =
+    svc.sessions.cached(parsed.sessionId) ?? (await svc.sessions.load(parsed.sessionId));
+  if (!context || context.session.generation !== parsed.generation) throw invalid;
+  const { session } = context;
+  if (session.revokedAt !== null || session.absoluteExpiresAt <= svc.clock.now()) {
+    throw new AuthError("session_revoked", "The session has been revoked");
+  }
+  assertAccountUsable(context.user, ip);
+  if (!svc.sessions.lockIfIdle(context)) {
+    throw new AuthError("unauthenticated", "An access token is required; refresh to get one");
+  }
+  return context;
 }

@@ -1,8 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { unlock } from "../../flows/unlock.js";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { lockedSessionOf, unlock } from "../../flows/unlock.js";
 import type { Services } from "../../services.js";
-import { clientInfo } from "../credentials.js";
+import type { SessionContext } from "../../store/sessions.js";
+import { ACCESS_COOKIE, REFRESH_COOKIE } from "../cookies.js";
+import { assertAllowedOrigin, clientInfo } from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
 import { authSecurity, problemResponses, ReauthBody, TokenResponse } from "../schemas.js";
 import { sendTokens } from "../token-reply.js";
@@ -28,10 +31,38 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
     },
   );
 
+  // The session to unlock when the browser's lk_refresh cookie named it (lockedSessionOf).
+  const byRefreshCookie = new WeakMap<FastifyRequest, SessionContext>();
+  const byAccessToken = requireAuth(svc, { allowLocked: true });
+  const unlockCredential = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (err?: Error) => void,
+  ): void => {
+    const refreshToken = request.cookies[REFRESH_COOKIE];
+    const accessPresented =
+      request.headers.authorization !== undefined || request.cookies[ACCESS_COOKIE] !== undefined;
+    if (!refreshToken || accessPresented) {
+      byAccessToken(request, reply, done);
+      return;
+    }
+    reply.header("cache-control", "no-store");
+    try {
+      assertAllowedOrigin(request, svc.config);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    lockedSessionOf(svc, refreshToken, request.ip).then((context) => {
+      byRefreshCookie.set(request, context);
+      done();
+    }, done);
+  };
+
   app.post(
     "/auth/unlock",
     {
-      onRequest: requireAuth(svc, { allowLocked: true }),
+      onRequest: unlockCredential,
       schema: {
         tags: ["auth"],
         summary: "Lift this session's screen lock with the password, a TOTP or a backup code",
@@ -40,7 +71,9 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
           "up). Access tokens issued before the unlock stay refused; the answer carries new tokens. " +
           "A session also locks by itself after `screenLockMinutes` without requests. The " +
           "session's access token is taken even after it expired, as long as it was valid at " +
-          "the session's last use before the lock (refresh answers 423 while locked). Failures " +
+          "the session's last use before the lock (refresh answers 423 while locked); a browser " +
+          "whose lk_access cookie aged out with its token is known by its lk_refresh cookie " +
+          "(the session's current one; CSRF-checked like any cookie). Failures " +
           "count in the per-user limit shared with step-up and MFA codes.",
         security: authSecurity,
         body: ReauthBody,
@@ -51,7 +84,12 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
       sendTokens(
         reply,
         svc.config,
-        await unlock(svc, authOf(request), request.body, clientInfo(request)),
+        await unlock(
+          svc,
+          byRefreshCookie.get(request) ?? authOf(request),
+          request.body,
+          clientInfo(request),
+        ),
       ),
   );
 };
