@@ -219,8 +219,46 @@ describe("loadConfig", () => {
       ).toContain("tokens.accessTtlSeconds");
     });
 
+    it("an integer beyond 2^53, which would become another number", () => {
+      expect(
+        configError({ LATCHKEY_LOGIN_FAILURES_PER_IP: "99999999999999999999" }).message,
+      ).toContain("LATCHKEY_LOGIN_FAILURES_PER_IP");
+    });
+
     it("still accepts whole numbers with surrounding spaces", () => {
       expect(loadConfig({ LATCHKEY_PORT: " 9000 " }).port).toBe(9000);
+    });
+  });
+
+  // Regression: a delay past Node's longest timer (2^31 - 1 ms, ~24.8 days) was run after
+  // 1 ms: LATCHKEY_PURGE_INTERVAL_SECONDS=3000000 purged a thousand times a second, and a
+  // long LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS exited 1 on SIGTERM without draining. Lifetimes
+  // had no ceiling: their expiry in milliseconds overflowed PostgreSQL's bigint.
+  describe("regression: delays and lifetimes have a ceiling", () => {
+    it.each([
+      ["LATCHKEY_PURGE_INTERVAL_SECONDS", "3000000"],
+      ["LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS", "2147484"],
+      ["LATCHKEY_PG_IDLE_TIMEOUT_MS", "2147483648"],
+      ["LATCHKEY_REFRESH_TTL_SECONDS", String(10 * 365 * 86_400 + 1)],
+      ["LATCHKEY_ACCESS_TTL_SECONDS", "9007199254740991"],
+    ])("%s=%s", (name, value) => {
+      expect(configError({ [name]: value }).message).toMatch(
+        new RegExp(`^Invalid configuration ${name}: Expected integer to be less or equal to \\d+$`),
+      );
+    });
+
+    it("a mail retry delay whose last doubling would not fit a timer", () => {
+      const err = configError(configFile("retry.json", { mail: { retryDelayMs: 5_000_000 } }));
+      expect(err.message).toContain("mail.retryDelayMs");
+    });
+
+    it("still accepts the longest timer and ten-year lifetimes", () => {
+      const c = loadConfig({
+        LATCHKEY_PURGE_INTERVAL_SECONDS: "2147483",
+        LATCHKEY_REMEMBER_ME_TTL_SECONDS: String(10 * 365 * 86_400),
+      });
+      expect(c.purgeIntervalSeconds).toBe(2_147_483);
+      expect(c.tokens.rememberMeTtlSeconds).toBe(315_360_000);
     });
   });
 

@@ -80,8 +80,10 @@ function parseEnvValue(name: string, path: string, raw: string): unknown {
   const type = schemaAt(path)?.type;
   const text = raw.trim();
   if (type === "integer") {
-    if (!/^-?\d+$/.test(text))
+    // Beyond 2^53 "99999999999999999999" would silently become another number.
+    if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
       throw new ConfigError(`Invalid configuration ${name}: Expected integer`);
+    }
     return Number(text);
   }
   if (type === "boolean") {

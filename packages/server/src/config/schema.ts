@@ -1,7 +1,24 @@
 import { type Static, Type } from "@sinclair/typebox";
 
+/**
+ * The longest delay Node's timers take (2^31 - 1 ms, ~24.8 days): a longer one is run after
+ * 1 ms instead, with only a warning, so a week-long interval would fire a thousand times a second.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+/**
+ * Ten years: any longer lifetime is a mistake, and expiry times in milliseconds must stay
+ * within PostgreSQL's bigint and exact JavaScript integers.
+ */
+const MAX_LIFETIME_SECONDS = 10 * 365 * 86_400;
+
+/** A lifetime or window: how long something stays valid, compared against the clock. */
 const Seconds = (def: number, description: string) =>
-  Type.Integer({ minimum: 1, default: def, description });
+  Type.Integer({ minimum: 1, maximum: MAX_LIFETIME_SECONDS, default: def, description });
+
+/** A delay that becomes a timer. */
+const TimerSeconds = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: MAX_TIMER_SECONDS, default: def, description });
 
 /** One federated sign-in provider (README.md "Sign in with OAuth / OpenID Connect"). */
 const OAuthProvider = Type.Object(
@@ -177,7 +194,13 @@ export const ConfigSchema = Type.Object({
         { default: {} },
       ),
       maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
-      retryDelayMs: Type.Integer({ minimum: 0, default: 2000, description: "Doubles per attempt" }),
+      retryDelayMs: Type.Integer({
+        minimum: 0,
+        // Doubled up to maxAttempts - 1 (9) times, the last delay must still fit a timer.
+        maximum: Math.floor(MAX_TIMER_MS / 2 ** 9),
+        default: 2000,
+        description: "Doubles per attempt",
+      }),
       newSignInNotice: Type.Optional(
         Type.Boolean({
           description:
@@ -244,7 +267,7 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
   sessionCacheMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1000 }),
-  purgeIntervalSeconds: Seconds(3600, "How often expired sessions are purged"),
+  purgeIntervalSeconds: TimerSeconds(3600, "How often expired sessions are purged"),
   postgresPool: Type.Object(
     {
       max: Type.Integer({
@@ -255,6 +278,7 @@ export const ConfigSchema = Type.Object({
       }),
       idleTimeoutMs: Type.Integer({
         minimum: 0,
+        maximum: MAX_TIMER_MS,
         default: 10_000,
         description: "Close a connection idle this long; 0 keeps it (functions default to 5000)",
       }),
@@ -275,7 +299,7 @@ export const ConfigSchema = Type.Object({
             "Bearer token for GET /metrics; without one, /metrics answers loopback callers only",
         }),
       ),
-      shutdownTimeoutSeconds: Seconds(
+      shutdownTimeoutSeconds: TimerSeconds(
         10,
         "On SIGTERM/SIGINT, how long in-flight requests may take before the process exits anyway",
       ),
