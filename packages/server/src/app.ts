@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { ApiTokenCache } from "./cache/api-token-cache.js";
 import { Limiter } from "./cache/rate-limit.js";
+import { closeRedis, connectRedis, watch } from "./cache/redis.js";
 import { MemoryReplayGuard, RedisReplayGuard } from "./cache/replay-guard.js";
 import { MemoryBus, RedisBus, type RevocationBus } from "./cache/revocation-bus.js";
 import { SessionCache } from "./cache/session-cache.js";
@@ -89,10 +90,15 @@ async function assemble(
   const store = Store.of(db);
   if (options.migrate ?? true) await migrateToLatest(db);
   else await assertMigrated(db);
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
-  if (redis) closers.push(() => redis.quit());
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
+  if (redis) closers.push(() => closeRedis(redis));
   const bus: RevocationBus = redis
-    ? await RedisBus.connect(redis, randomUUID(), config.redisKeyPrefix)
+    ? await RedisBus.connect(
+        redis,
+        watch(redis.duplicate(), log),
+        randomUUID(),
+        config.redisKeyPrefix,
+      )
     : new MemoryBus();
   closers.push(() => bus.close());
 
@@ -251,12 +257,4 @@ async function drain(http: FastifyInstance): Promise<void> {
   } finally {
     clearInterval(sweep);
   }
-}
-
-/** Loaded only when configured, like pg: a single node without Redis never pays for it. */
-async function connectRedis(url: string) {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { lazyConnect: true });
-  await redis.connect();
-  return redis;
 }

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { closeRedis } from "./redis.js";
 
 /** What one node tells the others so their caches stay true. */
 export type CacheEvent =
@@ -44,8 +45,13 @@ export class RedisBus implements RevocationBus {
     private readonly channel: string,
   ) {}
 
-  static async connect(redis: Redis, nodeId: string, prefix: string): Promise<RedisBus> {
-    const sub = redis.duplicate();
+  /** `sub` is a connection of its own (`redis.duplicate()`): a subscriber can do nothing else. */
+  static async connect(
+    redis: Redis,
+    sub: Redis,
+    nodeId: string,
+    prefix: string,
+  ): Promise<RedisBus> {
     const channel = `${prefix}:cache-events`;
     const bus = new RedisBus(redis, sub, nodeId, channel);
     await sub.subscribe(channel);
@@ -68,6 +74,6 @@ export class RedisBus implements RevocationBus {
   }
 
   async close(): Promise<void> {
-    await this.sub.quit();
+    await closeRedis(this.sub);
   }
 }
