@@ -192,6 +192,40 @@ describe("loadConfig", () => {
       expect(err.message).toContain("password.minLength");
     });
 
+    // Regression: a bad proxy failed only `serve`, as "invalid IP address: 10.0.0.300".
+    it.each(["10.0.0.300", "10.0.0.0/33", "proxy.internal"])("LATCHKEY_TRUST_PROXY=%s", (v) => {
+      expect(configError({ LATCHKEY_TRUST_PROXY: `127.0.0.1,${v}` }).message).toBe(
+        `Invalid configuration trustProxy: ${v} is not an IP address or CIDR range`,
+      );
+    });
+
+    // Regression: any cookie Domain was taken, and browsers then dropped every cookie.
+    it.each([
+      ["https://example.com", "is not a domain name"],
+      ["example.com:443", "is not a domain name"],
+      ["other.com", "does not cover the publicUrl host auth.example.com"],
+      ["ample.com", "does not cover the publicUrl host auth.example.com"],
+    ])("LATCHKEY_COOKIE_DOMAIN=%s", (domain, problem) => {
+      const err = configError({
+        LATCHKEY_PUBLIC_URL: "https://auth.example.com",
+        LATCHKEY_COOKIE_DOMAIN: domain,
+      });
+      expect(err.message).toMatch(
+        new RegExp(`^Invalid configuration cookies\\.domain: ${domain} ${problem}`),
+      );
+    });
+
+    it("takes a cookie Domain the public URL's host is on", () => {
+      for (const domain of ["example.com", ".Example.com", "auth.example.com"]) {
+        const c = loadConfig({
+          LATCHKEY_PUBLIC_URL: "https://auth.example.com",
+          LATCHKEY_COOKIE_DOMAIN: domain,
+          LATCHKEY_TRUST_PROXY: "10.0.0.0/8, ::1, loopback",
+        });
+        expect(c.cookies.domain).toBe(domain);
+      }
+    });
+
     it("never echoes a secret value in the message", () => {
       const err = configError({ LATCHKEY_MASTER_KEY: "s3cret-but-short" });
       expect(err.message).not.toContain("s3cret-but-short");

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import proxyAddr from "@fastify/proxy-addr";
 import { Value } from "@sinclair/typebox/value";
 import { oauthConfigProblem } from "./oauth.js";
 import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
@@ -136,6 +137,18 @@ function resolve(c: ConfigInput): Config {
       );
     }
   }
+  for (const proxy of c.trustProxy) {
+    // The parser the HTTP layer uses; it failed only `serve`, naming no key ("invalid IP address").
+    try {
+      proxyAddr.compile(proxy);
+    } catch {
+      throw new ConfigError(
+        `Invalid configuration trustProxy: ${proxy} is not an IP address or CIDR range`,
+      );
+    }
+  }
+  const cookieProblem = cookieDomainProblem(c.cookies.domain, new URL(publicUrl));
+  if (cookieProblem) throw new ConfigError(`Invalid configuration ${cookieProblem}`);
   if (c.mail.transport === "http" && !(c.mail.http.apiKey && c.mail.http.apiSecret)) {
     throw new ConfigError(
       "Invalid configuration mail.http: the http transport needs apiKey and apiSecret",
@@ -155,6 +168,27 @@ function resolve(c: ConfigInput): Config {
     allowedOrigins,
     webauthn: relyingParty(c.webauthn, publicUrl),
   });
+}
+
+const HOSTNAME =
+  /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/**
+ * A cookie Domain browsers would silently refuse, so that no sign-in keeps its cookies: one
+ * that is not a host name (a URL, a port) or that the server's own host is not on
+ * (RFC 6265 §5.3 step 6).
+ */
+function cookieDomainProblem(cookieDomain: string | undefined, publicUrl: URL): string | undefined {
+  if (cookieDomain === undefined) return undefined;
+  const domain = cookieDomain.replace(/^\./, "").toLowerCase();
+  if (!HOSTNAME.test(domain)) {
+    return `cookies.domain: ${cookieDomain} is not a domain name (example.com: no scheme, port or path)`;
+  }
+  const host = publicUrl.hostname.toLowerCase();
+  if (host !== domain && !host.endsWith(`.${domain}`)) {
+    return `cookies.domain: ${cookieDomain} does not cover the publicUrl host ${host}; browsers would refuse the cookies`;
+  }
+  return undefined;
 }
 
 /**
