@@ -215,6 +215,13 @@ describe("loadConfig", () => {
       );
     });
 
+    // A /0 range would let any client name its own IP; HTTP's parser refused it unnamed too.
+    it.each(["0.0.0.0/0", "::/0"])("LATCHKEY_TRUST_PROXY=%s, in every mode", (v) => {
+      expect(configError({ LATCHKEY_TRUST_PROXY: `10.0.0.0/8,${v}` }).message).toBe(
+        `Invalid configuration trustProxy: ${v} trusts every address, so any client could forge its IP`,
+      );
+    });
+
     it("takes a cookie Domain the public URL's host is on", () => {
       for (const domain of ["example.com", ".Example.com", "auth.example.com"]) {
         const c = loadConfig({

@@ -138,14 +138,8 @@ function resolve(c: ConfigInput): Config {
     }
   }
   for (const proxy of c.trustProxy) {
-    // The parser the HTTP layer uses; it failed only `serve`, naming no key ("invalid IP address").
-    try {
-      proxyAddr.compile(proxy);
-    } catch {
-      throw new ConfigError(
-        `Invalid configuration trustProxy: ${proxy} is not an IP address or CIDR range`,
-      );
-    }
+    const problem = proxyProblem(proxy);
+    if (problem) throw new ConfigError(`Invalid configuration trustProxy: ${proxy} ${problem}`);
   }
   const cookieProblem = cookieDomainProblem(c.cookies.domain, new URL(publicUrl));
   if (cookieProblem) throw new ConfigError(`Invalid configuration ${cookieProblem}`);
@@ -168,6 +162,21 @@ function resolve(c: ConfigInput): Config {
     allowedOrigins,
     webauthn: relyingParty(c.webauthn, publicUrl),
   });
+}
+
+/**
+ * Checked with the parser the HTTP layer uses, which failed only `serve`, naming no key
+ * ("invalid IP address"). It also refuses a /0 range, which would trust every address
+ * to name the client, so any client could forge its IP.
+ */
+function proxyProblem(proxy: string): string | undefined {
+  if (/\/0$/.test(proxy.trim())) return "trusts every address, so any client could forge its IP";
+  try {
+    proxyAddr.compile(proxy);
+    return undefined;
+  } catch {
+    return "is not an IP address or CIDR range";
+  }
 }
 
 const HOSTNAME =

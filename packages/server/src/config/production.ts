@@ -37,11 +37,6 @@ export function productionProblems(c: Config): string[] {
       say("allowedOrigins", `${origin} is plain HTTP; a network attacker could act as it`);
     }
   }
-  for (const proxy of c.trustProxy) {
-    if (/\/0$/.test(proxy.trim())) {
-      say("trustProxy", `${proxy} trusts every address, so any client could forge its IP`);
-    }
-  }
   if (c.jwtSecret) {
     if (c.jwtSecret === c.masterKey) {
       say("jwtSecret", "equals the master key; use two independent secrets");
