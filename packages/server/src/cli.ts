@@ -6,6 +6,7 @@
 // ~9 % more requests without them (bench/RESULTS.md, 2026-12-06, sixth session). `npm
 // start` passes the same flags.
 import type { AddressInfo } from "node:net";
+import { Value } from "@sinclair/typebox/value";
 import { Command } from "commander";
 import { createApp, type Latchkey } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config/load.js";
@@ -13,10 +14,11 @@ import { systemClock } from "./domain/clock.js";
 import { uuidv7 } from "./domain/ids.js";
 import { PasswordHasher } from "./domain/password.js";
 import { assertPasswordAcceptable } from "./domain/password-policy.js";
-import { normalizeEmail, type User } from "./domain/user.js";
+import { EMAIL_ADDRESS, normalizeEmail, type User } from "./domain/user.js";
 import { audit } from "./flows/audit.js";
 import { purgeEndedSessions } from "./flows/purge.js";
-import { migrateToLatest, openDb } from "./store/db.js";
+import { Username } from "./http/schemas.js";
+import { isUniqueViolation, migrateToLatest, openDb } from "./store/db.js";
 import { Store } from "./store/index.js";
 
 const program = new Command("latchkey").description("Latchkey authentication server");
@@ -86,22 +88,36 @@ program
     const config = loadConfig();
     const password = process.env[opts.passwordEnv];
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
+    // The rules POST /auth/setup and /auth/register hold these to; the CLI took anything.
+    if (!Value.Check(Username, opts.username)) {
+      throw new ConfigError(`--username: ${Username.description}`);
+    }
+    if (opts.email !== undefined && !EMAIL_ADDRESS.test(opts.email.trim())) {
+      throw new ConfigError(`--email: ${opts.email} is not an email address`);
+    }
     const hasher = new PasswordHasher(config.password);
-    await assertPasswordAcceptable(password, opts, config.password);
+    await assertPasswordAcceptable(password, opts, config.password).catch((err: unknown) => {
+      throw new ConfigError(`${opts.passwordEnv}: ${(err as Error).message}`);
+    });
     const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       await migrateToLatest(db);
       const now = Date.now();
-      const user = await Store.of(db).users.create(
-        {
-          id: uuidv7(now),
-          email: opts.email ? normalizeEmail(opts.email) : null,
-          username: opts.username,
-          passwordHash: await hasher.hash(password),
-          role: "admin",
-        },
-        now,
-      );
+      const user = await Store.of(db)
+        .users.create(
+          {
+            id: uuidv7(now),
+            email: opts.email ? normalizeEmail(opts.email) : null,
+            username: opts.username,
+            passwordHash: await hasher.hash(password),
+            role: "admin",
+          },
+          now,
+        )
+        .catch((err: unknown) => {
+          if (!isUniqueViolation(err)) throw err;
+          throw new ConfigError("An account with this username or email already exists");
+        });
       console.log(`Created admin ${user.username} (${user.id})`);
     } finally {
       await db.close();

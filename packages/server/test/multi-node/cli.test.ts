@@ -8,6 +8,40 @@ describe("latchkey CLI", () => {
   let dep: Deployment | undefined;
   afterAll(() => dep?.drop());
 
+  // Regression: `admin create` took any username and email the API refuses ("bad name!",
+  // "notanemail"), answered a taken name with "UNIQUE constraint failed: users.username_key",
+  // and a weak password with "must be at least 8 characters", naming no variable.
+  it("admin create holds the input to the API's rules and says what is wrong", async () => {
+    const ops = deployment({}, { ROOT_PW: "a long admin password", SHORT_PW: "short" });
+    try {
+      await ops.cli("admin", "create", "--username", "root", "--password-env", "ROOT_PW");
+      const refusal = async (...args: string[]) => {
+        const err = (await ops.cli("admin", "create", ...args).catch((e: unknown) => e)) as {
+          code: number;
+          stderr: string;
+        };
+        expect(err.code).toBe(1);
+        return err.stderr.trim();
+      };
+      expect(await refusal("--username", "ROOT", "--password-env", "ROOT_PW")).toBe(
+        "latchkey: An account with this username or email already exists",
+      );
+      expect(await refusal("--username", "bad name!", "--password-env", "ROOT_PW")).toMatch(
+        /^latchkey: --username: 2-50 letters/,
+      );
+      expect(
+        await refusal("--username", "ada", "--email", "notanemail", "--password-env", "ROOT_PW"),
+      ).toBe("latchkey: --email: notanemail is not an email address");
+      expect(await refusal("--username", "ada", "--password-env", "SHORT_PW")).toBe(
+        "latchkey: SHORT_PW: must be at least 8 characters",
+      );
+      const users = await ops.query<{ username: string }>("select username from users");
+      expect(users.map((u) => u.username)).toEqual(["root"]);
+    } finally {
+      await ops.drop();
+    }
+  });
+
   it("creates an admin, lists users, and purges ended sessions in batches", async () => {
     dep = deployment({}, { ROOT_PW: "a long admin password" });
     expect((await dep.cli("migrate")).stdout).toContain("Database is up to date");
