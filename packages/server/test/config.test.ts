@@ -343,6 +343,9 @@ describe("loadConfig", () => {
       expect(err.message).toContain("prot");
       const nested = configError(configFile("nested.json", { tokens: { accesTtl: 60 } }));
       expect(nested.message).toContain("tokens.accesTtl");
+      // Names every object inherits are no settings either.
+      const inherited = configError(configFile("inherited.json", { constructor: 1 }));
+      expect(inherited.message).toContain("constructor");
     });
 
     it("names the file key of a bad value", () => {

@@ -250,7 +250,8 @@ function unknownKeys(input: Source, schema = ConfigSchema as unknown, prefix = "
   if (!props) return [];
   return Object.entries(input).flatMap(([k, v]) => {
     const path = prefix + k;
-    if (!(k in props)) return [path];
+    // Own keys only: `in` also finds what every object inherits (constructor, toString).
+    if (!Object.hasOwn(props, k)) return [path];
     if (v && typeof v === "object" && !Array.isArray(v)) {
       return unknownKeys(v as Source, props[k], `${path}.`);
     }
