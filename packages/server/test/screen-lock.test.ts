@@ -186,6 +186,18 @@ describe("screen lock", () => {
     expect(own.statusCode).toBe(200);
   });
 
+  it("an expired token of an unknown key unlocks nothing, whatever its unverified sid says", async () => {
+    // Regression: the sid of a token refused as expired was read unverified and looked up,
+    // so a forged one reached the database (PostgreSQL answered 500 for a NUL in it).
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    for (const sid of ["\u0000", "x".repeat(2000), "0190a0b0-0000-7000-8000-000000000000"]) {
+      const forged = `${b64({ alg: "EdDSA", kid: "forged" })}.${b64({ sid, exp: 1 })}.AAAA`;
+      const res = await post("/auth/unlock", forged, { password: PASSWORD });
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.json()).toMatchObject({ status: 401, code: "token_expired" });
+    }
+  });
+
   it("unlocks by the lk_refresh cookie once lk_access aged out with its token", async () => {
     // A browser drops lk_access with its token (Max-Age = expiresIn), so after a long lock
     // only lk_refresh (Path=/auth) reaches /auth/unlock.

@@ -2,6 +2,7 @@ import { decodeJwt } from "jose";
 import { type AccessClaims, verifyAccessToken } from "../domain/access-token.js";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
+import { isUuid } from "../domain/ids.js";
 import { predatesTokenCutoff } from "../domain/session.js";
 import type { Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
@@ -59,8 +60,10 @@ async function admitOutlivedByLock(
   check: AccessCheck,
 ): Promise<Authenticated> {
   const expired = new AuthError("token_expired", "The access token has expired");
+  // Unverified until the session's last use is known: only an id of ours is looked up,
+  // so a forged token's sid never reaches the database.
   const sid = decodeJwt(token).sid; // the verification that expired read it already
-  if (typeof sid !== "string") throw expired;
+  if (typeof sid !== "string" || !isUuid(sid)) throw expired;
   const context = svc.sessions.cached(sid) ?? (await svc.sessions.load(sid));
   if (!context) throw expired;
   const now = svc.clock.now();
