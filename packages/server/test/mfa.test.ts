@@ -460,9 +460,12 @@ describe("TOTP MFA", () => {
       expect(mfaCookieOf(typo)).toBeUndefined();
       const done = await viaCookie("/auth/login/mfa", token, { code: user.backupCodes[0] });
       expect(done.statusCode).toBe(200);
+      expect(mfaCookieOf(done)).toMatchObject(cleared);
+      // A used token reads like one a concurrent attempt holds, which may come back: the
+      // success that used it cleared the cookie already.
       const used = await viaCookie("/auth/login/mfa", token, { code: user.backupCodes[1] });
       expect(used.json()).toMatchObject({ status: 401, code: "invalid_token" });
-      expect(mfaCookieOf(used)).toMatchObject(cleared);
+      expect(mfaCookieOf(used)).toBeUndefined();
 
       // A refused header token leaves the cookie's own (live) token alone.
       const live = await mfaToken(user.email);
@@ -484,6 +487,30 @@ describe("TOTP MFA", () => {
       const options = await viaCookie("/auth/login/mfa/webauthn/options", live, {});
       expect(options.json()).toMatchObject({ status: 401, code: "token_expired" });
       expect(mfaCookieOf(options)).toMatchObject(cleared);
+    });
+
+    it("keeps the lk_mfa cookie when a concurrent attempt held the token: a double submit of a typo", async () => {
+      // Regression: the second of two submits found the token claimed by the first (in
+      // flight) and answered 401, clearing the cookie; the first gave the claim back on its
+      // wrong code, so the token was still good, but the browser had dropped it.
+      const user = await enrolledUser(app);
+      const token = await mfaToken(user.email);
+      const submit = (code: string) =>
+        app.http.inject({
+          method: "POST",
+          url: "/auth/login/mfa",
+          cookies: { lk_mfa: token },
+          headers: { origin: ORIGIN, "content-type": "application/json" },
+          payload: JSON.stringify({ code }),
+        });
+      // Wrong TOTP codes: a lookup slow enough for the attempts to overlap.
+      const wrong = totpAt(user.secret, app.clock.now()) === "000000" ? "111111" : "000000";
+      const answers = await Promise.all([submit(wrong), submit(wrong), submit(wrong)]);
+      expect(answers.some((r) => r.statusCode === 400)).toBe(true);
+      for (const res of answers) {
+        expect(res.cookies.find((c) => c.name === "lk_mfa")).toBeUndefined();
+      }
+      expect((await submit(user.backupCodes[0] as string)).statusCode).toBe(200);
     });
 
     it("limits wrong codes per user: the 6th attempt is refused even with the right code", async () => {

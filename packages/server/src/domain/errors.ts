@@ -53,7 +53,15 @@ export class AuthError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail: string,
-    readonly extra: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      retryAfterSeconds?: number;
+      /**
+       * The refusal may not last: a concurrent request holds what was presented and may give
+       * it back (a wrong MFA code), so a cookie carrying it is kept.
+       */
+      transient?: boolean;
+    } = {},
   ) {
     super(detail);
     this.status = ERROR_STATUS[code];

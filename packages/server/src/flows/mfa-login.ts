@@ -61,7 +61,8 @@ export async function completeMfaLogin(
   // backup code or a TOTP step; a wrong factor gives the claim back (a typo keeps the token).
   const claim = `mfa-token:${claims.jti}`;
   if (!(await svc.replay.claim(claim, msUntilUnusable(svc, claims), svc.clock.now()))) {
-    throw new AuthError("invalid_token", "The MFA token was already used");
+    // Or is being used by a concurrent attempt, which gives it back if its factor is wrong.
+    throw new AuthError("invalid_token", "The MFA token was already used", { transient: true });
   }
   // A failed give-back (Redis away) only costs the user this token; the answer stands.
   const giveBack = () =>

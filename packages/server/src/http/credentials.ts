@@ -103,7 +103,8 @@ export function mfaCredential(request: FastifyRequest, config: Config): string |
  * Whether `err` refuses `token` for good and the browser's `cookie` holds it. A 401 on a
  * presented token (forged, used, expired, of an ended session) never turns into a yes
  * later, so the answer should delete such a cookie instead of leaving it to be sent, and
- * refused, again. A wrong code, a lock or a rate limit (4xx but not 401) keeps it for the retry.
+ * refused, again. A wrong code, a lock or a rate limit (4xx but not 401) keeps it for the retry,
+ * and so does a token a concurrent request holds (it may give it back: `transient`).
  */
 export function refusedCookie(
   err: unknown,
@@ -111,7 +112,12 @@ export function refusedCookie(
   cookie: string,
   token: string,
 ): boolean {
-  return err instanceof AuthError && err.status === 401 && request.cookies[cookie] === token;
+  return (
+    err instanceof AuthError &&
+    err.status === 401 &&
+    !err.extra.transient &&
+    request.cookies[cookie] === token
+  );
 }
 
 /** The step-up token: header `X-Step-Up-Token` first, then the lk_step_up cookie. */

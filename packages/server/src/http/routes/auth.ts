@@ -147,7 +147,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "challenge from POST /auth/login/mfa/webauthn/options. Failures count per user (5 per " +
           "15 min, then 429). Errors: 400 `invalid_code`, `webauthn_failed`; 401 `unauthenticated` " +
           "(no MFA token), `invalid_token` (forged or already used), `token_expired`; such a 401 " +
-          "for the lk_mfa cookie's token clears the cookie (a wrong code keeps it).",
+          "for the lk_mfa cookie's token clears the cookie (a wrong code keeps it, and so does a " +
+          "token a concurrent attempt holds).",
         security: mfaSecurity,
         body: Type.Union([
           Type.Object({ code: SecondFactorCode }, { additionalProperties: false }),
