@@ -234,7 +234,7 @@ describe("OpenID Connect sign-in against a real provider", () => {
   it("refuses a redirect whose start cookie a browser would drop (over 4096 bytes)", async () => {
     await boot();
     const eve = await registerUser(app, { password: PASSWORD });
-    const startWith = async (redirect: string) => {
+    const startWith = async (redirect: string, userAgent = "Mozilla/5.0 (Ü) ".repeat(40)) => {
       const grant = await app.http.inject({
         method: "POST",
         url: "/auth/oauth/link-token",
@@ -246,15 +246,18 @@ describe("OpenID Connect sign-in against a real provider", () => {
       const link = grant.json<{ linkToken: string }>().linkToken;
       return app.http.inject({
         url: `/auth/oauth/idp/start?link=${link}&redirect=${encodeURIComponent(redirect)}`,
-        headers: { "user-agent": "Mozilla/5.0 (Ü) ".repeat(40) }, // over 512: cut to 512
+        headers: { "user-agent": userAgent }, // over 512: cut to 512
       });
     };
     const longest = `${SPA}/${"a".repeat(2048 - SPA.length - 1)}`;
-    const res = await startWith(longest);
-    expect(res.statusCode).toBe(302);
-    const line = [res.headers["set-cookie"]].flat().find((l) => l?.startsWith("lk_oauth="));
-    // Name, value and attributes (RFC 6265 §6.1), with the Secure a deployment adds.
-    expect(`${line}; Secure`.length).toBeLessThanOrEqual(4096);
+    // Any user agent: one of quotes, each escaped in the sealed JSON, took the cookie over.
+    for (const userAgent of ["Mozilla/5.0 (Ü) ".repeat(40), '"'.repeat(600)]) {
+      const res = await startWith(longest, userAgent);
+      expect(res.statusCode).toBe(302);
+      const line = [res.headers["set-cookie"]].flat().find((l) => l?.startsWith("lk_oauth="));
+      // Name, value and attributes (RFC 6265 §6.1), with the Secure a deployment adds.
+      expect(`${line}; Secure`.length).toBeLessThanOrEqual(4096);
+    }
 
     for (const redirect of [`${longest}a`, `${SPA}/${"é".repeat(400)}`]) {
       const refused = await startWith(redirect); // é is kept as %C3%A9: 2400 characters

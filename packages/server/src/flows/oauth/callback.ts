@@ -8,7 +8,7 @@ import { linkToUser } from "./link.js";
 import { fetchProfile } from "./profile.js";
 import { providerOf } from "./providers.js";
 import { assertMayFederate, federatedSignIn, federatedUser } from "./sign-in.js";
-import { START_TTL_S, type StartState } from "./start.js";
+import { START_TTL_S, type StartState, userAgentDigest } from "./start.js";
 
 export type CallbackResult =
   | LoginResult
@@ -57,7 +57,8 @@ async function finish(
   // browser context"): carried to another one it is refused, before the claim below, so
   // the rightful browser can still finish. Only the user agent is compared: the IP of a
   // real user may change at the provider (mobile networks, dual stack, pooled NAT).
-  if (client.userAgent !== start.userAgent) throw mismatch();
+  const startedBy = start.userAgentDigest ?? userAgentDigest(start.userAgent ?? null);
+  if (userAgentDigest(client.userAgent) !== startedBy) throw mismatch();
   const error = params.get("error");
   // The user said no, or the provider refused the request.
   if (error === "access_denied") throw new AuthError("oauth_denied", "Access was denied");
@@ -85,7 +86,8 @@ async function finish(
   }
   const user = await federatedUser(svc, provider, profile, client);
   assertMayFederate(svc, user, client.ip);
-  const context = { ip: start.ip, userAgent: start.userAgent };
+  // The user agent is the one that began the flow (checked above).
+  const context = { ip: start.ip, userAgent: client.userAgent };
   if (svc.config.tokens.delivery === "body") {
     return {
       kind: "code",

@@ -1,4 +1,5 @@
 import * as client from "openid-client";
+import { sha256 } from "../../domain/crypto.js";
 import { AuthError, validationFailed } from "../../domain/errors.js";
 import type { ClientInfo, Services } from "../../services.js";
 import { linkTarget } from "./link.js";
@@ -8,7 +9,7 @@ import { type OAuthProvider, providerOf } from "./providers.js";
 export const START_TTL_S = 600;
 const SEAL_PURPOSE = "oauth-start";
 /**
- * Longest `redirect` kept: with it, a 512-character user agent and a link, the start
+ * Longest `redirect` kept: with it, the user agent's digest and a link, the start
  * cookie stays within the 4096 bytes browsers store (RFC 6265 §6.1). A bigger cookie is
  * silently dropped, and the callback could then only fail, with no redirect to go back to.
  */
@@ -30,10 +31,21 @@ export interface StartState {
    * it is live. Absent from a start cookie sealed before it existed: such a link is refused.
    */
   linkSessionId?: string;
-  /** The browser as /start saw it: the session that results records it. */
+  /** The browser's IP as /start saw it: the session that results records it. */
   ip: string;
-  userAgent: string | null;
+  /**
+   * SHA-256 of the user agent that began the flow (null: none), which the callback must
+   * come from. A digest, not the header: escaped in the sealed JSON, a 512-character user
+   * agent of quotes took the cookie past the 4096 bytes a browser keeps.
+   */
+  userAgentDigest: string | null;
+  /** The user agent itself, in a start cookie sealed before userAgentDigest. */
+  userAgent?: string | null;
 }
+
+/** What StartState keeps of a user agent. */
+export const userAgentDigest = (userAgent: string | null): string | null =>
+  userAgent === null ? null : sha256(userAgent);
 
 export interface StartInput {
   redirect?: string;
@@ -64,7 +76,7 @@ export async function startOAuth(
     linkUserId: link?.userId ?? null,
     ...(link ? { linkSessionId: link.sessionId } : {}),
     ip: client_.ip,
-    userAgent: client_.userAgent,
+    userAgentDigest: userAgentDigest(client_.userAgent),
   };
   const authUrl = await authorizationUrl(svc, provider, start);
   const sealed = svc.oauth.sealer.seal(SEAL_PURPOSE, start, svc.clock.now() + START_TTL_S * 1000);

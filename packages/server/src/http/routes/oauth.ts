@@ -70,7 +70,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         summary: "Begin a sign-in (or, with `link`, a linking) at a provider",
         description:
           "302 to the provider's authorization endpoint with PKCE (S256), `state` and, for OpenID " +
-          "Connect, `nonce`. These, the code verifier and the browser context (IP, user agent, " +
+          "Connect, `nonce`. These, the code verifier and the browser context (IP, a digest of the user agent, " +
           "`redirect`) travel in the lk_oauth cookie (AES-256-GCM sealed, HttpOnly, SameSite=Lax, " +
           "Path=/auth/oauth, 10 minutes); one flow per browser at a time. `redirect`: an absolute " +
           "http(s) URL on an allowed origin, without user info, at most " +
