@@ -204,12 +204,16 @@ describe("screen lock", () => {
     const tokens = await registerUser(app);
     expect((await post("/sessions/lock", tokens.accessToken)).statusCode).toBe(204);
     app.clock.advance(40 * MINUTE);
-    const unlockWithCookie = (refreshToken: string, origin?: string) =>
+    const unlockWithCookie = (refreshToken: string, origin?: string, authorization?: string) =>
       app.http.inject({
         method: "POST",
         url: "/auth/unlock",
         cookies: { lk_refresh: refreshToken },
-        headers: { "content-type": "application/json", ...(origin ? { origin } : {}) },
+        headers: {
+          "content-type": "application/json",
+          ...(origin ? { origin } : {}),
+          ...(authorization ? { authorization } : {}),
+        },
         payload: JSON.stringify({ password: PASSWORD }),
       });
     const forged = `${tokens.refreshToken.slice(0, -4)}AAAA`;
@@ -219,7 +223,9 @@ describe("screen lock", () => {
     expect((await unlockWithCookie(tokens.refreshToken)).json()).toMatchObject({
       code: "csrf_rejected",
     });
-    const unlocked = await unlockWithCookie(tokens.refreshToken, ORIGIN);
+    // Another Authorization scheme carries no credential of ours (RFC 6750 §3.1): the
+    // cookie still serves, as it does for every route.
+    const unlocked = await unlockWithCookie(tokens.refreshToken, ORIGIN, "Basic dXNlcjpwYXNz");
     expect(unlocked.statusCode).toBe(200);
     expect(unlocked.cookies.map((c) => c.name)).toEqual(
       expect.arrayContaining(["lk_access", "lk_refresh"]),

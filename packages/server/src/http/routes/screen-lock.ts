@@ -4,8 +4,12 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { lockedSessionOf, unlock } from "../../flows/unlock.js";
 import type { Services } from "../../services.js";
 import type { SessionContext } from "../../store/sessions.js";
-import { ACCESS_COOKIE, REFRESH_COOKIE } from "../cookies.js";
-import { assertAllowedOrigin, clientInfo } from "../credentials.js";
+import {
+  accessCredential,
+  type Credential,
+  clientInfo,
+  refreshCredential,
+} from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
 import { authSecurity, problemResponses, ReauthBody, TokenResponse } from "../schemas.js";
 import { sendTokens } from "../token-reply.js";
@@ -39,21 +43,23 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
     reply: FastifyReply,
     done: (err?: Error) => void,
   ): void => {
-    const refreshToken = request.cookies[REFRESH_COOKIE];
-    const accessPresented =
-      request.headers.authorization !== undefined || request.cookies[ACCESS_COOKIE] !== undefined;
-    if (!refreshToken || accessPresented) {
-      byAccessToken(request, reply, done);
-      return;
-    }
-    reply.header("cache-control", "no-store");
+    let refresh: Credential | undefined;
     try {
-      assertAllowedOrigin(request, svc.config);
+      // Without an access token of ours (Bearer, lk_access; another Authorization scheme
+      // carries none), the lk_refresh cookie names the session: CSRF-checked, as any cookie.
+      refresh = accessCredential(request, svc.config)
+        ? undefined
+        : refreshCredential(request, svc.config, undefined);
     } catch (err) {
       done(err as Error);
       return;
     }
-    lockedSessionOf(svc, refreshToken, request.ip).then((context) => {
+    if (!refresh) {
+      byAccessToken(request, reply, done);
+      return;
+    }
+    reply.header("cache-control", "no-store");
+    lockedSessionOf(svc, refresh.token, request.ip).then((context) => {
       byRefreshCookie.set(request, context);
       done();
     }, done);
