@@ -265,6 +265,25 @@ describe("screen lock", () => {
 });
 
 describe("unlock with a TOTP code", () => {
+  it("is what an MFA account unlocks with once the lock outlived its access token", async () => {
+    // Else the device's last token and the password alone would reopen the session for as
+    // long as it lasts, where signing in again takes the second factor too.
+    const user = await enrolledUser(app);
+    expect((await post("/sessions/lock", user.accessToken)).statusCode).toBe(204);
+    // Live token: the password serves, as before.
+    const live = await post("/auth/unlock", user.accessToken, { password: PASSWORD });
+    expect(live.statusCode).toBe(200);
+    const token = live.json<{ accessToken: string }>().accessToken;
+    expect((await post("/sessions/lock", token)).statusCode).toBe(204);
+    app.clock.advance(40 * MINUTE);
+    const byPassword = await post("/auth/unlock", token, { password: PASSWORD });
+    expect(byPassword.json()).toMatchObject({ code: "mfa_required", status: 401 });
+    const byCode = await post("/auth/unlock", token, {
+      code: totpAt(user.secret, app.clock.now()),
+    });
+    expect(byCode.statusCode).toBe(200);
+  });
+
   it("accepts the current code once and refuses a replay", async () => {
     const user = await enrolledUser(app);
     await post("/sessions/lock", user.accessToken);

@@ -1,3 +1,4 @@
+import type { AccessClaims } from "../domain/access-token.js";
 import { assertAccountUsable } from "../domain/account-policy.js";
 import { AuthError } from "../domain/errors.js";
 import type { Session } from "../domain/session.js";
@@ -14,11 +15,21 @@ import { type ReauthInput, reauthenticate } from "./step-up.js";
  */
 export async function unlock(
   svc: Services,
-  auth: SessionContext,
+  auth: SessionContext & { claims?: AccessClaims },
   input: ReauthInput,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
   const { user } = auth;
+  // A credential the lock outlived (an expired access token, or the refresh cookie) can
+  // unlock for as long as the session lasts, not the token's 15 minutes: on an account
+  // with MFA it takes the second factor then, as signing in again would.
+  const outlived = !auth.claims || auth.claims.exp * 1000 <= svc.clock.now();
+  if (outlived && user.mfaEnabled && input.code === undefined) {
+    throw new AuthError(
+      "mfa_required",
+      "The access token has expired: unlock with a code from the authenticator app or a backup code",
+    );
+  }
   await reauthenticate(svc, auth, input, client);
   // Read fresh: the cached copy may be a lock or a refresh (on any node) behind; the
   // guard recorded an idle lock on the copy it let in.

@@ -79,7 +79,9 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
           "session's access token is taken even after it expired, as long as it was valid at " +
           "the session's last use before the lock (refresh answers 423 while locked); a browser " +
           "whose lk_access cookie aged out with its token is known by its lk_refresh cookie " +
-          "(the session's current one; CSRF-checked like any cookie). Failures " +
+          "(the session's current one; CSRF-checked like any cookie). With such an outlived " +
+          "credential an account with MFA unlocks with `code` only (401 `mfa_required` for a " +
+          "password). Failures " +
           "count in the per-user limit shared with step-up and MFA codes.",
         security: authSecurity,
         body: ReauthBody,
