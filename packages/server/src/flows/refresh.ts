@@ -16,14 +16,10 @@ export async function refresh(
   presented: string,
   client: ClientInfo,
 ): Promise<IssuedTokens> {
-  const parsed = svc.refreshTokens.parse(presented);
-  if (!parsed) throw new AuthError("invalid_token", "The refresh token is not valid");
-  const { sessionId, generation } = parsed;
+  const { context, sessionId, generation } = await namedSession(svc, presented);
   const now = svc.clock.now();
-  // Policies first: refusing after the rotation would strand the client's new token.
-  const context = svc.sessions.cached(sessionId) ?? (await svc.sessions.load(sessionId));
-  if (!context) throw new AuthError("invalid_token", "The refresh token is not valid");
   const { user } = context;
+  // Policies first: refusing after the rotation would strand the client's new token.
   if (context.session.revokedAt === null) assertMayContinue(svc, context, client);
 
   const successor = svc.refreshTokens.issue(sessionId, generation + 1);
@@ -66,6 +62,23 @@ export async function refresh(
     );
   }
   throw new AuthError("invalid_token", "The refresh token is not valid");
+}
+
+/**
+ * The session a refresh token names (its MAC checked) and the generation it was issued
+ * for, whatever that session's state; refresh and unlock judge it from there.
+ */
+export async function namedSession(
+  svc: Services,
+  refreshToken: string,
+): Promise<{ context: SessionContext; sessionId: string; generation: number }> {
+  const invalid = new AuthError("invalid_token", "The refresh token is not valid");
+  const parsed = svc.refreshTokens.parse(refreshToken);
+  if (!parsed) throw invalid;
+  const { sessionId, generation } = parsed;
+  const context = svc.sessions.cached(sessionId) ?? (await svc.sessions.load(sessionId));
+  if (!context) throw invalid;
+  return { context, sessionId, generation };
 }
 
 /** Two tabs refreshing the same token at once: the one that lost the race is not a thief. */

@@ -101,7 +101,8 @@ export class SessionState {
 
   async revoke(sessionId: string, reason: RevokeReason, store = this.store): Promise<boolean> {
     const revoked = await store.sessions.revoke(sessionId, reason, this.clock.now());
-    this.bus.publish({ type: "session", sessionId, change: "revoked" });
+    // Only the call that ended it tells the nodes: a session ended already was told of then.
+    if (revoked) this.bus.publish({ type: "session", sessionId, change: "revoked" });
     return revoked;
   }
 

@@ -5,6 +5,7 @@ import type { Session } from "../domain/session.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
+import { namedSession } from "./refresh.js";
 import { type ReauthInput, reauthenticate } from "./step-up.js";
 
 /**
@@ -66,13 +67,12 @@ export async function lockedSessionOf(
   refreshToken: string,
   ip: string,
 ): Promise<SessionContext> {
-  const invalid = new AuthError("invalid_token", "The refresh token is not valid");
-  const parsed = svc.refreshTokens.parse(refreshToken);
-  if (!parsed) throw invalid;
-  const context =
-    svc.sessions.cached(parsed.sessionId) ?? (await svc.sessions.load(parsed.sessionId));
-  if (!context || context.session.generation !== parsed.generation) throw invalid;
+  const { context, generation } = await namedSession(svc, refreshToken);
   const { session } = context;
+  // The current token only: one rotated away unlocks nothing (nor counts as reuse here).
+  if (session.generation !== generation) {
+    throw new AuthError("invalid_token", "The refresh token is not valid");
+  }
   if (session.revokedAt !== null || session.absoluteExpiresAt <= svc.clock.now()) {
     throw new AuthError("session_revoked", "The session has been revoked");
   }
