@@ -12,6 +12,7 @@ import {
   startTestApp,
   type TestApp,
 } from "../../server/test/helpers.js";
+import { enrolledUser, passwordLogin, stepUpToken } from "../../server/test/mfa-helpers.js";
 import { latchkeyExpress } from "../src/express.js";
 import { latchkeyPlugin, latchkeyPreHandler } from "../src/fastify.js";
 import { latchkeyHono } from "../src/hono.js";
@@ -126,16 +127,25 @@ describe("createVerifier", () => {
     expect(await refusal(verifierFor().verify(accessToken))).toBe("token_expired");
   });
 
-  it("refuses another Latchkey JWT type signed by the same key (a step-up token)", async () => {
-    const { accessToken } = await registerUser(latchkey);
-    const res = await latchkey.http.inject({
+  it("refuses every other Latchkey JWT signed by the same key: MFA pending, step-up, OAuth link", async () => {
+    // RFC 8725 §3.11: each has its own `typ`, so none passes where an access token is due.
+    const mfa = await enrolledUser(latchkey);
+    const pending = await passwordLogin(latchkey, mfa.email);
+    const stepUp = await stepUpToken(latchkey, mfa.accessToken);
+    const link = await latchkey.http.inject({
       method: "POST",
-      url: "/auth/step-up",
-      ...json({ password: "correct horse battery" }),
-      headers: { "content-type": "application/json", ...bearer(accessToken) },
+      url: "/auth/oauth/link-token",
+      headers: { ...bearer(mfa.accessToken), "x-step-up-token": stepUp },
     });
-    expect(res.statusCode).toBe(200);
-    expect(await refusal(verifierFor().verify(res.json().stepUpToken))).toBe("invalid_token");
+    expect(link.statusCode).toBe(200);
+    const verifier = verifierFor();
+    // The same verifier takes the user's access token: the refusals are the type's, not the key's.
+    expect((await verifier.verify(mfa.accessToken)).sub).toBe(mfa.userId);
+    for (const token of [pending.json().mfaToken, stepUp, link.json().linkToken]) {
+      expect(await refusal(verifier.verify(token))).toBe("invalid_token");
+      // Even for a service that sets the audience those tokens carry (Latchkey's own URL).
+      expect(await refusal(verifierFor({ audience: ISSUER }).verify(token))).toBe("invalid_token");
+    }
   });
 
   it("follows a key rotation: a token with the new kid refetches the JWKS; old tokens still verify", async () => {
