@@ -251,7 +251,7 @@ describe("createVerifier", () => {
     });
     vi.spyOn(Date, "now").mockImplementation(() => now); // the verifier's default clock
     const sign = (kid: string) =>
-      new SignJWT({ typ: "access", sid: "s", jti: "j" })
+      new SignJWT({ typ: "access", sid: "s", jti: "j", role: "user", amr: ["pwd"] })
         .setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid })
         .setIssuer(ISSUER)
         .setAudience("latchkey")
