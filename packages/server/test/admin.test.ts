@@ -171,6 +171,42 @@ describe("admin API", () => {
     expect((await login(email)).statusCode).toBe(200);
   });
 
+  it("disabling deletes the user's API tokens: enabling again brings none back", async () => {
+    const email = "contained@example.com";
+    const user = await registerUser(app, { email, password: PASSWORD });
+    const created = await app.http.inject({
+      method: "POST",
+      url: "/tokens",
+      ...json({ name: "left behind", scopes: ["*"] }),
+      headers: { "content-type": "application/json", ...bearer(user.accessToken) },
+    });
+    expect(created.statusCode).toBe(201);
+    const apiToken = created.json().token as string;
+    const me = () => app.http.inject({ url: "/users/me", headers: bearer(apiToken) });
+    expect((await me()).statusCode).toBe(200); // cached from here on
+
+    await asAdmin("PATCH", `/admin/users/${user.user.id}`, { disabled: true });
+    expect((await me()).json().code).toBe("invalid_token"); // gone, not merely refused
+    expect(
+      (await asAdmin("PATCH", `/admin/users/${user.user.id}`, { disabled: false })).statusCode,
+    ).toBe(200);
+
+    const after = await me();
+    expect(after.statusCode).toBe(401);
+    expect(after.json().code).toBe("invalid_token");
+    const signedIn = (await login(email)).json();
+    const tokens = await app.http.inject({ url: "/tokens", headers: bearer(signedIn.accessToken) });
+    expect(tokens.json().tokens).toEqual([]);
+    const audited = await asAdmin(
+      "GET",
+      `/admin/audit?userId=${user.user.id}&type=admin_user_updated`,
+    );
+    expect(audited.json().events.map((e: { detail: unknown }) => e.detail)).toEqual([
+      { by: admin.user.id, change: { disabled: false }, sessionsRevoked: 0, apiTokensDeleted: 0 },
+      { by: admin.user.id, change: { disabled: true }, sessionsRevoked: 1, apiTokensDeleted: 1 },
+    ]);
+  });
+
   it("revokes every session of a user", async () => {
     const email = "many@example.com";
     await registerUser(app, { email, password: PASSWORD });
@@ -226,7 +262,12 @@ describe("admin API", () => {
     expect(events[0]).toMatchObject({
       type: "admin_user_updated",
       userId: user.user.id,
-      detail: { by: admin.user.id, change: { disabled: true }, sessionsRevoked: 1 },
+      detail: {
+        by: admin.user.id,
+        change: { disabled: true },
+        sessionsRevoked: 1,
+        apiTokensDeleted: 0,
+      },
     });
   });
 });

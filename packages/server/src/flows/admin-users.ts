@@ -12,9 +12,10 @@ export interface AdminActor {
 }
 
 /**
- * PATCH /admin/users/:id. Disabling ends every session of the user in the same
- * transaction; every node then forgets what it cached for the user, so the change
- * (and a new role or tier, read by the server's own checks) applies at once.
+ * PATCH /admin/users/:id. Disabling ends every session of the user and deletes their
+ * API tokens in the same transaction; every node then forgets what it cached for the
+ * user, so the change (and a new role or tier, read by the server's own checks)
+ * applies at once.
  */
 export async function updateUser(
   svc: Services,
@@ -23,7 +24,7 @@ export async function updateUser(
   change: AdminChange,
 ): Promise<User> {
   assertKnownTier(svc, change.tier);
-  const { user, revoked } = await svc.store.transaction(async (tx) => {
+  const { user, revoked, apiTokensDeleted } = await svc.store.transaction(async (tx) => {
     const before = await tx.users.findById(userId);
     if (!before) throw new AuthError("not_found", "No such user");
     const losesAdmin =
@@ -36,7 +37,10 @@ export async function updateUser(
     const revoked = ending
       ? await svc.sessions.revokeAllForUser(userId, "account_disabled", undefined, tx)
       : [];
-    return { user, revoked };
+    // Disabling contains an account; enabling it again must not bring back a token
+    // minted by whoever it was contained from (the same reasoning as a password reset).
+    const apiTokensDeleted = ending ? await tx.apiTokens.deleteForUser(userId) : 0;
+    return { user, revoked, apiTokensDeleted };
   });
   svc.sessions.userChanged(userId);
   audit(
@@ -44,7 +48,7 @@ export async function updateUser(
     {
       type: "admin_user_updated",
       userId,
-      detail: { by: actor.userId, change, sessionsRevoked: revoked.length },
+      detail: { by: actor.userId, change, sessionsRevoked: revoked.length, apiTokensDeleted },
     },
     actor.client,
   );

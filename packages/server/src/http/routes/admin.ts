@@ -37,7 +37,10 @@ const AdminChangeBody = Type.Object(
     tier: Type.Optional(Name("One of the configured tiers (their `limits` apply)")),
     subscriptionStatus: Type.Optional(Name("Free-form, e.g. `active`, `past_due`, `none`")),
     disabled: Type.Optional(
-      Type.Boolean({ description: "true ends every session of the user at once" }),
+      Type.Boolean({
+        description:
+          "true ends every session of the user and deletes their API tokens at once; false does not bring them back",
+      }),
     ),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -127,8 +130,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         security,
         summary: "Change a user's role, tier, subscriptionStatus or disabled flag",
         description:
-          "Disabling revokes every session of the user at once, on every node (login then " +
-          "answers 403 `account_disabled`). Demoting or disabling the last enabled admin is " +
+          "Disabling revokes every session of the user and deletes their API tokens at once, " +
+          "on every node (login then answers 403 `account_disabled`); enabling again restores " +
+          "neither. Demoting or disabling the last enabled admin is " +
           "409 `conflict`. Access tokens already issued keep their role/tier claims until they " +
           "expire; Latchkey's own checks read the stored values.",
         params: UserParams,

@@ -103,7 +103,8 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "A bare resource (`profile`, `sessions`) grants each of its actions, a bare action " +
           "(`read`, `write`) that action on every resource, and `*` everything, `introspect` " +
           "included. Token management, MFA, step-up, password change and logout never accept " +
-          "an API token. Without `expiresInDays` it lives until deleted or a password reset. The " +
+          "an API token. Without `expiresInDays` it lives until deleted, a password reset or an " +
+          "admin disabling the account. The " +
           "owner is mailed a notice.",
         body: Type.Object(
           {
