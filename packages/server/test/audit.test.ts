@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { hash as argon2 } from "@node-rs/argon2";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { purgeOldAuditEvents } from "../src/flows/purge.js";
 import { bearer, json, registerUser, startTestApp, type TestApp } from "./helpers.js";
 import { enrolledUser, finishMfa, passwordLogin } from "./mfa-helpers.js";
@@ -105,6 +106,25 @@ describe("audit log", () => {
     const lockouts = (await events("type=login_rate_limited")).events;
     expect(lockouts).toHaveLength(1);
     expect(lockouts[0]?.detail).toEqual({ identifier: "locked-out" });
+  });
+
+  it("records the rehash a login makes after the Argon2 parameters changed", async () => {
+    const email = "rehash@example.com";
+    const { user } = await registerUser(app, { email, password: PASSWORD });
+    const stale = await argon2(PASSWORD, { algorithm: 2, memoryCost: 4096, timeCost: 3 });
+    await app.svc.store.users.setPasswordHash(user.id, stale, app.clock.now());
+    expect(app.svc.hasher.needsRehash(stale)).toBe(true);
+
+    expect((await passwordLogin(app, email)).statusCode).toBe(200);
+    await vi.waitUntil(async () => (await types(user.id)).includes("password_rehashed"));
+    const fresh = (await app.svc.store.users.findById(user.id))?.passwordHash ?? stale;
+    expect(app.svc.hasher.needsRehash(fresh)).toBe(false);
+    // Once, and in no fixed order with login_succeeded: the rehash runs beside the sign-in.
+    expect((await types(user.id)).sort()).toEqual([
+      "login_succeeded",
+      "password_rehashed",
+      "register",
+    ]);
   });
 
   it("filters by time and pages by cursor, newest first", async () => {

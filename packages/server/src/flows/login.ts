@@ -78,7 +78,7 @@ export async function login(
   assertEmailVerifiedIfRequired(svc, user);
 
   if (svc.hasher.needsRehash(user.passwordHash)) {
-    rehashInBackground(svc, user.id, user.passwordHash, input.password);
+    rehashInBackground(svc, user.id, user.passwordHash, input.password, client);
   }
   return completeFirstFactor(svc, user, client, {
     amr: ["pwd"],
@@ -88,11 +88,22 @@ export async function login(
 
 /**
  * Parameters changed since this hash was made: store a fresh one (OWASP: upgrade on login).
- * Only over the hash it verified: a reset or change that finished meanwhile stands.
+ * Only over the hash it verified: a reset or change that finished meanwhile stands. A
+ * stored hash changing is a security event, audited like any other (README "Audit log").
  */
-function rehashInBackground(svc: Services, userId: string, verified: string, password: string) {
+function rehashInBackground(
+  svc: Services,
+  userId: string,
+  verified: string,
+  password: string,
+  client: ClientInfo,
+) {
   svc.hasher
     .hash(password)
-    .then((hash) => svc.store.users.replacePasswordHash(userId, verified, hash, svc.clock.now()))
+    .then(async (hash) => {
+      if (await svc.store.users.replacePasswordHash(userId, verified, hash, svc.clock.now())) {
+        audit(svc, { type: "password_rehashed", userId }, client);
+      }
+    })
     .catch((err: unknown) => svc.log.error({ err, userId }, "password rehash failed"));
 }
