@@ -3,7 +3,7 @@ import { closeRedis } from "./redis.js";
 
 /** What one node tells the others so their caches stay true. */
 export type CacheEvent =
-  /** `change` lets open WebSockets close at once without reading the row (it may be mid-transaction). */
+  /** `change` lets open WebSockets close at once, without reading the row again. */
   | { type: "session"; sessionId: string; change?: "revoked" | "locked" }
   | { type: "user"; userId: string }
   /** An API token was deleted; `hash` is its SHA-256, never the secret. */

@@ -15,7 +15,9 @@ const MAX_TRACKED_SESSIONS = 50_000;
 
 /**
  * Session reads for the hot path and every revocation, so that no revocation can
- * forget to evict the cache or tell the other nodes.
+ * forget to evict the cache or tell the other nodes. A revocation made in a transaction
+ * (the `store` argument) is told once it has committed (Store.afterCommit): never for a
+ * rollback, and never before another node's re-read would find it.
  */
 export class SessionState {
   /** When each session's lastSeenAt was last written to the database. */
@@ -102,7 +104,7 @@ export class SessionState {
   async revoke(sessionId: string, reason: RevokeReason, store = this.store): Promise<boolean> {
     const revoked = await store.sessions.revoke(sessionId, reason, this.clock.now());
     // Only the call that ended it tells the nodes: a session ended already was told of then.
-    if (revoked) this.bus.publish({ type: "session", sessionId, change: "revoked" });
+    if (revoked) store.afterCommit(() => this.published([sessionId]));
     return revoked;
   }
 
@@ -116,7 +118,7 @@ export class SessionState {
     // issue-tokens.ts) or made its session before the revocation below, which ends it.
     await store.users.moveSessionEpoch(userId);
     const ids = await store.sessions.revokeAllForUser(userId, reason, this.clock.now(), keep);
-    this.published(ids);
+    store.afterCommit(() => this.published(ids));
     return ids;
   }
 

@@ -30,6 +30,8 @@ export class Store {
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /** In a transaction: what runs once it has committed (afterCommit). */
+    private readonly onCommit?: Array<() => void>,
   ) {
     this.users = new UserStore(db, dialect);
     this.sessions = new SessionStore(db);
@@ -48,9 +50,28 @@ export class Store {
     return new Store(db.kysely, db.dialect);
   }
 
-  /** Runs `fn` in one transaction: all of its writes land, or none. */
-  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new Store(trx, this.dialect)));
+  /**
+   * Runs `fn` in one transaction: all of its writes land, or none. What `fn` gave to
+   * `afterCommit` runs once the commit has succeeded, and never after a rollback.
+   */
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    const onCommit: Array<() => void> = [];
+    const result = await this.db
+      .transaction()
+      .execute((trx) => fn(new Store(trx, this.dialect, onCommit)));
+    for (const effect of onCommit) effect();
+    return result;
+  }
+
+  /**
+   * Runs `effect` once this Store's writes are visible to every other connection: at once
+   * outside a transaction, after the commit inside one. For telling other nodes about a
+   * write (cache evictions): told before the commit, a node re-reads the old row and caches
+   * it with nothing left to evict it, and a rollback leaves them told of what never happened.
+   */
+  afterCommit(effect: () => void): void {
+    if (this.onCommit) this.onCommit.push(effect);
+    else effect();
   }
 
   /**
