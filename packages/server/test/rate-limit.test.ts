@@ -97,6 +97,22 @@ describe("failed logins per identifier", () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(15);
   });
 
+  // Regression: 5 wrong passwords from anywhere, repeated each window, kept the owner out
+  // for good, right password or not. Where the account signed in before, failures count apart.
+  it("strangers' failures do not lock the owner out where the account signed in before", async () => {
+    app = await startTestApp();
+    await registerUser(app, { email: "owner@example.com" });
+    const home = "198.51.100.7";
+    expect((await login("owner@example.com", PASSWORD, home)).statusCode).toBe(200);
+    await failLogins("owner@example.com", 5, "192.0.2.66");
+    expectRateLimited(await login("owner@example.com", PASSWORD, "192.0.2.67"), LOGIN_WINDOW_S);
+    expect((await login("owner@example.com", PASSWORD, home)).statusCode).toBe(200);
+    // Guesses from a known address are bounded all the same, and fill only its own count.
+    await failLogins("owner@example.com", 5, home);
+    expectRateLimited(await login("owner@example.com", PASSWORD, home), LOGIN_WINDOW_S);
+    expect((await login("owner@example.com", PASSWORD, "127.0.0.1")).statusCode).toBe(200);
+  });
+
   it("follows the configured limit", async () => {
     app = await startTestApp({ rateLimit: { loginFailuresPerIdentifier: 2 } });
     await registerUser(app, { email: "strict@example.com" });

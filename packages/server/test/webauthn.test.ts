@@ -752,6 +752,28 @@ describe("passkeys (WebAuthn)", () => {
       expect(blocked.json().code).toBe("rate_limited");
       expect(blocked.headers["retry-after"]).toBeDefined();
     });
+    // Regression: strangers' wrong passwords locked the owner's passkey out with the password.
+    it("a stranger's failures do not shut the owner's passkey out where they signed in before", async () => {
+      const { authenticator, user } = await withPasskey(); // signed up from 127.0.0.1
+      for (let i = 0; i < 5; i++) {
+        const res = await app.http.inject({
+          method: "POST",
+          url: "/auth/login",
+          remoteAddress: "192.0.2.66",
+          ...json({ identifier: user.email, password: `guess number ${i}` }),
+        });
+        expect(res.statusCode).toBe(401);
+      }
+      const { options, challengeId } = await loginOptions();
+      const stranger = await app.http.inject({
+        method: "POST",
+        url: "/auth/webauthn/verify",
+        remoteAddress: "192.0.2.67",
+        ...json({ challengeId, response: authenticator.assert(options) }),
+      });
+      expect(stranger.statusCode).toBe(429);
+      expect((await passkeyLogin(authenticator)).statusCode).toBe(200);
+    });
   });
 
   describe("second factor", () => {

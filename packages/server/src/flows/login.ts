@@ -5,6 +5,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { assertEmailVerifiedIfRequired, completeFirstFactor } from "./first-factor.js";
 import type { IssuedTokens } from "./issue-tokens.js";
+import { accountLimitKey, nameLimitKey } from "./login-limits.js";
 import type { MfaPending } from "./mfa-login.js";
 
 export interface LoginInput {
@@ -37,7 +38,9 @@ export async function login(
     : await svc.store.users.findByUsernameKey(usernameKey(identifier));
   // One bucket per account, whichever identifier names it (email or username), so
   // alternating them does not double the guesses; unknown names get their own.
-  const limitKey = user ? `user:${user.id}` : `name:${idKey}`;
+  const limitKey = user
+    ? await accountLimitKey(svc, user.id, client.ip)
+    : await nameLimitKey(svc, idKey, client.ip);
   const { loginPerIp, loginPerIdentifier } = svc.limits;
   // Every attempt takes its point before the slow password check, so concurrent guesses
   // cannot all pass the limit before the first failure is counted. Refused and

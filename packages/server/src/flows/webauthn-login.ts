@@ -8,6 +8,7 @@ import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { assertEmailVerifiedIfRequired, completeFirstFactor } from "./first-factor.js";
 import type { LoginResult } from "./login.js";
+import { accountLimitKey } from "./login-limits.js";
 import {
   type CeremonyStart,
   type PasskeyAnswer,
@@ -79,7 +80,7 @@ export async function passkeyLogin(
     audit(svc, { type: "login_failed", detail: { method: "passkey" } }, client);
     throw passkeyFailed("The passkey is not registered for this sign-in");
   }
-  const limitKey = `user:${user.id}`;
+  const limitKey = await accountLimitKey(svc, user.id, client.ip);
   await refuseWhenLimited(svc, client, [[loginPerIdentifier, limitKey]], [ipLimit]);
   const result = await verifyAssertion(svc, passkey, input.response, challenge);
   if (!result.ok) {

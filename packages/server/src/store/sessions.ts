@@ -227,6 +227,18 @@ export class SessionStore {
     return rows.map(toSession);
   }
 
+  /** Whether the user has a session on record (live, or ended and not yet purged) begun from `ip`. */
+  async existsFrom(userId: string, ip: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("user_id", "=", userId)
+      .where("ip", "=", ip)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Browser and OS of the user's other sessions still on record (for new-device notices). */
   async devicesOf(
     userId: string,

@@ -119,7 +119,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
         ),
         description:
           "When the account has MFA on, the answer is `{ mfaRequired: true, mfaToken, expiresIn }` " +
-          "(and the lk_mfa cookie) instead of tokens; no session exists until POST /auth/login/mfa.",
+          "(and the lk_mfa cookie) instead of tokens; no session exists until POST /auth/login/mfa. " +
+          "Failed attempts count per IP and per account (429 `rate_limited` with Retry-After, even " +
+          "for the right password); an address the account signed in from before counts apart, " +
+          "so failures from elsewhere do not lock its owner out there.",
         response: {
           200: Type.Union([Type.Ref(TokenResponse), MfaPendingResponse]),
           ...problemResponses(400, 401, 403, 429),
