@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
+import { createLink } from "../src/flows/mail-links.js";
 import { json, registerUser, startTestApp, type TestApp } from "./helpers.js";
 
 // Limiter windows run on real time; each test gets a fresh server, so counts start at zero.
@@ -111,6 +112,29 @@ describe("failed logins per identifier", () => {
     await failLogins("owner@example.com", 5, home);
     expectRateLimited(await login("owner@example.com", PASSWORD, home), LOGIN_WINDOW_S);
     expect((await login("owner@example.com", PASSWORD, "127.0.0.1")).statusCode).toBe(200);
+  });
+
+  it("an address whose sessions a claim of the email ended is not the owner's", async () => {
+    app = await startTestApp();
+    // Someone registers the owner's address from their own IP; the owner claims it by mail.
+    const squatter = await app.http.inject({
+      method: "POST",
+      url: "/auth/register",
+      remoteAddress: "203.0.113.9",
+      ...json({ email: "claimed@example.com", password: "the squatter's password" }),
+    });
+    expect(squatter.statusCode).toBe(201);
+    const { link } = await createLink(app.svc, squatter.json().user, "magic_link");
+    const claim = await app.http.inject({
+      method: "POST",
+      url: "/auth/magic-link/verify",
+      remoteAddress: "198.51.100.7",
+      ...json({ token: new URL(link).searchParams.get("token") }),
+    });
+    expect(claim.statusCode).toBe(200);
+    // The squatter's failures count in the account's bucket, as any stranger's.
+    await failLogins("claimed@example.com", 5, "192.0.2.66");
+    expectRateLimited(await login("claimed@example.com", PASSWORD, "203.0.113.9"), LOGIN_WINDOW_S);
   });
 
   it("follows the configured limit", async () => {

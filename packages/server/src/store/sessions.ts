@@ -227,13 +227,19 @@ export class SessionStore {
     return rows.map(toSession);
   }
 
-  /** Whether the user has a session on record (live, or ended and not yet purged) begun from `ip`. */
+  /**
+   * Whether the user has a session on record (live, or ended and not yet purged) begun
+   * from `ip`; not one a claim of the address ended, which was whoever squatted it.
+   */
   async existsFrom(userId: string, ip: string): Promise<boolean> {
     const row = await this.db
       .selectFrom("sessions")
       .select("id")
       .where("user_id", "=", userId)
       .where("ip", "=", ip)
+      .where((eb) =>
+        eb.or([eb("revoked_reason", "is", null), eb("revoked_reason", "!=", "email_claimed")]),
+      )
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;
