@@ -5,6 +5,7 @@ import {
   introspect,
   introspectionToken,
   json,
+  openAppDb,
   registerUser,
   startTestApp,
   type TestApp,
@@ -311,5 +312,76 @@ describe("idle lock and activity", () => {
     }
     app.clock.advance(61_000);
     expect((await me(token)).statusCode).toBe(423);
+  });
+});
+
+describe("guests", () => {
+  // A guest has no password, code or passkey: a locked guest session could never be unlocked.
+  const startGuest = async () =>
+    (
+      await app.http.inject({
+        method: "POST",
+        url: "/auth/guest",
+        ...json({ username: "visitor" }),
+      })
+    ).json<{ user: { id: string }; accessToken: string }>();
+  const patchMe = (token: string, body: unknown) =>
+    app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json(body),
+      headers: { ...bearer(token), "content-type": "application/json" },
+    });
+
+  it("cannot lock the session (403 forbidden), which stays usable", async () => {
+    const guest = await startGuest();
+    const res = await post("/sessions/lock", guest.accessToken);
+    expect(res.json()).toMatchObject({ status: 403, code: "forbidden" });
+    expect((await me(guest.accessToken)).statusCode).toBe(200);
+  });
+
+  it("cannot set screenLockMinutes (403 forbidden), only clear it", async () => {
+    const guest = await startGuest();
+    expect((await patchMe(guest.accessToken, { screenLockMinutes: 10 })).json()).toMatchObject({
+      status: 403,
+      code: "forbidden",
+    });
+    const cleared = await patchMe(guest.accessToken, { screenLockMinutes: null });
+    expect(cleared.statusCode).toBe(200);
+    expect(cleared.json()).toMatchObject({ user: { screenLockMinutes: null } });
+  });
+
+  it("is never locked when idle, even with a screenLockMinutes stored before the rule", async () => {
+    const guest = await startGuest();
+    const db = await openAppDb(app);
+    try {
+      await db.kysely
+        .updateTable("users")
+        .set({ screen_lock_minutes: 5 })
+        .where("id", "=", guest.user.id)
+        .execute();
+    } finally {
+      await db.close();
+    }
+    app.clock.advance(10 * MINUTE); // twice the stored limit, within the access token's life
+    expect((await me(guest.accessToken)).statusCode).toBe(200);
+  });
+
+  it("may lock once upgraded, and unlocks with the new password", async () => {
+    const guest = await startGuest();
+    const upgraded = await app.http.inject({
+      method: "POST",
+      url: "/auth/guest/upgrade",
+      ...json({ email: "was-guest@example.com", password: PASSWORD }),
+      headers: { ...bearer(guest.accessToken), "content-type": "application/json" },
+    });
+    const { accessToken } = upgraded.json<{ accessToken: string }>();
+    expect((await post("/sessions/lock", accessToken)).statusCode).toBe(204);
+    expect((await me(accessToken)).statusCode).toBe(423);
+    app.clock.advance(1000);
+    const unlocked = await post("/auth/unlock", accessToken, { password: PASSWORD });
+    expect(unlocked.statusCode).toBe(200);
+    const fresh = unlocked.json<{ accessToken: string }>().accessToken;
+    expect((await patchMe(fresh, { screenLockMinutes: 10 })).statusCode).toBe(200);
   });
 });

@@ -1,5 +1,6 @@
 import { AuthError } from "../domain/errors.js";
 import { normalizeAllowedIps } from "../domain/ip-rules.js";
+import { assertMayScreenLock } from "../domain/screen-lock.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -34,6 +35,8 @@ export async function updateProfile(
   if (auth.user.guest && change.allowedIps !== undefined) {
     throw new AuthError("forbidden", "Guests cannot restrict IPs; upgrade the account first");
   }
+  // Turning the idle lock off (null) is always allowed.
+  if (change.screenLockMinutes != null) assertMayScreenLock(auth.user);
   const normalized: ProfileChange = {
     ...change,
     ...(change.email !== undefined ? { email: normalizeEmail(change.email) } : {}),

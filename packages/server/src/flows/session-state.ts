@@ -2,6 +2,7 @@ import { BoundedMap } from "../cache/bounded-map.js";
 import type { RevocationBus } from "../cache/revocation-bus.js";
 import type { SessionCache } from "../cache/session-cache.js";
 import type { Clock } from "../domain/clock.js";
+import { idleLockMinutes } from "../domain/screen-lock.js";
 import {
   isIdleTooLong,
   LAST_SEEN_WRITE_INTERVAL_MS,
@@ -53,13 +54,14 @@ export class SessionState {
 
   /**
    * True when the session is screen-locked: locked explicitly, or idle longer than
-   * the user's screenLockMinutes, in which case the lock is recorded now (ASVS 3.3.x).
+   * the user's screenLockMinutes (never a guest's), in which case the lock is recorded now
+   * (ASVS 3.3.x).
    */
   lockIfIdle(context: SessionContext): boolean {
     const { session, user } = context;
     if (session.lockedAt !== null) return true;
     const now = this.clock.now();
-    if (!isIdleTooLong(session, user.screenLockMinutes, now)) return false;
+    if (!isIdleTooLong(session, idleLockMinutes(user), now)) return false;
     session.lockedAt = now;
     this.store.sessions.lock(session.id, now).catch(this.onBackgroundError);
     return true;

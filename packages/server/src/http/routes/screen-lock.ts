@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { lockSession } from "../../flows/lock.js";
 import { lockedSessionOf, unlock } from "../../flows/unlock.js";
 import type { Services } from "../../services.js";
 import type { SessionContext } from "../../store/sessions.js";
@@ -25,12 +26,15 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
       schema: {
         tags: ["sessions"],
         summary: "Lock this session now: 423 screen_locked until POST /auth/unlock",
+        description:
+          "A guest cannot lock (403 `forbidden`): it has no password, code or passkey to " +
+          "unlock with. It may once upgraded (POST /auth/guest/upgrade).",
         security: authSecurity,
         response: { 204: Type.Null(), ...problemResponses(401, 403, 423) },
       },
     },
     async (request, reply) => {
-      await svc.sessions.lock(authOf(request).session.id);
+      await lockSession(svc, authOf(request));
       return reply.code(204).send(null);
     },
   );

@@ -62,7 +62,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "IPv4 as four decimal numbers without leading zeros, no zone index; empty clears) apply at once, to this session too: a list without the caller's address " +
           "locks it out (403 `ip_not_allowed`) until cleared from an allowed one. " +
           "`sessionDurationMinutes` applies to " +
-          "new sessions; `singleSession` makes each new sign-in end the others.",
+          "new sessions; `singleSession` makes each new sign-in end the others. " +
+          "`screenLockMinutes` locks a session idle that long (423 `screen_locked` until POST " +
+          "/auth/unlock); a guest cannot set it (403 `forbidden`: it has nothing to unlock " +
+          "with), only clear it with null.",
         security: authSecurity,
         body: Type.Object(
           {
