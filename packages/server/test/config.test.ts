@@ -49,6 +49,7 @@ describe("loadConfig", () => {
         accessTtlSeconds: 900,
         refreshTtlSeconds: 7 * 86_400,
         rememberMeTtlSeconds: 90 * 86_400,
+        maxSessionDurationSeconds: 90 * 86_400,
         refreshGraceSeconds: 10,
         delivery: "both",
         clockToleranceSeconds: 5,
@@ -121,6 +122,16 @@ describe("loadConfig", () => {
       expect(c.databaseUrl).toBe("postgres://u@db:5432/latchkey");
     });
 
+    it("caps a user's session duration at the rememberMe lifetime unless told otherwise", () => {
+      const shorter = loadConfig({ LATCHKEY_REMEMBER_ME_TTL_SECONDS: String(30 * 86_400) });
+      expect(shorter.tokens.maxSessionDurationSeconds).toBe(30 * 86_400);
+      const set = loadConfig({
+        LATCHKEY_REMEMBER_ME_TTL_SECONDS: String(30 * 86_400),
+        LATCHKEY_MAX_SESSION_DURATION_SECONDS: "86400",
+      });
+      expect(set.tokens.maxSessionDurationSeconds).toBe(86_400);
+    });
+
     it("puts the default SQLite file in LATCHKEY_DATA_DIR", () => {
       expect(loadConfig({ LATCHKEY_DATA_DIR: "/srv/lk" }).databaseUrl).toBe(
         "sqlite:/srv/lk/latchkey.db",
@@ -181,6 +192,12 @@ describe("loadConfig", () => {
     it("a public URL that is not http(s)", () => {
       expect(configError({ LATCHKEY_PUBLIC_URL: "ftp://x.test" }).message).toContain(
         "LATCHKEY_PUBLIC_URL",
+      );
+    });
+
+    it("a session-duration ceiling below the shortest duration a user may pick (5 minutes)", () => {
+      expect(configError({ LATCHKEY_MAX_SESSION_DURATION_SECONDS: "299" }).message).toBe(
+        "Invalid configuration LATCHKEY_MAX_SESSION_DURATION_SECONDS: Expected integer to be greater or equal to 300",
       );
     });
 

@@ -4,6 +4,7 @@ import {
   bearer,
   holdPasswordChecks,
   json,
+  openAppDb,
   registerUser,
   startTestApp,
   type TestApp,
@@ -104,6 +105,59 @@ describe("PATCH /users/me", () => {
     expect((await login("dur@example.com")).json()).toMatchObject({ sessionExpiresIn: 3600 });
     await patch(accessToken, { sessionDurationMinutes: null });
     expect((await login("dur@example.com")).json()).toMatchObject({ sessionExpiresIn: 7 * 86400 });
+  });
+
+  it("sessionDurationMinutes is held to the server's ceiling, the rememberMe lifetime by default", async () => {
+    const { accessToken } = await registerUser(app, { email: "ceiling@example.com" });
+    const tooLong = await patch(accessToken, { sessionDurationMinutes: 90 * 1440 + 1 });
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.json()).toMatchObject({
+      code: "validation_failed",
+      detail: expect.stringContaining("sessionDurationMinutes must be at most 129600"),
+      errors: [{ path: "sessionDurationMinutes", message: expect.stringContaining("129600") }],
+    });
+    expect((await patch(accessToken, { sessionDurationMinutes: 90 * 1440 })).statusCode).toBe(200);
+    expect((await login("ceiling@example.com")).json()).toMatchObject({
+      sessionExpiresIn: 90 * 86_400,
+    });
+  });
+
+  it("sessionDurationMinutes: a configured ceiling refuses more and keeps shorter values working", async () => {
+    await app.close();
+    app = await startTestApp({ tokens: { maxSessionDurationSeconds: 86_400 } });
+    const { accessToken } = await registerUser(app, { email: "day@example.com" });
+    expect((await patch(accessToken, { sessionDurationMinutes: 1441 })).json()).toMatchObject({
+      code: "validation_failed",
+      errors: [{ path: "sessionDurationMinutes" }],
+    });
+    expect((await patch(accessToken, { sessionDurationMinutes: 1440 })).statusCode).toBe(200);
+    expect((await login("day@example.com")).json()).toMatchObject({ sessionExpiresIn: 86_400 });
+    expect((await patch(accessToken, { sessionDurationMinutes: 5 })).statusCode).toBe(200);
+    expect((await login("day@example.com")).json()).toMatchObject({ sessionExpiresIn: 300 });
+  });
+
+  it("sessionDurationMinutes stored above a ceiling lowered since is cut to it at sign-in", async () => {
+    const { user } = await registerUser(app, { email: "lowered@example.com" });
+    const db = await openAppDb(app);
+    try {
+      await db.kysely
+        .updateTable("users")
+        .set({ session_duration_minutes: 525_600 })
+        .where("id", "=", user.id)
+        .execute();
+    } finally {
+      await db.close();
+    }
+    const res = await login("lowered@example.com");
+    expect(res.json()).toMatchObject({ sessionExpiresIn: 90 * 86_400 });
+    // The session really ends there: a refresh a second later is refused.
+    app.clock.advance(90 * 86_400_000);
+    const refreshed = await app.http.inject({
+      method: "POST",
+      url: "/auth/refresh",
+      ...json({ refreshToken: res.json<{ refreshToken: string }>().refreshToken }),
+    });
+    expect(refreshed.json()).toMatchObject({ code: "token_expired" });
   });
 
   it("singleSession: a new sign-in ends every other session", async () => {

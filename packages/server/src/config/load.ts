@@ -8,12 +8,13 @@ import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
 export type Config = Readonly<
   Omit<
     ConfigInput,
-    "publicUrl" | "databaseUrl" | "emailVerificationRequired" | "mail" | "webauthn"
+    "publicUrl" | "databaseUrl" | "emailVerificationRequired" | "mail" | "webauthn" | "tokens"
   > & {
     publicUrl: string;
     databaseUrl: string;
     emailVerificationRequired: boolean;
     mail: ConfigInput["mail"] & { newSignInNotice: boolean; perIp: number };
+    tokens: ConfigInput["tokens"] & { maxSessionDurationSeconds: number };
     /** `iss` of every token we sign. */
     issuer: string;
     webauthn: { rpId: string; rpName: string; origins: string[] };
@@ -159,6 +160,12 @@ function resolve(c: ConfigInput): Config {
     databaseUrl: c.databaseUrl ?? `sqlite:${join(c.dataDir, "latchkey.db")}`,
     emailVerificationRequired: c.emailVerificationRequired ?? c.mode === "production",
     mail: mailSettings(c.mail),
+    tokens: {
+      ...c.tokens,
+      // The operator's own longest session: no user's setting outlives it by default.
+      maxSessionDurationSeconds:
+        c.tokens.maxSessionDurationSeconds ?? c.tokens.rememberMeTtlSeconds,
+    },
     allowedOrigins,
     webauthn: relyingParty(c.webauthn, publicUrl),
   });

@@ -105,6 +105,16 @@ export const ConfigSchema = Type.Object({
       accessTtlSeconds: Seconds(15 * 60, "Access-token lifetime"),
       refreshTtlSeconds: Seconds(7 * 86400, "Session lifetime"),
       rememberMeTtlSeconds: Seconds(90 * 86400, "Session lifetime with rememberMe"),
+      maxSessionDurationSeconds: Type.Optional(
+        Type.Integer({
+          // The shortest sessionDurationMinutes a user may pick is 5: a lower ceiling
+          // would refuse every value.
+          minimum: 300,
+          maximum: MAX_LIFETIME_SECONDS,
+          description:
+            "Longest session a user's sessionDurationMinutes may ask for (PATCH /users/me); default rememberMeTtlSeconds",
+        }),
+      ),
       refreshGraceSeconds: Type.Integer({ minimum: 0, maximum: 120, default: 10 }),
       delivery: Type.Union([Type.Literal("both"), Type.Literal("cookie"), Type.Literal("body")], {
         default: "both",
@@ -378,6 +388,7 @@ export const ENV: Record<string, string> = {
   LATCHKEY_ACCESS_TTL_SECONDS: "tokens.accessTtlSeconds",
   LATCHKEY_REFRESH_TTL_SECONDS: "tokens.refreshTtlSeconds",
   LATCHKEY_REMEMBER_ME_TTL_SECONDS: "tokens.rememberMeTtlSeconds",
+  LATCHKEY_MAX_SESSION_DURATION_SECONDS: "tokens.maxSessionDurationSeconds",
   LATCHKEY_REFRESH_GRACE_SECONDS: "tokens.refreshGraceSeconds",
   LATCHKEY_TOKEN_DELIVERY: "tokens.delivery",
   LATCHKEY_CLOCK_TOLERANCE_SECONDS: "tokens.clockToleranceSeconds",

@@ -43,6 +43,8 @@ export type RevokeReason =
 export interface SessionLifetimes {
   refreshTtlSeconds: number;
   rememberMeTtlSeconds: number;
+  /** The ceiling on a user's own sessionDurationMinutes (config tokens.maxSessionDurationSeconds). */
+  maxSessionDurationSeconds: number;
 }
 
 /** A guest session lasts exactly this long, whatever else is asked (API.md: guests 50 h fixed). */
@@ -50,7 +52,8 @@ export const GUEST_SESSION_MS = 50 * 3_600_000;
 
 /**
  * How long a new session lives: fixed for guests; otherwise the user's own
- * `sessionDurationMinutes` wins, then rememberMe, then the default.
+ * `sessionDurationMinutes` wins (never past the operator's ceiling, which may have been
+ * lowered since the user chose it), then rememberMe, then the default.
  */
 export function sessionLifetimeMs(
   lifetimes: SessionLifetimes,
@@ -58,9 +61,18 @@ export function sessionLifetimeMs(
   rememberMe: boolean,
 ): number {
   if (user.guest) return GUEST_SESSION_MS;
-  if (user.sessionDurationMinutes) return user.sessionDurationMinutes * 60_000;
+  if (user.sessionDurationMinutes) {
+    return Math.min(
+      user.sessionDurationMinutes * 60_000,
+      lifetimes.maxSessionDurationSeconds * 1000,
+    );
+  }
   return (rememberMe ? lifetimes.rememberMeTtlSeconds : lifetimes.refreshTtlSeconds) * 1000;
 }
+
+/** The longest sessionDurationMinutes a user may choose under the operator's ceiling. */
+export const maxSessionDurationMinutes = (lifetimes: SessionLifetimes) =>
+  Math.floor(lifetimes.maxSessionDurationSeconds / 60);
 
 /** lastSeenAt is written at most this often per session, so reads never turn into writes. */
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;

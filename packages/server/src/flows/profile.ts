@@ -1,6 +1,7 @@
 import { AuthError } from "../domain/errors.js";
 import { normalizeAllowedIps } from "../domain/ip-rules.js";
 import { assertMayScreenLock } from "../domain/screen-lock.js";
+import { maxSessionDurationMinutes } from "../domain/session.js";
 import { normalizeEmail } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { isUniqueViolation } from "../store/db.js";
@@ -37,6 +38,7 @@ export async function updateProfile(
   }
   // Turning the idle lock off (null) is always allowed.
   if (change.screenLockMinutes != null) assertMayScreenLock(auth.user);
+  assertSessionDurationAllowed(svc, change.sessionDurationMinutes);
   const normalized: ProfileChange = {
     ...change,
     ...(change.email !== undefined ? { email: normalizeEmail(change.email) } : {}),
@@ -75,4 +77,17 @@ export async function updateProfile(
     sendVerification(svc, user, client);
   }
   return { user, ...(await accessTokenFor(svc, user, auth.session)) };
+}
+
+/**
+ * Sessions no longer than the operator allows (tokens.maxSessionDurationSeconds): the
+ * route's schema bound (a year) is the API's, this one is the deployment's. Shorter is fine.
+ */
+function assertSessionDurationAllowed(svc: Services, minutes: number | null | undefined): void {
+  const max = maxSessionDurationMinutes(svc.config.tokens);
+  if (minutes === undefined || minutes === null || minutes <= max) return;
+  const message = `must be at most ${max} (minutes: the longest session this server allows)`;
+  throw new AuthError("validation_failed", `sessionDurationMinutes ${message}`, {
+    errors: [{ path: "sessionDurationMinutes", message }],
+  });
 }

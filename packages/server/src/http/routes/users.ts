@@ -61,8 +61,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "`email` sets emailVerified to false. `allowedIps` (IPv4/IPv6 addresses and CIDRs, " +
           "IPv4 as four decimal numbers without leading zeros, no zone index; empty clears) apply at once, to this session too: a list without the caller's address " +
           "locks it out (403 `ip_not_allowed`) until cleared from an allowed one. " +
-          "`sessionDurationMinutes` applies to " +
-          "new sessions; `singleSession` makes each new sign-in end the others. " +
+          "`sessionDurationMinutes` applies to new sessions, up to the server's ceiling " +
+          "(`tokens.maxSessionDurationSeconds`, by default the rememberMe lifetime: 90 days); " +
+          "a larger value is 400 `validation_failed`, and one stored before the ceiling was " +
+          "lowered is cut to it. `singleSession` makes each new sign-in end the others. " +
           "`screenLockMinutes` locks a session idle that long (423 `screen_locked` until POST " +
           "/auth/unlock); a guest cannot set it (403 `forbidden`: it has nothing to unlock " +
           "with), only clear it with null.",
