@@ -265,6 +265,122 @@ describe("screen lock", () => {
   });
 });
 
+describe("a refused lk_refresh cookie at unlock", () => {
+  const unlockWithCookie = (refreshToken: string) =>
+    app.http.inject({
+      method: "POST",
+      url: "/auth/unlock",
+      cookies: { lk_refresh: refreshToken },
+      headers: { "content-type": "application/json", origin: ORIGIN },
+      payload: JSON.stringify({ password: PASSWORD }),
+    });
+  const refreshWithBody = (refreshToken: string) =>
+    app.http.inject({ method: "POST", url: "/auth/refresh", ...json({ refreshToken }) });
+  type Answer = Awaited<ReturnType<typeof unlockWithCookie>>;
+  /** Cleared as a refused /auth/refresh clears them: each with its own Path and SameSite. */
+  const expectSessionCookiesCleared = (res: Answer) => {
+    const cleared = (name: string) => res.cookies.find((c) => c.name === name);
+    expect(cleared("lk_refresh")).toMatchObject({
+      value: "",
+      maxAge: 0,
+      path: "/auth",
+      sameSite: "Strict",
+    });
+    expect(cleared("lk_access")).toMatchObject({ value: "", maxAge: 0, path: "/" });
+    expect(cleared("lk_step_up")).toMatchObject({ value: "", maxAge: 0, path: "/" });
+  };
+
+  it("clears the session's cookies when its session was revoked or has ended", async () => {
+    const tokens = await registerUser(app, { email: "gone@example.com" });
+    const other = (
+      await app.http.inject({
+        method: "POST",
+        url: "/auth/login",
+        ...json({ identifier: "gone@example.com", password: PASSWORD }),
+      })
+    ).json<{ accessToken: string }>();
+    await post("/sessions/lock", tokens.accessToken);
+    const sid = decodeJwt(tokens.accessToken).sid as string;
+    const ended = await app.http.inject({
+      method: "DELETE",
+      url: `/sessions/${sid}`,
+      headers: bearer(other.accessToken),
+    });
+    expect(ended.statusCode).toBe(204);
+    const revoked = await unlockWithCookie(tokens.refreshToken);
+    expect(revoked.json()).toMatchObject({ status: 401, code: "session_revoked" });
+    expectSessionCookiesCleared(revoked);
+
+    const old = await registerUser(app, { email: "old@example.com" });
+    await post("/sessions/lock", old.accessToken);
+    app.clock.advance(7 * 24 * 60 * MINUTE);
+    const expired = await unlockWithCookie(old.refreshToken);
+    expect(expired.json()).toMatchObject({ status: 401, code: "session_revoked" });
+    expectSessionCookiesCleared(expired);
+
+    const forged = await unlockWithCookie(`${old.refreshToken.slice(0, -4)}AAAA`);
+    expect(forged.json()).toMatchObject({ status: 401, code: "invalid_token" });
+    expectSessionCookiesCleared(forged);
+  });
+
+  it("clears them for a token rotated away, but not within the grace window", async () => {
+    const first = await registerUser(app);
+    const second = (await refreshWithBody(first.refreshToken)).json<{
+      accessToken: string;
+      refreshToken: string;
+    }>();
+    expect((await post("/sessions/lock", second.accessToken)).statusCode).toBe(204);
+    // A concurrent refresh has just handed the browser the successor: clearing would drop it.
+    const racing = await unlockWithCookie(first.refreshToken);
+    expect(racing.json()).toMatchObject({ status: 401, code: "invalid_token" });
+    expect(racing.cookies).toEqual([]);
+    app.clock.advance(11_000);
+    const stale = await unlockWithCookie(first.refreshToken);
+    expect(stale.json()).toMatchObject({ status: 401, code: "invalid_token" });
+    expectSessionCookiesCleared(stale);
+    // Not reuse here: the session lives on, and its current token unlocks it.
+    expect((await unlockWithCookie(second.refreshToken)).statusCode).toBe(200);
+  });
+
+  it("keeps them when the token is good: the session is not locked, or was just rotated", async () => {
+    const tokens = await registerUser(app);
+    const notLocked = await unlockWithCookie(tokens.refreshToken);
+    expect(notLocked.json()).toMatchObject({ status: 401, code: "unauthenticated" });
+    expect(notLocked.cookies).toEqual([]);
+    // The cached copy of the session is a rotation behind the token for up to a second.
+    const next = (await refreshWithBody(tokens.refreshToken)).json<{ refreshToken: string }>();
+    const behind = await unlockWithCookie(next.refreshToken);
+    expect(behind.statusCode).toBe(401);
+    expect(behind.cookies).toEqual([]);
+    app.clock.advance(1000);
+    expect((await unlockWithCookie(next.refreshToken)).json()).toMatchObject({
+      code: "unauthenticated",
+    });
+  });
+
+  it("keeps them on a CSRF refusal and after a wrong password", async () => {
+    const tokens = await registerUser(app);
+    await post("/sessions/lock", tokens.accessToken);
+    const csrf = await app.http.inject({
+      method: "POST",
+      url: "/auth/unlock",
+      cookies: { lk_refresh: tokens.refreshToken },
+      ...json({ password: PASSWORD }),
+    });
+    expect(csrf.json()).toMatchObject({ status: 403, code: "csrf_rejected" });
+    expect(csrf.cookies).toEqual([]);
+    const wrong = await app.http.inject({
+      method: "POST",
+      url: "/auth/unlock",
+      cookies: { lk_refresh: tokens.refreshToken },
+      headers: { "content-type": "application/json", origin: ORIGIN },
+      payload: JSON.stringify({ password: "not the password at all" }),
+    });
+    expect(wrong.json()).toMatchObject({ status: 401, code: "invalid_credentials" });
+    expect(wrong.cookies).toEqual([]);
+  });
+});
+
 describe("unlock with a TOTP code", () => {
   it("is what an MFA account unlocks with once the lock outlived its access token", async () => {
     // Else the device's last token and the password alone would reopen the session for as

@@ -57,8 +57,9 @@ export class AuthError extends Error {
       errors?: FieldError[];
       retryAfterSeconds?: number;
       /**
-       * The refusal may not last: a concurrent request holds what was presented and may give
-       * it back (a wrong MFA code), so a cookie carrying it is kept.
+       * The refusal may not last, so a cookie carrying what was presented is kept: a
+       * concurrent request holds it and may give it back (a wrong MFA code), or it still
+       * serves elsewhere (a refresh cookie at unlock while its session is not locked).
        */
       transient?: boolean;
     } = {},

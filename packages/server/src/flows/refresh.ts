@@ -82,7 +82,12 @@ export async function namedSession(
 }
 
 /** Two tabs refreshing the same token at once: the one that lost the race is not a thief. */
-function inGraceWindow(svc: Services, session: Session, generation: number, now: number): boolean {
+export function inGraceWindow(
+  svc: Services,
+  session: Session,
+  generation: number,
+  now: number,
+): boolean {
   return (
     generation === session.generation - 1 &&
     session.rotatedAt !== null &&

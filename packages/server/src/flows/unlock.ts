@@ -5,7 +5,7 @@ import type { Session } from "../domain/session.js";
 import type { ClientInfo, Services } from "../services.js";
 import type { SessionContext } from "../store/sessions.js";
 import { type IssuedTokens, issueForSession } from "./issue-tokens.js";
-import { namedSession } from "./refresh.js";
+import { inGraceWindow, namedSession } from "./refresh.js";
 import { type ReauthInput, reauthenticate } from "./step-up.js";
 
 /**
@@ -61,6 +61,9 @@ async function liveSession(svc: Services, id: string): Promise<Session> {
  * (the cookie's Max-Age is the token's): its lk_refresh cookie (Path=/auth) names it.
  * Only the session's current refresh token, and only while the session is locked; else
  * the browser should refresh. Nothing rotates: the unlock answers with new tokens.
+ * A refusal that refresh would also give for good (a token of an ended session, or one
+ * rotated away) is a plain 401, and the route clears the cookies as refresh does; the
+ * others are `transient`: the cookie may still serve, so it is kept.
  */
 export async function lockedSessionOf(
   svc: Services,
@@ -69,16 +72,24 @@ export async function lockedSessionOf(
 ): Promise<SessionContext> {
   const { context, generation } = await namedSession(svc, refreshToken);
   const { session } = context;
+  const now = svc.clock.now();
   // The current token only: one rotated away unlocks nothing (nor counts as reuse here).
   if (session.generation !== generation) {
-    throw new AuthError("invalid_token", "The refresh token is not valid");
+    // Not for good when newer than this copy of the session (the cache may be a rotation
+    // behind), nor within the grace window (a concurrent refresh set its successor).
+    const transient =
+      generation > session.generation || inGraceWindow(svc, session, generation, now);
+    throw new AuthError("invalid_token", "The refresh token is not valid", { transient });
   }
-  if (session.revokedAt !== null || session.absoluteExpiresAt <= svc.clock.now()) {
+  if (session.revokedAt !== null || session.absoluteExpiresAt <= now) {
     throw new AuthError("session_revoked", "The session has been revoked");
   }
   assertAccountUsable(context.user, ip);
   if (!svc.sessions.lockIfIdle(context)) {
-    throw new AuthError("unauthenticated", "An access token is required; refresh to get one");
+    // The token is good, for refresh: its cookie stays.
+    throw new AuthError("unauthenticated", "An access token is required; refresh to get one", {
+      transient: true,
+    });
   }
   return context;
 }

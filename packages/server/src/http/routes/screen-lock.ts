@@ -5,11 +5,13 @@ import { lockSession } from "../../flows/lock.js";
 import { lockedSessionOf, unlock } from "../../flows/unlock.js";
 import type { Services } from "../../services.js";
 import type { SessionContext } from "../../store/sessions.js";
+import { clearTokenCookies, REFRESH_COOKIE } from "../cookies.js";
 import {
   accessCredential,
   type Credential,
   clientInfo,
   refreshCredential,
+  refusedCookie,
 } from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
 import { authSecurity, problemResponses, ReauthBody, TokenResponse } from "../schemas.js";
@@ -63,10 +65,20 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
       return;
     }
     reply.header("cache-control", "no-store");
-    lockedSessionOf(svc, refresh.token, request.ip).then((context) => {
-      byRefreshCookie.set(request, context);
-      done();
-    }, done);
+    const { token } = refresh;
+    lockedSessionOf(svc, token, request.ip).then(
+      (context) => {
+        byRefreshCookie.set(request, context);
+        done();
+      },
+      (err: Error) => {
+        // As a refused /auth/refresh: the session behind the cookie is over, its cookies go.
+        if (refusedCookie(err, request, REFRESH_COOKIE, token)) {
+          clearTokenCookies(reply, svc.config);
+        }
+        done(err);
+      },
+    );
   };
 
   app.post(
@@ -85,7 +97,9 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
           "whose lk_access cookie aged out with its token is known by its lk_refresh cookie " +
           "(the session's current one; CSRF-checked like any cookie). With such an outlived " +
           "credential an account with MFA unlocks with `code` only (401 `mfa_required` for a " +
-          "password). Failures " +
+          "password). A 401 for the lk_refresh cookie's token that refresh would also give " +
+          "(a token rotated away, a session ended) clears lk_refresh, lk_access and lk_step_up, " +
+          "as refresh does; one for a session that is not locked keeps them. Failures " +
           "count in the per-user limit shared with step-up and MFA codes.",
         security: authSecurity,
         body: ReauthBody,
