@@ -4,7 +4,7 @@ import {
   startAuthentication,
   startRegistration,
 } from "@simplewebauthn/browser";
-import { LatchkeyError } from "./errors.js";
+import { LatchkeyError, problemResponse } from "./errors.js";
 import { RefreshCoordinator } from "./refresh-coordinator.js";
 import { LatchkeySocket, type SocketOptions } from "./socket.js";
 import { memoryStorage, type StoredTokens, type TokenStorage } from "./storage.js";
@@ -53,6 +53,8 @@ export interface ClientOptions {
 const REFRESHABLE = new Set(["token_expired", "invalid_token", "unauthenticated"]);
 /** Codes Latchkey answers when the session itself is over: no refresh can cure them. */
 const SESSION_OVER = new Set(["session_revoked", "user_not_found"]);
+/** The 423 a locked session's refresh answers: the session lives on, the app asks to unlock. */
+const SCREEN_LOCKED = "screen_locked";
 /** A socket does not start with an access token this close to its end. */
 const SOCKET_TOKEN_MARGIN_MS = 10_000;
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -364,8 +366,15 @@ export class LatchkeyClient {
       return res;
     }
     if (code === undefined || !REFRESHABLE.has(code)) return res;
-    // Unreachable or rate limited: the caller sees the original 401.
-    const refreshed = await this.#coordinator.run(seen, () => this.#rotate()).catch(() => false);
+    let refreshed: boolean;
+    try {
+      refreshed = await this.#coordinator.run(seen, () => this.#rotate());
+    } catch (err) {
+      // Locked: what this request gets with a live token too, and what the app must show.
+      if (err instanceof LatchkeyError && err.code === SCREEN_LOCKED)
+        return problemResponse(err.problem);
+      return res; // unreachable or rate limited: the caller sees the original 401
+    }
     return refreshed ? this.#send(url, init, true) : res;
   }
 

@@ -25,3 +25,11 @@ export class LatchkeyError extends Error {
     });
   }
 }
+
+/** A problem as the response that carried it, for `fetch` to answer with. */
+export function problemResponse(problem: Problem): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { "content-type": "application/problem+json" },
+  });
+}

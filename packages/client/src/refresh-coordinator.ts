@@ -16,7 +16,8 @@ type Message = { type: "refreshing" } | { type: "refreshed"; ok: boolean };
  */
 export class RefreshCoordinator {
   #version = 0;
-  #lastOk = true;
+  /** How the latest refresh ended: true, false (refused), or its error (unreachable, 423...). */
+  #last: Promise<boolean> = Promise.resolve(true);
   #inflight: Promise<boolean> | undefined;
   #channel: BroadcastChannel | undefined;
   #peerRefresh: { promise: Promise<void>; done: () => void } | undefined;
@@ -44,10 +45,11 @@ export class RefreshCoordinator {
   /**
    * Resolves true when credentials newer than `seen` exist: someone refreshed since, or
    * `refresh` (run at most once at a time, here and across tabs) succeeded. A refresh
-   * refused (the session is over) or failed since `seen` answers false without another try.
+   * refused (the session is over) since `seen` answers false, one that failed rejects with
+   * its error, without another try.
    */
   run(seen: number, refresh: () => Promise<boolean>): Promise<boolean> {
-    if (this.#version > seen) return Promise.resolve(this.#lastOk);
+    if (this.#version > seen) return this.#last;
     this.#inflight ??= this.#exclusive(seen, refresh).finally(() => {
       this.#inflight = undefined;
     });
@@ -61,18 +63,16 @@ export class RefreshCoordinator {
 
   async #exclusive(seen: number, refresh: () => Promise<boolean>): Promise<boolean> {
     const step = async () => {
-      if (this.#version > seen) return this.#lastOk;
+      if (this.#version > seen) return this.#last;
       this.#post({ type: "refreshing" });
       const ok = await refresh().catch((err: unknown) => {
         // The 401s from before this attempt share its failure (unreachable, 423, 5xx): each
         // starting its own refresh was a storm against a server refusing or in trouble.
-        this.#version++;
-        this.#lastOk = false;
+        this.#settle(Promise.reject(err));
         this.#post({ type: "refreshed", ok: false });
         throw err;
       });
-      this.#version++;
-      this.#lastOk = ok;
+      this.#settle(Promise.resolve(ok));
       this.#post({ type: "refreshed", ok });
       return ok;
     };
@@ -81,7 +81,7 @@ export class RefreshCoordinator {
     if (this.#peerRefresh) {
       await Promise.race([this.#peerRefresh.promise, delay(PEER_REFRESH_WAIT_MS)]);
       this.#peerRefresh = undefined; // a peer that closed mid-refresh never answers
-      if (this.#version > seen) return this.#lastOk;
+      if (this.#version > seen) return this.#last;
     }
     return step();
   }
@@ -95,13 +95,16 @@ export class RefreshCoordinator {
       this.#peerRefresh = { promise, done };
     } else if (message?.type === "refreshed") {
       // A peer's refused refresh may be its own trouble (an IP rule): this tab still tries.
-      if (message.ok) {
-        this.#version++;
-        this.#lastOk = true;
-      }
+      if (message.ok) this.#settle(Promise.resolve(true));
       this.#peerRefresh?.done();
       this.#peerRefresh = undefined;
     }
+  }
+
+  #settle(outcome: Promise<boolean>): void {
+    outcome.catch(() => {}); // kept for later callers: no unhandled rejection meanwhile
+    this.#version++;
+    this.#last = outcome;
   }
 
   #post(message: Message): void {

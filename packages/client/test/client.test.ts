@@ -130,9 +130,10 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
     expect(ended).toHaveLength(1); // reported once, however many 401s follow
   });
 
-  it(`refreshes once for ${CONCURRENT} concurrent 401s when the refresh fails (423 screen_locked)`, async () => {
+  it(`answers ${CONCURRENT} concurrent 401s of a screen-locked session with the refresh's 423, refreshing once`, async () => {
     const { app, baseUrl } = await start(mode);
-    const { client: lk, calls } = client(baseUrl, mode);
+    const ended: string[] = [];
+    const { client: lk, calls } = client(baseUrl, mode, { onSessionEnd: (r) => ended.push(r) });
     await lk.register({ email: email(), password: PASSWORD });
     await lk.lock(); // the refresh now answers 423, an answer no refresh cures
     app.clock.advance(ACCESS_EXPIRED_MS);
@@ -142,9 +143,18 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
       Array.from({ length: CONCURRENT }, () => lk.fetch("/users/me")),
     );
 
-    expect(results.map((r) => r.status)).toEqual(Array(CONCURRENT).fill(401));
+    // They used to get the expired token's 401, and the app could not tell a lock from an end.
+    expect(results.map((r) => r.status)).toEqual(Array(CONCURRENT).fill(423));
+    for (const r of results) expect((await r.json()).code).toBe("screen_locked");
     // Each 401 that came back after the failed refresh used to start another one.
     expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
+    const err = await lk.me().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LatchkeyError);
+    expect(err).toMatchObject({ status: 423, code: "screen_locked" });
+    expect(ended).toEqual([]); // a lock does not end the session
+
+    await lk.unlock({ password: PASSWORD });
+    expect((await lk.me()).email).toMatch(/^sdk-/);
   });
 
   it("signs in with MFA, then logs out", async () => {

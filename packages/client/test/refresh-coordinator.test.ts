@@ -102,7 +102,8 @@ describe("RefreshCoordinator without Web Locks", () => {
       throw new TypeError("fetch failed");
     };
     await expect(a.run(seen, unreachable)).rejects.toThrow("fetch failed");
-    expect(await a.run(seen, unreachable)).toBe(false); // its 401 arrived after the failure
+    // Its 401 arrived after the failure: it gets the same error (a 423 is the app's to show).
+    await expect(a.run(seen, unreachable)).rejects.toThrow("fetch failed");
     expect(calls).toBe(1);
     expect(await a.run(a.version, async () => true)).toBe(true); // a new attempt is allowed
   });
