@@ -105,12 +105,12 @@ export class LatchkeyClient {
     password: string;
     rememberMe?: boolean;
   }): Promise<SignInResult> {
-    return this.#signIn(await this.#public("/auth/login", body));
+    return this.#signIn(await this.#signInRequest("/auth/login", body));
   }
 
   /** Finishes an MFA sign-in with a TOTP or backup code. */
   async loginMfa(code: string): Promise<SignInResult> {
-    return this.#signIn(await this.#public("/auth/login/mfa", { code }, this.#mfaHeaders()));
+    return this.#signIn(await this.#signInRequest("/auth/login/mfa", { code }, this.#mfaHeaders()));
   }
 
   /**
@@ -127,7 +127,7 @@ export class LatchkeyClient {
     >("/auth/webauthn/options", identifier ? { identifier } : {});
     const response = await startAuthentication({ optionsJSON: options });
     return this.#signIn(
-      await this.#public("/auth/webauthn/verify", {
+      await this.#signInRequest("/auth/webauthn/verify", {
         challengeId,
         response,
         ...(rememberMe === undefined ? {} : { rememberMe }),
@@ -143,7 +143,11 @@ export class LatchkeyClient {
     >("/auth/login/mfa/webauthn/options", undefined, headers);
     const response = await startAuthentication({ optionsJSON: options });
     return this.#signIn(
-      await this.#public("/auth/login/mfa", { webauthn: { challengeId, response } }, headers),
+      await this.#signInRequest(
+        "/auth/login/mfa",
+        { webauthn: { challengeId, response } },
+        headers,
+      ),
     );
   }
 
@@ -152,7 +156,7 @@ export class LatchkeyClient {
     password: string;
     username?: string;
   }): Promise<RegisterResult> {
-    const res = await this.#public("/auth/register", body);
+    const res = await this.#signInRequest("/auth/register", body);
     if (res.status === 202) return { status: "verification_required" };
     const result = await this.#signIn(res);
     if (result.status !== "signed_in") throw new TypeError("latchkey: unexpected MFA on register");
@@ -160,11 +164,11 @@ export class LatchkeyClient {
   }
 
   async guest(body: { username: string; email?: string }): Promise<SignInResult> {
-    return this.#signIn(await this.#public("/auth/guest", body));
+    return this.#signIn(await this.#signInRequest("/auth/guest", body));
   }
 
   async verifyMagicLink(token: string): Promise<SignInResult> {
-    return this.#signIn(await this.#public("/auth/magic-link/verify", { token }));
+    return this.#signIn(await this.#signInRequest("/auth/magic-link/verify", { token }));
   }
 
   requestMagicLink(email: string): Promise<void> {
@@ -445,6 +449,16 @@ export class LatchkeyClient {
       },
       false,
     );
+  }
+
+  /**
+   * A request that may start a session. Cookie mode queues it behind a refresh in flight
+   * (and the refreshes after it behind it), so the new session's cookies are the last the
+   * browser writes; epochs keep body mode's storage right without waiting.
+   */
+  #signInRequest(path: string, body: unknown, headers?: Record<string, string>) {
+    const send = () => this.#public(path, body, headers);
+    return this.mode === "cookie" ? this.#coordinator.serial(send) : send();
   }
 
   async #publicVoid(path: string, body: unknown): Promise<void> {

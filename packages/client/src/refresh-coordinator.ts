@@ -19,6 +19,8 @@ export class RefreshCoordinator {
   /** How the latest refresh ended: true, false (refused), or its error (unreachable, 423...). */
   #last: Promise<boolean> = Promise.resolve(true);
   #inflight: Promise<boolean> | undefined;
+  /** The refresh or `serial` task last queued here: each starts when the one before settled. */
+  #queue: Promise<unknown> = Promise.resolve();
   #channel: BroadcastChannel | undefined;
   #peerRefresh: { promise: Promise<void>; done: () => void } | undefined;
 
@@ -56,6 +58,21 @@ export class RefreshCoordinator {
     return this.#inflight;
   }
 
+  /**
+   * Runs `task` once no refresh is in flight here or, with Web Locks, in another tab, and
+   * keeps refreshes from starting until it is done. For cookie-mode sign-ins: the browser
+   * keeps the last Set-Cookie, and an old session's refresh answered after a sign-in put
+   * that session's cookies (or, refused, none) over the new session's.
+   */
+  serial<T>(task: () => Promise<T>): Promise<T> {
+    const locks = this.#channel ? webLocks() : undefined;
+    // The lock's promise settles as the task's does (the DOM typings leave it wrapped).
+    const locked = () => locks?.request(`${this.name}:refresh`, task) as Promise<T> | undefined;
+    const result = this.#queue.then(() => locked() ?? task());
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
   close(): void {
     this.#channel?.close();
     this.#peerRefresh?.done();
@@ -76,14 +93,13 @@ export class RefreshCoordinator {
       this.#post({ type: "refreshed", ok });
       return ok;
     };
-    const locks = this.#channel ? webLocks() : undefined;
-    if (locks) return locks.request(`${this.name}:refresh`, step);
+    if (this.sharesLocks) return this.serial(step);
     if (this.#peerRefresh) {
       await Promise.race([this.#peerRefresh.promise, delay(PEER_REFRESH_WAIT_MS)]);
       this.#peerRefresh = undefined; // a peer that closed mid-refresh never answers
       if (this.#version > seen) return this.#last;
     }
-    return step();
+    return this.serial(step);
   }
 
   #onPeer(message: Message): void {

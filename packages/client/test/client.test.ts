@@ -59,6 +59,7 @@ function client(
   return { client: c, calls: t.calls };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const email = () => `sdk-${randomBytes(4).toString("hex")}@example.com`;
 
 describe("body mode", () => {
@@ -422,6 +423,46 @@ describe("cookie mode", () => {
     expect(jar.has("lk_access") && jar.has("lk_refresh")).toBe(true);
     await lk.logout();
     expect(jar.has("lk_access") || jar.has("lk_refresh")).toBe(false);
+  });
+
+  it("a sign-in while a refresh is in flight keeps the new session: the refresh's cookies land first", async () => {
+    const { baseUrl } = await start("cookie");
+    const jar = new CookieJar("http://latchkey.test");
+    let signInLanded = () => {};
+    const landed = new Promise<void>((resolve) => {
+      signInLanded = resolve;
+    });
+    const lk = new LatchkeyClient({
+      mode: "cookie",
+      baseUrl,
+      channelName: `c-${randomBytes(6).toString("hex")}`,
+      fetch: async (input, init) => {
+        const res = await jar.fetch(input, init);
+        if (new URL(String(input)).pathname === "/auth/login") signInLanded();
+        return res;
+      },
+    });
+    clients.push(lk);
+    await lk.register({ email: email(), password: PASSWORD });
+    const next = email();
+    const registered = await fetch(`${baseUrl}/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: next, password: PASSWORD }),
+    });
+    expect(registered.status).toBe(201);
+    // The old session's rotated pair reaches the browser after the sign-in's (or 1.5 s on).
+    jar.beforeStore = async (path) => {
+      if (path === "/auth/refresh") await Promise.race([landed, sleep(1500)]);
+    };
+
+    const refreshing = lk.refresh();
+    while (!jar.calls.includes("/auth/refresh")) await sleep(5);
+    await lk.login({ identifier: next, password: PASSWORD });
+    await refreshing;
+
+    // The browser keeps the last Set-Cookie: the old session's, which the app never asked for.
+    expect((await lk.me()).email).toBe(next);
   });
 
   it("is refused without an allowed Origin (the server's CSRF guard sees the page's origin)", async () => {

@@ -8,6 +8,8 @@ export class CookieJar {
   readonly #cookies = new Map<string, { value: string; path: string }>();
   /** Calls that reached the server, by path, for counting refreshes. */
   readonly calls: string[] = [];
+  /** Awaited before a response's cookies are kept: a test holds one back so it lands late. */
+  beforeStore: ((path: string) => Promise<void>) | undefined;
 
   constructor(readonly origin: string) {}
 
@@ -28,6 +30,7 @@ export class CookieJar {
     if (method !== "GET" && method !== "HEAD") headers.set("origin", this.origin);
     this.calls.push(url.pathname);
     const res = await fetch(url, { ...init, headers });
+    await this.beforeStore?.(url.pathname);
     if (init.credentials === "include") this.#store(res.headers.getSetCookie());
     return res;
   };
