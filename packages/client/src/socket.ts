@@ -1,3 +1,5 @@
+import { LatchkeyError } from "./errors.js";
+
 /** The subprotocol of API.md's "WebSocket: GET /ws"; the server selects it and never echoes the token. */
 export const SUBPROTOCOL = "latchkey.v1";
 /**
@@ -133,9 +135,11 @@ export class LatchkeySocket {
         return overtaken() ? undefined : this.#revoked("refresh_refused");
       }
       credential = await this.auth.credential();
-    } catch {
-      // The server is unreachable: try again later.
-      return overtaken() ? undefined : this.#retry(refreshFirst);
+    } catch (err) {
+      if (overtaken()) return;
+      // A locked session's refresh answers 423: no attempt gets in before an unlock.
+      if (err instanceof LatchkeyError && err.code === "screen_locked") return this.#locked();
+      return this.#retry(refreshFirst); // the server is unreachable: try again later
     }
     if (overtaken()) return;
     if (!credential) return this.#revoked("no_session");
@@ -174,11 +178,7 @@ export class LatchkeySocket {
         }
         return this.#retry(true);
       }
-      if (event.code === CLOSE_LOCKED) {
-        this.#set("locked");
-        this.options.onLocked?.();
-        return;
-      }
+      if (event.code === CLOSE_LOCKED) return this.#locked();
       if (event.code === CLOSE_FORBIDDEN || event.code === CLOSE_PROTOCOL_ERROR) {
         return this.#stop("closed");
       }
@@ -207,6 +207,11 @@ export class LatchkeySocket {
     this.#attempt++;
     this.#set("waiting");
     this.#timer = setTimeout(() => void this.#connect(refreshFirst), Math.max(min / 2, delay));
+  }
+
+  #locked(): void {
+    this.#set("locked");
+    this.options.onLocked?.();
   }
 
   #revoked(reason: string): void {

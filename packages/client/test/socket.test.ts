@@ -82,6 +82,7 @@ afterEach(async () => {
   app = server = lk = socket = undefined;
 });
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const until = async (check: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
   while (!check()) {
@@ -297,5 +298,47 @@ describe("LatchkeySocket against the real GET /ws", () => {
     expect(out.status).toBe(204);
     await until(() => events.includes("revoked"));
     expect(ws.state).toBe("revoked");
+  });
+
+  it("a locked session whose access token expired waits locked (refresh 423) until unlocked", async () => {
+    app = await startTestApp({ tokens: { delivery: "body" } });
+    const baseUrl = await app.listen();
+    const refreshes: string[] = [];
+    lk = new LatchkeyClient({
+      mode: "body",
+      baseUrl,
+      channelName: `ws-real-${randomBytes(6).toString("hex")}`,
+      fetch: (input, init) => {
+        const path = new URL(input instanceof Request ? input.url : input).pathname;
+        if (path === "/auth/refresh") refreshes.push(path);
+        return fetch(input, init);
+      },
+    });
+    const email = `ws-real-${randomBytes(4).toString("hex")}@example.com`;
+    await lk.register({ email, password: PASSWORD });
+    await lk.lock();
+    app.clock.advance(16 * 60_000); // the handshake's token is refused: 4401 token_expired
+    const events: string[] = [];
+    const ws = lk.socket({
+      url: `${baseUrl.replace(/^http/, "ws")}/ws`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      minReconnectDelayMs: 20,
+      maxReconnectDelayMs: 40,
+      onAuthenticated: () => events.push("authenticated"),
+      onLocked: () => events.push("locked"),
+      onRevoked: () => events.push("revoked"),
+    });
+    socket = ws;
+
+    // The refresh's 423 used to count as "unreachable": a refresh every reconnect delay.
+    await until(() => ws.state === "locked");
+    await sleep(200); // longer than the reconnect delay
+    expect(refreshes).toHaveLength(1);
+    expect(events).toEqual(["locked"]);
+
+    await lk.unlock({ password: PASSWORD });
+    ws.reconnect();
+    await until(() => ws.state === "open");
+    expect(events).toEqual(["locked", "authenticated"]);
   });
 });
