@@ -11,7 +11,16 @@ export const CLOSE_UNAUTHENTICATED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 export const CLOSE_LOCKED = 4423;
 const CLOSE_PROTOCOL_ERROR = 4400;
-const STALE_TOKEN_REASONS = new Set(["token_expired", "invalid_token", "unauthenticated"]);
+/**
+ * `auth_timeout`: the handshake carried no credential the server could use, which in cookie
+ * mode means the lk_access cookie aged out with its token (Max-Age = its lifetime).
+ */
+const STALE_TOKEN_REASONS = new Set([
+  "token_expired",
+  "invalid_token",
+  "unauthenticated",
+  "auth_timeout",
+]);
 const NORMAL_CLOSURE = 1000;
 const OPEN = 1;
 

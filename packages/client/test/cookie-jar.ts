@@ -18,13 +18,7 @@ export class CookieJar {
     const headers = new Headers(init.headers);
     const method = (init.method ?? "GET").toUpperCase();
     if (init.credentials === "include") {
-      const cookie = [...this.#cookies]
-        .filter(
-          ([, c]) =>
-            url.pathname === c.path || url.pathname.startsWith(`${c.path}/`) || c.path === "/",
-        )
-        .map(([name, c]) => `${name}=${c.value}`)
-        .join("; ");
+      const cookie = this.header(url);
       if (cookie) headers.set("cookie", cookie);
     }
     if (method !== "GET" && method !== "HEAD") headers.set("origin", this.origin);
@@ -37,6 +31,22 @@ export class CookieJar {
 
   has(name: string): boolean {
     return this.#cookies.has(name);
+  }
+
+  /** The Cookie header a request to `url` carries (a WebSocket handshake's too). */
+  header(url: URL): string {
+    return [...this.#cookies]
+      .filter(
+        ([, c]) =>
+          url.pathname === c.path || url.pathname.startsWith(`${c.path}/`) || c.path === "/",
+      )
+      .map(([name, c]) => `${name}=${c.value}`)
+      .join("; ");
+  }
+
+  /** A cookie whose Max-Age ran out: the browser no longer sends it. */
+  drop(name: string): void {
+    this.#cookies.delete(name);
   }
 
   #store(setCookies: string[]): void {

@@ -11,6 +11,7 @@ import {
   type SocketOptions,
   type WebSocketConstructor,
 } from "../src/index.js";
+import { CookieJar } from "./cookie-jar.js";
 
 /**
  * The server side of API.md "WebSocket: GET /ws", reduced to what the helper meets:
@@ -340,5 +341,54 @@ describe("LatchkeySocket against the real GET /ws", () => {
     ws.reconnect();
     await until(() => ws.state === "open");
     expect(events).toEqual(["locked", "authenticated"]);
+  });
+
+  it("cookie mode: a handshake whose lk_access cookie aged out refreshes after auth_timeout and gets in", async () => {
+    app = await startTestApp({
+      tokens: { delivery: "cookie" },
+      ws: { sweepIntervalMs: 20 } as never,
+    });
+    const baseUrl = await app.listen();
+    const jar = new CookieJar("http://latchkey.test"); // an allowed Origin (the public URL)
+    const ended: string[] = [];
+    lk = new LatchkeyClient({
+      mode: "cookie",
+      baseUrl,
+      fetch: jar.fetch,
+      channelName: `ws-real-${randomBytes(6).toString("hex")}`,
+      onSessionEnd: (reason) => ended.push(reason),
+    });
+    await lk.register({
+      email: `ws-real-${randomBytes(4).toString("hex")}@example.com`,
+      password: PASSWORD,
+    });
+    app.clock.advance(16 * 60_000);
+    jar.drop("lk_access"); // its Max-Age ran out with the token: the handshake carries none
+    /** A browser's handshake: the jar's cookies and the page's Origin. */
+    class BrowserSocket extends WebSocket {
+      constructor(url: string, protocols: string[]) {
+        super(url, protocols, {
+          headers: { origin: jar.origin, cookie: jar.header(new URL(url)) },
+        });
+      }
+    }
+    const ws = lk.socket({
+      url: `${baseUrl.replace(/^http/, "ws")}/ws`,
+      WebSocket: BrowserSocket as unknown as WebSocketConstructor,
+      minReconnectDelayMs: 20,
+      maxReconnectDelayMs: 40,
+    });
+    socket = ws;
+
+    // The server closes a socket that never authenticated (4401 auth_timeout) after 10 s.
+    for (let i = 0; i < 50 && ws.state !== "open" && ws.state !== "revoked"; i++) {
+      app.clock.advance(10_000);
+      await sleep(100);
+    }
+
+    // It used to stop as revoked and report the session's end: a refresh cures it.
+    expect(ws.state).toBe("open");
+    expect(ended).toEqual([]);
+    expect(jar.calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
   });
 });
