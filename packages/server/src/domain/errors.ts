@@ -30,7 +30,10 @@ export const ERROR_STATUS = {
   screen_locked: 423,
   rate_limited: 429,
   internal_error: 500,
-  /** Not in the contract's table, which lists no 503: a request that came as the server shut down. */
+  /**
+   * Not in the contract's table, which lists no 503: a request that came as the server shut
+   * down, or that got no database connection in time.
+   */
   service_unavailable: 503,
 } as const;
 

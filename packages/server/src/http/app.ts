@@ -168,7 +168,7 @@ async function registerOpenApi(app: FastifyInstance, svc: Services, docs: boolea
         description:
           "Self-hosted authentication server. Errors are application/problem+json with a stable " +
           "`code`. Any route answers 503 `service_unavailable` to a request that arrives while " +
-          "the server shuts down: retry it.",
+          "the server shuts down, or that got no PostgreSQL connection within 5 s: retry it.",
       },
       servers: [{ url: svc.config.publicUrl }],
       components: {

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
 import { isForeignKeyViolation } from "../store/db.js";
+import { DatabaseUnavailableError } from "../store/postgres.js";
 import { NO_NUL_PATTERN } from "./schemas.js";
 
 const TITLES: Record<number, string> = {
@@ -177,7 +178,10 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
   );
 }
 
-/** The one error handler: contract errors as they are, schema failures listed, the rest a bare 500. */
+/**
+ * The one error handler: contract errors as they are, schema failures listed, no database
+ * connection a 503, the rest a bare 500.
+ */
 export function errorHandler(
   error: FastifyError,
   request: FastifyRequest,
@@ -209,6 +213,17 @@ export function errorHandler(
   }
   if (isForeignKeyViolation(error)) {
     return sendProblem(reply, 401, "user_not_found", "The account no longer exists");
+  }
+  // Every connection busy, or the database not answering: the request may succeed on a
+  // retry, so the status says so (the same answer as a request met by a shutdown).
+  if (error instanceof DatabaseUnavailableError) {
+    request.log.warn({ err: error }, "no database connection");
+    return sendProblem(
+      reply,
+      503,
+      "service_unavailable",
+      "The database is not available; retry the request",
+    );
   }
   request.log.error({ err: error }, "unhandled error");
   return sendProblem(reply, 500, "internal_error", "An unexpected error occurred");

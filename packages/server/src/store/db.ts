@@ -11,8 +11,8 @@ import {
   SqliteDialect,
   sql,
 } from "kysely";
-import type { CustomTypesConfig } from "pg";
 import { migrationsFor } from "./migrations/index.js";
+import { openPostgresPool } from "./postgres.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
@@ -25,38 +25,22 @@ export interface Db {
   close(): Promise<void>;
 }
 
-const PG_INT8 = 20;
-
 /**
  * Opens the database named by a URL: postgres://… or sqlite:<file> (":memory:" allowed).
- * On PostgreSQL, `schema` keeps every table in a schema of its own.
+ * On PostgreSQL, `schema` keeps every table in a schema of its own, and the first
+ * connection is made before this returns (see postgres.ts).
  */
 export async function openDb(
   url: string,
   options: { poolSize?: number; idleTimeoutMs?: number; schema?: string } = {},
 ): Promise<Db> {
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
-    // Loaded only when used: a SQLite deployment never pays pg's start-up time or memory.
-    const { default: pg } = await import("pg");
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolSize ?? 10,
-      idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
-      // Epoch-millisecond columns are bigint; they fit a JS number exactly.
-      types: {
-        getTypeParser: (oid: number, format?: "text" | "binary") =>
-          oid === PG_INT8 ? Number : pg.types.getTypeParser(oid, format as "text"),
-      } as CustomTypesConfig,
-    });
-    // A connection that dies while idle (server restart, a function instance thawed after
-    // its socket was dropped) is removed by pg; without a listener Node would crash instead.
-    pool.on("error", () => {});
     const { schema } = options;
-    if (schema) {
-      pool.on("connect", (client) => {
-        client.query(`set search_path to "${schema}"`).catch(() => {});
-      });
-    }
+    const pool = await openPostgresPool(url, {
+      max: options.poolSize ?? 10,
+      idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
+      schema,
+    });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, dialect: "postgres", schema, close: () => kysely.destroy() };
   }

@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { PG_CONNECT_TIMEOUT_MS } from "../../src/store/postgres.js";
+import { tcpServer } from "../tcp-server.js";
 import { type Deployment, deployment } from "./processes.js";
 
 const DAY_MS = 86_400_000;
@@ -38,6 +40,31 @@ describe("latchkey CLI", () => {
       const users = await ops.query<{ username: string }>("select username from users");
       expect(users.map((u) => u.username)).toEqual(["root"]);
     } finally {
+      await ops.drop();
+    }
+  });
+
+  // Regression: with a PostgreSQL port that accepted and never answered, `migrate` and
+  // `serve` waited for ever.
+  it("migrate and serve give up on a database that never answers, in one line, exit 1", async () => {
+    const silent = await tcpServer(() => {});
+    const url = `postgres://latchkey:s3cret@127.0.0.1:${silent.port}/db`;
+    const ops = deployment({}, { DATABASE_URL: url });
+    try {
+      for (const command of ["migrate", "serve"]) {
+        const started = performance.now();
+        const err = (await ops.cli(command).catch((e: unknown) => e)) as {
+          code: number;
+          stderr: string;
+        };
+        expect(performance.now() - started).toBeLessThan(PG_CONNECT_TIMEOUT_MS + 3000);
+        expect(err.code).toBe(1);
+        expect(err.stderr).toBe(
+          `latchkey: Cannot connect to PostgreSQL (DATABASE_URL, 127.0.0.1:${silent.port}): no answer within ${PG_CONNECT_TIMEOUT_MS / 1000} s\n`,
+        );
+      }
+    } finally {
+      await silent.close();
       await ops.drop();
     }
   });
