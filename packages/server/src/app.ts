@@ -10,6 +10,7 @@ import { SessionCache } from "./cache/session-cache.js";
 import { VerifiedTokenCache } from "./cache/verified-tokens.js";
 import type { Config } from "./config/load.js";
 import { assertProductionReady } from "./config/production.js";
+import { describeUnknownVariables } from "./config/unknown-env.js";
 import { BackupCodeHasher } from "./domain/backup-codes.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { PasswordHasher } from "./domain/password.js";
@@ -78,9 +79,11 @@ async function assemble(
   options: AppOptions,
   closers: Array<() => Promise<unknown>>,
 ): Promise<Pick<Latchkey, "http" | "svc">> {
+  const log = options.logger ?? pino({ level: config.logLevel });
+  // First: a typo may be why a check below refuses to start (LATCHKEY_MASTR_KEY).
+  warnOfUnknownVariables(config, log);
   assertProductionReady(config);
   const clock = options.clock ?? systemClock;
-  const log = options.logger ?? pino({ level: config.logLevel });
   const db = await openDb(config.databaseUrl, {
     schema: config.databaseSchema,
     poolSize: config.postgresPool.max,
@@ -240,6 +243,12 @@ async function assemble(
     for (const t of timers) clearInterval(t);
   });
   return { http, svc };
+}
+
+function warnOfUnknownVariables(config: Config, log: pino.Logger): void {
+  const unknown = config.unknownVariables;
+  if (unknown.length === 0) return;
+  log.warn({ unknownVariables: unknown.map((u) => u.name) }, describeUnknownVariables(unknown));
 }
 
 /** How often a closing server looks for sockets that have just gone idle. */

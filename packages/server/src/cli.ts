@@ -10,6 +10,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Command } from "commander";
 import { createApp, type Latchkey } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config/load.js";
+import { describeUnknownVariables } from "./config/unknown-env.js";
 import { systemClock } from "./domain/clock.js";
 import { uuidv7 } from "./domain/ids.js";
 import { PasswordHasher } from "./domain/password.js";
@@ -49,7 +50,7 @@ program
   .command("migrate")
   .description("Apply pending database migrations and exit")
   .action(async () => {
-    const config = loadConfig();
+    const config = commandConfig();
     const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
     try {
       console.log(`Migrating ${describeDb(config)}`);
@@ -85,7 +86,7 @@ program
   .option("--email <email>")
   .requiredOption("--password-env <var>", "read the password from this environment variable")
   .action(async (opts: { username: string; email?: string; passwordEnv: string }) => {
-    const config = loadConfig();
+    const config = commandConfig();
     const password = process.env[opts.passwordEnv];
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
     // The rules POST /auth/setup and /auth/register hold these to; the CLI took anything.
@@ -159,7 +160,7 @@ program
   .command("purge")
   .description("Delete sessions that ended (expired or revoked) more than a day ago, in batches")
   .action(async () => {
-    const config = loadConfig();
+    const config = commandConfig();
     await withStore(async (store) => {
       const progress = new Progress("deleted");
       const deleted = await purgeEndedSessions({ store, clock: systemClock, config }, (n) =>
@@ -168,6 +169,19 @@ program
       progress.done(deleted);
     }, config);
   });
+
+/**
+ * The configuration of a command that works on the database without a server (and so
+ * without its log): unknown LATCHKEY_* variables are warned of on stderr, since a typo in
+ * one (LATCHKEY_DATABSE_SCHEMA) would have it work on other tables than meant.
+ */
+function commandConfig(): Config {
+  const config = loadConfig();
+  if (config.unknownVariables.length > 0) {
+    console.error(`latchkey: warning: ${describeUnknownVariables(config.unknownVariables)}`);
+  }
+  return config;
+}
 
 /** Rows per query when the CLI walks a table. */
 const CLI_PAGE = 1000;
@@ -213,7 +227,7 @@ class Progress {
 
 async function withStore(
   fn: (store: Store) => Promise<void>,
-  config = loadConfig(),
+  config = commandConfig(),
 ): Promise<void> {
   const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
   try {

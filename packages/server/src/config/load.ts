@@ -4,6 +4,7 @@ import proxyAddr from "@fastify/proxy-addr";
 import { Value } from "@sinclair/typebox/value";
 import { oauthConfigProblem } from "./oauth.js";
 import { type ConfigInput, ConfigSchema, ENV } from "./schema.js";
+import { type UnknownVariable, unknownVariables } from "./unknown-env.js";
 
 export type Config = Readonly<
   Omit<
@@ -18,6 +19,11 @@ export type Config = Readonly<
     /** `iss` of every token we sign. */
     issuer: string;
     webauthn: { rpId: string; rpName: string; origins: string[] };
+    /**
+     * LATCHKEY_* variables of the environment that name no setting: ignored, for whoever
+     * starts the server to warn about (config has no logger).
+     */
+    unknownVariables: UnknownVariable[];
   }
 >;
 
@@ -29,7 +35,8 @@ type Source = Record<string, unknown>;
 
 /**
  * Reads the optional JSON file named by LATCHKEY_CONFIG, lays the environment over
- * it, applies defaults and validates once. Errors name the key the user set.
+ * it, applies defaults and validates once. Errors name the key the user set. Unknown
+ * LATCHKEY_* variables are listed in `unknownVariables`, not refused.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
@@ -45,7 +52,7 @@ export function loadConfig(
     origin.set(path, name);
   }
   deepMerge(merged, overrides as Source);
-  return resolve(validate(merged, origin));
+  return resolve(validate(merged, origin), unknownVariables(env));
 }
 
 function readConfigFile(file: string): Source {
@@ -124,7 +131,7 @@ function validate(input: Source, origin: Map<string, string>): ConfigInput {
   return withDefaults as ConfigInput;
 }
 
-function resolve(c: ConfigInput): Config {
+function resolve(c: ConfigInput, unknown: UnknownVariable[]): Config {
   const publicUrl = (c.publicUrl ?? `http://${c.host}:${c.port}`).replace(/\/+$/, "");
   if (!URL.canParse(publicUrl))
     throw new ConfigError(`Invalid configuration publicUrl: ${publicUrl}`);
@@ -168,6 +175,7 @@ function resolve(c: ConfigInput): Config {
     },
     allowedOrigins,
     webauthn: relyingParty(c.webauthn, publicUrl),
+    unknownVariables: unknown,
   });
 }
 

@@ -69,6 +69,21 @@ describe("latchkey CLI", () => {
     }
   });
 
+  // Regression: a typo in a variable's name left its default in place without a word; for
+  // `migrate` that can mean another schema than the one meant.
+  it("warns on stderr of LATCHKEY_* variables that name no setting, and carries on", async () => {
+    const ops = deployment({}, { LATCHKEY_DATABSE_SCHEMA: "elsewhere" });
+    try {
+      const { stdout, stderr } = await ops.cli("migrate");
+      expect(stderr).toBe(
+        "latchkey: warning: Ignoring unknown environment variables: LATCHKEY_DATABSE_SCHEMA (did you mean LATCHKEY_DATABASE_SCHEMA?)\n",
+      );
+      expect(stdout).toContain("Database is up to date");
+    } finally {
+      await ops.drop();
+    }
+  });
+
   it("creates an admin, lists users, and purges ended sessions in batches", async () => {
     dep = deployment({}, { ROOT_PW: "a long admin password" });
     expect((await dep.cli("migrate")).stdout).toContain("Database is up to date");
