@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { DEFAULT_MIGRATION_TABLE, type Kysely, sql } from "kysely";
+import { DEFAULT_MIGRATION_TABLE, type Kysely, type MigrationProvider, sql } from "kysely";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApp, type Latchkey } from "../src/app.js";
@@ -300,3 +300,71 @@ function decodeSid(jwt: string): string {
   const payload = JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString());
   return payload.sid;
 }
+
+/** This code's migrations, then one that changes the schema and writes a row, then fails. */
+const failingHalfway = (db: Db): MigrationProvider => ({
+  getMigrations: async () => ({
+    ...(await migrationsFor(db.dialect).getMigrations()),
+    "9999_fails_halfway": {
+      async up(trx: Kysely<unknown>) {
+        await trx.schema.createTable("half_done").addColumn("id", "text").execute();
+        await trx.schema.alterTable("users").addColumn("half_done", "text").execute();
+        await sql`insert into half_done (id) values ('written')`.execute(trx);
+        throw new Error("fails halfway");
+      },
+    },
+  }),
+});
+
+/** The database's tables, and the users table's columns. */
+async function schemaOf(db: Db) {
+  const tables = (await db.kysely.introspection.getTables()).filter(
+    (t) => !db.schema || t.schema === db.schema,
+  );
+  return {
+    tables: tables.map((t) => t.name).sort(),
+    userColumns: tables
+      .find((t) => t.name === "users")
+      ?.columns.map((c) => c.name)
+      .sort(),
+  };
+}
+
+// Regression: Kysely runs migrations in a transaction only where its adapter says DDL is
+// transactional, which its SQLite adapter denies; a SQLite migration that failed halfway
+// left what it had done (a table, a column, rows) without recording the migration, so every
+// later start failed on it ("table half_done already exists").
+describe("a migration that fails halfway", () => {
+  it("leaves nothing of itself, on a database already migrated", async () => {
+    const database = await emptyDatabase();
+    await migrateToLatest(database.db);
+    const before = await schemaOf(database.db);
+    const steps: string[] = [];
+    await expect(
+      migrateToLatest(database.db, (s) => steps.push(s), failingHalfway(database.db)),
+    ).rejects.toThrow("fails halfway");
+    expect(await schemaOf(database.db)).toEqual(before);
+    expect(await applied(database.db)).not.toContain("9999_fails_halfway");
+    expect(steps).toEqual([]);
+  });
+
+  it("takes the steps of its run back with it, and the next run applies them", async () => {
+    const database = await emptyDatabase();
+    await migrateTo(database.db, FIRST);
+    const before = await schemaOf(database.db);
+    const steps: string[] = [];
+    await expect(
+      migrateToLatest(database.db, (s) => steps.push(s), failingHalfway(database.db)),
+    ).rejects.toThrow("fails halfway");
+    // The run is one transaction, on SQLite as on PostgreSQL: 0002 onwards are undone too,
+    // and none was reported as applied.
+    expect(await schemaOf(database.db)).toEqual(before);
+    expect(await applied(database.db)).toEqual([FIRST]);
+    expect(steps).toEqual([]);
+
+    await migrateToLatest(database.db, (s) => steps.push(s));
+    const all = Object.keys(await migrationsFor(database.db.dialect).getMigrations()).sort();
+    expect(await applied(database.db)).toEqual(all);
+    expect(steps).toEqual(all.filter((m) => m !== FIRST));
+  });
+});

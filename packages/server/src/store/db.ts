@@ -4,6 +4,7 @@ import SQLite from "better-sqlite3";
 import {
   DEFAULT_MIGRATION_TABLE,
   Kysely,
+  type MigrationProvider,
   type MigrationResultSet,
   Migrator,
   PostgresDialect,
@@ -89,8 +90,10 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
 export async function migrateToLatest(
   db: Db,
   onStep: (name: string) => void = () => {},
+  /** This code's migrations; tests add one that fails. */
+  migrations: MigrationProvider = migrationsFor(db.dialect),
 ): Promise<void> {
-  await migrate(db, (m) => m.migrateToLatest(), onStep);
+  await migrate(db, (m) => m.migrateToLatest(), onStep, migrations);
 }
 
 /** Up (or down) to the named migration: for upgrade tests that start from an old schema. */
@@ -99,6 +102,7 @@ export async function migrateTo(db: Db, name: string): Promise<void> {
     db,
     (m) => m.migrateTo(name),
     () => {},
+    migrationsFor(db.dialect),
   );
 }
 
@@ -106,25 +110,60 @@ async function migrate(
   db: Db,
   run: (migrator: Migrator) => Promise<MigrationResultSet>,
   onStep: (name: string) => void,
+  migrations: MigrationProvider,
 ): Promise<void> {
   if (db.schema) await db.kysely.schema.createSchema(db.schema).ifNotExists().execute();
-  const migrator = new Migrator({
-    db: db.kysely,
-    provider: migrationsFor(db.dialect),
-    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
-  });
+  const runOn = (kysely: Kysely<Database>) =>
+    run(
+      new Migrator({
+        db: kysely,
+        provider: migrations,
+        ...(db.schema ? { migrationTableSchema: db.schema } : {}),
+      }),
+    );
   for (let attempt = 1; ; attempt++) {
-    const { error, results } = await run(migrator);
-    for (const r of results ?? []) {
-      if (r.status === "Success") onStep(r.migrationName);
+    const { error, results } =
+      db.dialect === "sqlite" ? await inWriteTransaction(db.kysely, runOn) : await runOn(db.kysely);
+    if (!error) {
+      // Only now: a failed run is rolled back whole, the steps reported done before it too.
+      for (const r of results ?? []) {
+        if (r.status === "Success") onStep(r.migrationName);
+      }
+      return;
     }
-    if (!error) return;
     // No results: it failed in the migrator's own set-up, which introspects every schema
     // of the database and so fails when another client drops a table or schema meanwhile.
     const vanished = VANISHED_OBJECT.has((error as { code?: string }).code ?? "");
     if (results === undefined && vanished && attempt < MIGRATION_SETUP_ATTEMPTS) continue;
     throw error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/**
+ * SQLite runs DDL in transactions, but Kysely's SqliteAdapter says it cannot
+ * (`supportsTransactionalDdl` false), so its Migrator ran every statement on its own and a
+ * migration that failed halfway left half of it applied, unrecorded: the next start failed
+ * on what was already there. Here the whole run is one transaction, as Kysely makes it on
+ * PostgreSQL: a failure leaves the schema as it was. IMMEDIATE takes the write lock before
+ * the migrator reads what is applied (Kysely's migration lock does nothing on SQLite), so
+ * another process migrating the same file (a second `serve`, `latchkey migrate`) waits for
+ * it (busy_timeout) and then finds nothing left to do, instead of applying the same steps.
+ */
+async function inWriteTransaction(
+  kysely: Kysely<Database>,
+  run: (connection: Kysely<Database>) => Promise<MigrationResultSet>,
+): Promise<MigrationResultSet> {
+  return kysely.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection);
+    const result = await run(connection).catch((error: unknown) => ({ error }));
+    if (!result.error) {
+      await sql`commit`.execute(connection);
+      return result;
+    }
+    // SQLite may have rolled back on its own already (SQLITE_FULL, SQLITE_BUSY, ...).
+    await sql`rollback`.execute(connection).catch(() => {});
+    return result;
+  });
 }
 
 /**

@@ -14,45 +14,44 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     await sql`alter table sessions drop constraint sessions_refresh_hash_key`.execute(db);
     return;
   }
-  // SQLite cannot drop a column's UNIQUE: the table is rebuilt, in one transaction
+  // SQLite cannot drop a column's UNIQUE: the table is rebuilt
   // (https://sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema
-  // Changes"). No other table references sessions, so dropping it cascades nowhere.
-  await db.transaction().execute(async (trx) => {
-    await trx.schema
-      .createTable("sessions_new")
-      .addColumn("id", "text", (c) => c.primaryKey())
-      .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
-      .addColumn("refresh_hash", "text", (c) => c.notNull())
-      .addColumn("previous_refresh_hash", "text")
-      .addColumn("rotated_at", "bigint")
-      .addColumn("generation", "integer", (c) => c.notNull().defaultTo(0))
-      .addColumn("absolute_expires_at", "bigint", (c) => c.notNull())
-      .addColumn("created_at", "bigint", (c) => c.notNull())
-      .addColumn("last_seen_at", "bigint", (c) => c.notNull())
-      .addColumn("ip", "text")
-      .addColumn("user_agent", "text")
-      .addColumn("browser", "text")
-      .addColumn("os", "text")
-      .addColumn("amr", "text", (c) => c.notNull().defaultTo("[]"))
-      .addColumn("remember_me", "integer", (c) => c.notNull().defaultTo(0))
-      .addColumn("locked_at", "bigint")
-      .addColumn("revoked_at", "bigint")
-      .addColumn("revoked_reason", "text")
-      .addColumn("tokens_valid_after", "bigint")
-      .execute();
-    // The copy names every column of the new table, so it never depends on their order.
-    const { rows } = await sql<{
-      name: string;
-    }>`select name from pragma_table_info('sessions_new')`.execute(trx);
-    const columns = sql.join(rows.map((r) => sql.ref(r.name)));
-    await sql`insert into sessions_new (${columns}) select ${columns} from sessions`.execute(trx);
-    await trx.schema.dropTable("sessions").execute();
-    await trx.schema.alterTable("sessions_new").renameTo("sessions").execute();
-    await trx.schema.createIndex("sessions_user_id").on("sessions").column("user_id").execute();
-    await trx.schema
-      .createIndex("sessions_absolute_expires_at")
-      .on("sessions")
-      .column("absolute_expires_at")
-      .execute();
-  });
+  // Changes"), within the one transaction a migration run takes (store/db.ts). No other
+  // table references sessions, so dropping it cascades nowhere.
+  await db.schema
+    .createTable("sessions_new")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+    .addColumn("refresh_hash", "text", (c) => c.notNull())
+    .addColumn("previous_refresh_hash", "text")
+    .addColumn("rotated_at", "bigint")
+    .addColumn("generation", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("absolute_expires_at", "bigint", (c) => c.notNull())
+    .addColumn("created_at", "bigint", (c) => c.notNull())
+    .addColumn("last_seen_at", "bigint", (c) => c.notNull())
+    .addColumn("ip", "text")
+    .addColumn("user_agent", "text")
+    .addColumn("browser", "text")
+    .addColumn("os", "text")
+    .addColumn("amr", "text", (c) => c.notNull().defaultTo("[]"))
+    .addColumn("remember_me", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("locked_at", "bigint")
+    .addColumn("revoked_at", "bigint")
+    .addColumn("revoked_reason", "text")
+    .addColumn("tokens_valid_after", "bigint")
+    .execute();
+  // The copy names every column of the new table, so it never depends on their order.
+  const { rows } = await sql<{
+    name: string;
+  }>`select name from pragma_table_info('sessions_new')`.execute(db);
+  const columns = sql.join(rows.map((r) => sql.ref(r.name)));
+  await sql`insert into sessions_new (${columns}) select ${columns} from sessions`.execute(db);
+  await db.schema.dropTable("sessions").execute();
+  await db.schema.alterTable("sessions_new").renameTo("sessions").execute();
+  await db.schema.createIndex("sessions_user_id").on("sessions").column("user_id").execute();
+  await db.schema
+    .createIndex("sessions_absolute_expires_at")
+    .on("sessions")
+    .column("absolute_expires_at")
+    .execute();
 }
