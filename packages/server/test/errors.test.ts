@@ -451,6 +451,49 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("the Host header (RFC 9112 §3.2)", () => {
+  const raw = async (request: string) => parseRaw(await rawRequest(app, request));
+  const handshake =
+    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+  function expectHostRefused(answer: ReturnType<typeof parseRaw>, detail: string) {
+    expect(answer.statusLine).toBe("HTTP/1.1 400 Bad Request");
+    expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer.head).toMatch(/x-content-type-options: nosniff/i);
+    expect(answer.body).toMatchObject({
+      status: 400,
+      code: "validation_failed",
+      detail,
+      errors: [{ path: "headers.host", message: expect.any(String) }],
+    });
+  }
+
+  it("refuses an HTTP/1.1 request without one 400 as problem+json (regression: Node's empty 400)", async () => {
+    expectHostRefused(
+      await raw("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"),
+      "Missing Host header",
+    );
+  });
+
+  it("refuses a request with two 400 as problem+json (regression: served)", async () => {
+    expectHostRefused(
+      await raw("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"),
+      "More than one Host header",
+    );
+  });
+
+  it("refuses a WebSocket handshake without one, then closes (regression: upgraded)", async () => {
+    // rawRequest returns once the server has closed the connection.
+    expectHostRefused(await raw(`${handshake}\r\n`), "Missing Host header");
+  });
+
+  it("serves HTTP/1.0 without one, which need not send it", async () => {
+    const answer = await rawRequest(app, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+  });
+});
+
 describe("no leaks", () => {
   it("keeps stack traces, SQL and driver names out of every error above and these", async () => {
     const responses = await Promise.all([

@@ -8,6 +8,7 @@ import type { Services } from "../services.js";
 import { shedWhenClosing } from "./closing.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
+import { requireHostHeader } from "./host-header.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import {
   clientErrorHandler,
@@ -62,6 +63,8 @@ export async function buildHttp(
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,
     clientErrorHandler,
+    // RFC 9112 §3.2's Host rule is ours (host-header.ts), answered as problem+json.
+    http: { requireHostHeader: false },
     schemaController: { compilersFactory: lazyCompilers() },
     ajv: {
       // A string where a boolean belongs is a client bug to report, not to paper over.
@@ -122,6 +125,8 @@ export async function buildHttp(
 
   await app.register(cookie);
   registerCors(app, config.allowedOrigins, securityHeaders(config));
+  // After CORS, whose hook sets the headers every answer carries, this refusal's too.
+  requireHostHeader(app);
   await registerOpenApi(app, svc, options.docs);
 
   for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);

@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { subprotocol } from "ws";
 import { isClosing, serveDetached } from "../http/closing.js";
+import { hostHeaderRefusal } from "../http/host-header.js";
 import { sendProblem } from "../http/problem.js";
 
 declare module "ws" {
@@ -110,7 +111,10 @@ function isWebSocketHandshake(request: IncomingMessage, path: string): boolean {
   return (
     (url === path || url.startsWith(`${path}?`)) &&
     request.method === "GET" &&
-    request.headers.upgrade?.toLowerCase() === "websocket"
+    request.headers.upgrade?.toLowerCase() === "websocket" &&
+    // One that breaks the Host rule is served as plain HTTP, which refuses it
+    // (http/host-header.ts) and closes the connection after.
+    hostHeaderRefusal(request) === undefined
   );
 }
 
