@@ -155,6 +155,31 @@ describe("TOTP MFA", () => {
       expect(again.statusCode, again.body).toBe(200);
     });
 
+    it("names the issuer without a colon when the public URL has a port or an IPv6 host (regression: `localhost:8080`)", async () => {
+      // Key Uri Format: a colon separates issuer and account in the label, so neither may
+      // hold one; `127.0.0.1:8080:ada@…` read as issuer 127.0.0.1, account `8080:ada@…`.
+      for (const [publicUrl, issuer] of [
+        ["http://127.0.0.1:8080", "127.0.0.1"],
+        ["https://auth.example.com:8443", "auth.example.com"],
+        ["http://[::1]:8080", "Latchkey"],
+      ] as const) {
+        const other = await startTestApp({ publicUrl });
+        try {
+          const user = await registerUser(other, { email: "ada@example.com" });
+          const res = await other.http.inject({
+            method: "POST",
+            url: "/mfa/totp/setup",
+            headers: bearer(user.accessToken),
+          });
+          const uri = new URL(res.json<{ otpauthUrl: string }>().otpauthUrl);
+          expect(uri.searchParams.get("issuer")).toBe(issuer);
+          expect(decodeURIComponent(uri.pathname)).toBe(`/${issuer}:ada@example.com`);
+        } finally {
+          await other.close();
+        }
+      }
+    });
+
     it("keeps the TOTP secret sealed at rest when a master key is set", async () => {
       const sealed = await startTestApp({ masterKey: "m".repeat(40) });
       try {

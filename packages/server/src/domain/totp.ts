@@ -26,6 +26,17 @@ const totp = (secret: string, issuer = "", label = "") =>
     secret: Secret.fromBase32(secret),
   });
 
+/**
+ * The issuer authenticator apps list this deployment under: the public URL's host name.
+ * Key Uri Format forbids a colon in it (one separates issuer and account in the label, so
+ * `localhost:8080:ada@…` read as account `8080:ada@…`): a port is left out, and an IPv6
+ * literal gives way to the product name.
+ */
+export function totpIssuer(publicUrl: string, productName: string): string {
+  const { hostname } = new URL(publicUrl);
+  return (hostname.startsWith("[") ? productName : hostname).replaceAll(":", "");
+}
+
 /** The `otpauth://totp/...` key URI (Google Authenticator "Key Uri Format"). */
 export const totpUri = (secret: string, issuer: string, label: string): string =>
   totp(secret, issuer, label).toString();

@@ -1,5 +1,5 @@
 import { AuthError } from "../domain/errors.js";
-import { newTotpSecret, totpQrDataUrl, totpUri } from "../domain/totp.js";
+import { newTotpSecret, totpIssuer, totpQrDataUrl, totpUri } from "../domain/totp.js";
 import type { User } from "../domain/user.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
@@ -28,8 +28,7 @@ export async function startTotpSetup(svc: Services, user: User): Promise<TotpSet
   if (!(await svc.store.users.setPendingTotpSecret(user.id, sealed, svc.clock.now()))) {
     throw new AuthError("conflict", ALREADY_ON);
   }
-  // The issuer names this deployment in the authenticator app's list.
-  const issuer = new URL(svc.config.publicUrl).host;
+  const issuer = totpIssuer(svc.config.publicUrl, svc.config.mail.productName);
   const otpauthUrl = totpUri(secret, issuer, user.email ?? user.username ?? user.id);
   return { secret, otpauthUrl, qrCodeDataUrl: await totpQrDataUrl(otpauthUrl) };
 }
