@@ -8,7 +8,6 @@ import type { Services } from "../services.js";
 import { shedWhenClosing } from "./closing.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
-import { requireHostHeader } from "./host-header.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import {
   clientErrorHandler,
@@ -63,7 +62,7 @@ export async function buildHttp(
     // A malformed URL is refused before routing, so the error handler would not see it.
     frameworkErrors: errorHandler,
     clientErrorHandler,
-    // RFC 9112 §3.2's Host rule is ours (host-header.ts), answered as problem+json.
+    // RFC 9112 §3.2's Host rule is ours (host-header.ts, checked in cors.ts's hook).
     http: { requireHostHeader: false },
     schemaController: { compilersFactory: lazyCompilers() },
     ajv: {
@@ -124,9 +123,8 @@ export async function buildHttp(
   });
 
   await app.register(cookie);
+  // Also refuses requests that break the Host rule (host-header.ts).
   registerCors(app, config.allowedOrigins, securityHeaders(config));
-  // After CORS, whose hook sets the headers every answer carries, this refusal's too.
-  requireHostHeader(app);
   await registerOpenApi(app, svc, options.docs);
 
   for (const schema of [Problem, UserView, TokenResponse]) app.addSchema(schema);

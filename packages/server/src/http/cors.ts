@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { hostHeaderRefusal } from "./host-header.js";
 
 const ALLOW_METHODS = "GET, POST, PATCH, DELETE";
 const ALLOW_HEADERS = "Authorization, Content-Type, X-MFA-Token, X-Step-Up-Token";
@@ -12,6 +13,8 @@ const PREFLIGHT_MAX_AGE_S = "600";
  * It replaces @fastify/cors: requests without an Origin header, which are most API
  * traffic, cost one header here, where the plugin spent 4-6 % of GET /users/me
  * (bench/RESULTS.md). A disallowed origin simply gets no Access-Control-* headers.
+ * The same hook refuses a request that breaks RFC 9112's Host rule (host-header.ts), so
+ * every request runs one hook, not two, and the refusal carries every answer's headers.
  */
 export function registerCors(
   app: FastifyInstance,
@@ -31,7 +34,7 @@ export function registerCors(
       reply.header("access-control-allow-credentials", "true");
       reply.header("access-control-expose-headers", EXPOSE_HEADERS);
     }
-    done();
+    done(hostHeaderRefusal(request.raw));
   });
 
   app.options("*", { schema: { hide: true } }, async (_request, reply) => {

@@ -1,11 +1,14 @@
 import type { IncomingMessage } from "node:http";
-import type { FastifyInstance } from "fastify";
 import { AuthError } from "../domain/errors.js";
 
 /**
  * RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header
  * and to any request with more than one (HTTP/1.0 clients need not send one). The
- * refusal of this request, if it breaks that rule.
+ * refusal of this request, if it breaks that rule: `400 validation_failed` problem+json,
+ * like every other error, from the first hook (cors.ts) and the WebSocket upgrade. Node's
+ * own check (`requireHostHeader`, turned off in app.ts) answered an empty body no client
+ * can read as a problem, let a repeated Host and every `Connection: Upgrade` request
+ * through, and wrote no request line.
  */
 export function hostHeaderRefusal(request: IncomingMessage): AuthError | undefined {
   let count = 0;
@@ -25,15 +28,3 @@ const refusal = (detail: string, message: string) =>
   new AuthError("validation_failed", detail, {
     errors: [{ path: "headers.host", message: `${message} (RFC 9112 §3.2)` }],
   });
-
-/**
- * Refuses such requests as `400 validation_failed` problem+json, like every other error,
- * before anything else looks at them. Node's own check (`requireHostHeader`, turned off
- * in app.ts) answered an empty body that no client can read as a problem, let a repeated
- * Host and every request with `Connection: Upgrade` through, and wrote no request line.
- */
-export function requireHostHeader(app: FastifyInstance): void {
-  app.addHook("onRequest", (request, _reply, done) => {
-    done(hostHeaderRefusal(request.raw));
-  });
-}
