@@ -501,3 +501,44 @@ describe("guests", () => {
     expect((await patchMe(fresh, { screenLockMinutes: 10 })).statusCode).toBe(200);
   });
 });
+
+describe("accounts without a password or MFA (signed in through a provider only)", () => {
+  /** A registered user whose password is gone, as an account made by OAuth sign-in has none. */
+  async function providerOnlyUser(screenLockMinutes: number | null = null) {
+    const tokens = await registerUser(app);
+    const db = await openAppDb(app);
+    try {
+      await db.kysely
+        .updateTable("users")
+        .set({ password_hash: null, screen_lock_minutes: screenLockMinutes })
+        .where("id", "=", tokens.user.id)
+        .execute();
+    } finally {
+      await db.close();
+    }
+    app.clock.advance(2000); // past the session cache, which read the account before
+    return tokens;
+  }
+
+  it("cannot lock the session or set screenLockMinutes (403 forbidden)", async () => {
+    const { accessToken } = await providerOnlyUser();
+    expect((await post("/sessions/lock", accessToken)).json()).toMatchObject({
+      status: 403,
+      code: "forbidden",
+    });
+    const res = await app.http.inject({
+      method: "PATCH",
+      url: "/users/me",
+      ...json({ screenLockMinutes: 10 }),
+      headers: { ...bearer(accessToken), "content-type": "application/json" },
+    });
+    expect(res.json()).toMatchObject({ status: 403, code: "forbidden" });
+    expect((await me(accessToken)).statusCode).toBe(200);
+  });
+
+  it("is never locked when idle, whatever screenLockMinutes is stored", async () => {
+    const { accessToken } = await providerOnlyUser(5);
+    app.clock.advance(10 * MINUTE); // twice the stored limit, within the access token's life
+    expect((await me(accessToken)).statusCode).toBe(200);
+  });
+});

@@ -1,23 +1,35 @@
 import { AuthError } from "./errors.js";
 import type { User } from "./user.js";
 
+type LockFacts = Pick<User, "guest" | "passwordHash" | "mfaEnabled">;
+
 /**
- * A guest may not screen-lock its session: it has no password, code or passkey that
- * POST /auth/unlock could check, so the session would be dead until it ends, and a guest
- * that gave no email would have no way back to its account at all. It may once upgraded.
+ * POST /auth/unlock checks a password or an MFA code; an account with neither (a guest,
+ * or one that signs in only through a provider) could never lift a lock, and its session
+ * would be dead until it ends.
  */
-export function assertMayScreenLock(user: Pick<User, "guest">): void {
+const canUnlock = (user: LockFacts) => user.passwordHash !== null || user.mfaEnabled;
+
+/** Refuses a screen lock (now, or on idle) to an account that could not unlock it. */
+export function assertMayScreenLock(user: LockFacts): void {
   if (user.guest) {
     throw new AuthError(
       "forbidden",
       "A guest cannot lock its session: it has nothing to unlock it with; upgrade the account first (POST /auth/guest/upgrade)",
     );
   }
+  if (!canUnlock(user)) {
+    throw new AuthError(
+      "forbidden",
+      "This account cannot lock its sessions: unlocking takes a password or an MFA code, and it has neither",
+    );
+  }
 }
 
 /**
- * The idle limit that locks the user's sessions: none for a guest, whatever is stored (a
- * value a guest set before guests were refused it would otherwise still lock it out).
+ * The idle limit that locks the user's sessions: none for an account that could not unlock,
+ * whatever is stored (a value set before the rule, or before MFA was turned off, would
+ * otherwise still lock it out).
  */
-export const idleLockMinutes = (user: Pick<User, "guest" | "screenLockMinutes">) =>
-  user.guest ? null : user.screenLockMinutes;
+export const idleLockMinutes = (user: LockFacts & Pick<User, "screenLockMinutes">) =>
+  canUnlock(user) ? user.screenLockMinutes : null;

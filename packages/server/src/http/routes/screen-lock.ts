@@ -30,7 +30,8 @@ export const screenLockRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = as
         summary: "Lock this session now: 423 screen_locked until POST /auth/unlock",
         description:
           "A guest cannot lock (403 `forbidden`): it has no password, code or passkey to " +
-          "unlock with. It may once upgraded (POST /auth/guest/upgrade).",
+          "unlock with. It may once upgraded (POST /auth/guest/upgrade). Neither can an " +
+          "account with no password and no MFA (signed in through a provider only).",
         security: authSecurity,
         response: { 204: Type.Null(), ...problemResponses(401, 403, 423) },
       },
