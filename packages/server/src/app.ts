@@ -195,8 +195,8 @@ async function assemble(
       publicPerIp: new Limiter(`${ns}:public-ip`, rl.publicPerIp, rl.publicWindowSeconds, redis, {
         perIp: true,
       }),
-      mfaPerUser: new Limiter(
-        `${ns}:mfa-user`,
+      secondFactor: new Limiter(
+        `${ns}:second-factor`,
         rl.loginFailuresPerIdentifier,
         rl.loginWindowSeconds,
         redis,

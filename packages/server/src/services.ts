@@ -46,8 +46,8 @@ export interface Services {
     loginPerIp: Limiter;
     loginPerIdentifier: Limiter;
     publicPerIp: Limiter;
-    /** Wrong second factors (MFA login codes, step-up) per user. */
-    mfaPerUser: Limiter;
+    /** Wrong second factors at sign-in, and wrong step-up proofs, each in its own count. */
+    secondFactor: Limiter;
     /** Requests that send mail (resend, forgot, magic link), per IP: answered 429. */
     mailPerIp: Limiter;
     /** Mails per recipient address: beyond it, mail is dropped silently (the answer stays 202). */

@@ -558,6 +558,44 @@ describe("TOTP MFA", () => {
       expect(fresh.statusCode).toBe(429);
     });
 
+    // Regression: the count was one per user for sign-in and step-up alike, so five wrong
+    // codes from anyone with the password, repeated each window, kept the owner from
+    // signing in, stepping up, and so from changing the password they had lost.
+    it("wrong codes from a stranger with the password lock out neither the owner's address nor their step-up", async () => {
+      const user = await enrolledUser(app); // its session is from 127.0.0.1
+      const stranger = async (code: string, remoteAddress = "192.0.2.66") => {
+        const login = await app.http.inject({
+          method: "POST",
+          url: "/auth/login",
+          remoteAddress,
+          ...json({ identifier: user.email, password: PASSWORD }),
+        });
+        return app.http.inject({
+          method: "POST",
+          url: "/auth/login/mfa",
+          remoteAddress,
+          headers: {
+            "x-mfa-token": login.json<MfaPending>().mfaToken,
+            "content-type": "application/json",
+          },
+          payload: JSON.stringify({ code }),
+        });
+      };
+      const right = () => totpAt(user.secret, app.clock.now());
+      const wrong = () => (right() === "000000" ? "111111" : "000000");
+      for (let i = 0; i < 5; i++) expect((await stranger(wrong())).statusCode).toBe(400);
+      // Strangers share one count, bounded as before, wherever they come from.
+      expect((await stranger(right(), "192.0.2.67")).statusCode).toBe(429);
+      const stepUp = await post("/auth/step-up", user.accessToken, { password: PASSWORD });
+      expect(stepUp.statusCode).toBe(200);
+      app.clock.advance(STEP_MS);
+      const owner = await finishMfa(app, await mfaToken(user.email), right());
+      expect(owner.statusCode).toBe(200);
+      // Neither success cleared the strangers' count.
+      app.clock.advance(STEP_MS);
+      expect((await stranger(right())).statusCode).toBe(429);
+    });
+
     it("carries rememberMe from the password step into the session", async () => {
       const user = await enrolledUser(app);
       const login = await app.http.inject({

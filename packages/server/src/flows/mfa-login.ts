@@ -46,7 +46,7 @@ export type MfaAnswer = { code: string } | { webauthn: PasskeyAnswer };
 /**
  * POST /auth/login/mfa: a TOTP or backup code, or a passkey, for the user the MFA token
  * names. The token works once (its jti is claimed first, and given back when the factor is
- * wrong), and failures count per user.
+ * wrong), and failures count per account, the addresses it signed in from apart.
  */
 export async function completeMfaLogin(
   svc: Services,
@@ -56,7 +56,11 @@ export async function completeMfaLogin(
 ): Promise<IssuedTokens> {
   const { claims, user } = await pendingSignIn(svc, mfaToken);
   assertAccountUsable(user, client.ip);
-  const limit = await limitSecondFactor(svc, user.id, client);
+  const limit = await limitSecondFactor(
+    svc,
+    { kind: "sign-in", userId: user.id, ip: client.ip },
+    client,
+  );
   // The token is claimed before the factor is checked, so a used token never spends a
   // backup code or a TOTP step; a wrong factor gives the claim back (a typo keeps the token).
   const claim = `mfa-token:${claims.jti}`;

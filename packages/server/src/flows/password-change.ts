@@ -29,9 +29,9 @@ export async function changePassword(
   client: ClientInfo,
 ): Promise<IssuedTokens> {
   await assertPasswordAcceptable(input.newPassword, auth.user, svc.config.password, "newPassword");
-  // Wrong current passwords count in the per-user limit of step-up and MFA codes: a
+  // Wrong current passwords count in the per-user limit of step-up and unlock: a
   // session with a step-up grant must not become a way to guess the password.
-  const limit = await limitSecondFactor(svc, auth.user.id, client);
+  const limit = await limitSecondFactor(svc, { kind: "in-session", userId: auth.user.id }, client);
   const user = await svc.store.users.findById(auth.user.id);
   const ok = user?.passwordHash
     ? await svc.hasher.verify(user.passwordHash, input.currentPassword)

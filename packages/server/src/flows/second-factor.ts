@@ -4,6 +4,7 @@ import { AuthError } from "../domain/errors.js";
 import { TOTP_REPLAY_TTL_MS, totpStep } from "../domain/totp.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
+import { accountLimitKey } from "./login-limits.js";
 
 export type SecondFactor = "totp" | "backup_code";
 
@@ -56,22 +57,41 @@ export async function acceptSecondFactor(
 }
 
 /**
+ * Where second-factor attempts count. Finishing a sign-in counts per account with the
+ * owner's addresses apart (accountLimitKey, as for passwords): whoever has the password
+ * can fill the account's count from anywhere, and that must not keep the owner out.
+ * Proving presence again inside a session (step-up, unlock, password change) counts per
+ * user in a count of its own: wrong codes at sign-in, which the password alone allows,
+ * neither block it nor are cleared by its successes.
+ */
+export type AttemptBucket =
+  | { kind: "sign-in"; userId: string; ip: string }
+  | { kind: "in-session"; userId: string };
+
+const bucketKey = async (svc: Services, bucket: AttemptBucket): Promise<string> =>
+  bucket.kind === "sign-in"
+    ? `sign-in:${await accountLimitKey(svc, bucket.userId, bucket.ip)}`
+    : `in-session:${bucket.userId}`;
+
+/**
  * Counts an attempt before the check, like password login, so parallel guesses
  * cannot all slip under the limit; a success clears the count (see `passed`).
  */
 export async function limitSecondFactor(
   svc: Services,
-  userId: string,
+  bucket: AttemptBucket,
   client: ClientInfo,
 ): Promise<{ passed(): Promise<void> }> {
-  const limiter = svc.limits.mfaPerUser;
-  const wait = await limiter.hit(userId);
+  const limiter = svc.limits.secondFactor;
+  const { userId } = bucket;
+  const key = await bucketKey(svc, bucket);
+  const wait = await limiter.hit(key);
   if (wait > 0) {
-    await limiter.refund(userId);
+    await limiter.refund(key);
     audit(svc, { type: "mfa_rate_limited", userId }, client);
     throw new AuthError("rate_limited", "Too many failed attempts; try again later", {
       retryAfterSeconds: wait,
     });
   }
-  return { passed: () => limiter.reset(userId) };
+  return { passed: () => limiter.reset(key) };
 }

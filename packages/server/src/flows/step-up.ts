@@ -32,8 +32,7 @@ export interface StepUpGrant {
 
 /**
  * POST /auth/step-up: the password, a TOTP code or a passkey again, for a token bound to this
- * session and user. Failures count in the same per-user limit as MFA codes, so a
- * stolen access token cannot be used to guess either.
+ * session and user. Failures count per user (see reauthenticate).
  */
 export async function stepUp(
   svc: Services,
@@ -56,8 +55,9 @@ export async function stepUp(
 
 /**
  * The signed-in user proves presence again with the password, a TOTP or backup code (step-up,
- * unlocking a screen lock). Failures count in the same per-user limit as MFA codes,
- * so a stolen access token cannot be used to guess either. Returns the RFC 8176 method.
+ * unlocking a screen lock). Failures count per user, so a stolen access token cannot be
+ * used to guess the password or a code; apart from sign-in's count (AttemptBucket), which
+ * the password alone can fill. Returns the RFC 8176 method.
  */
 export async function reauthenticate(
   svc: Services,
@@ -66,7 +66,7 @@ export async function reauthenticate(
   client: ClientInfo,
 ): Promise<"pwd" | "otp" | "hwk"> {
   const userId = auth.user.id;
-  const limit = await limitSecondFactor(svc, userId, client);
+  const limit = await limitSecondFactor(svc, { kind: "in-session", userId }, client);
   const method = await prove(svc, auth, input);
   if (typeof method !== "string") {
     audit(svc, { type: "step_up_failed", userId, sessionId: auth.session.id }, client);

@@ -147,8 +147,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "The MFA token from POST /auth/login comes as `X-MFA-Token` or the lk_mfa cookie; it works " +
           "once and for 10 minutes. `code` is a 6-digit TOTP code (each accepted once) or an " +
           "8-character backup code (each works once); `webauthn` is a passkey assertion over a " +
-          "challenge from POST /auth/login/mfa/webauthn/options. Failures count per user (5 per " +
-          "15 min, then 429). Errors: 400 `invalid_code`, `webauthn_failed`; 401 `unauthenticated` " +
+          "challenge from POST /auth/login/mfa/webauthn/options. Failures count per account (5 per " +
+          "15 min, then 429), an address the account signed in from before apart, and apart " +
+          "from step-up's: the password alone cannot lock its owner out. Errors: 400 `invalid_code`, `webauthn_failed`; 401 `unauthenticated` " +
           "(no MFA token), `invalid_token` (forged or already used), `token_expired`; such a 401 " +
           "for the lk_mfa cookie's token clears the cookie (a wrong code keeps it, and so does a " +
           "token a concurrent attempt holds).",
