@@ -1,10 +1,8 @@
 import type { Redis } from "ioredis";
 import type pino from "pino";
+import { cannotConnect, within } from "../ops/connect.js";
 
-/**
- * How long a start waits for Redis to answer. A port that accepts and never answers (a
- * wrong service, a half-open firewall) would otherwise hold the start, and `serve`, for ever.
- */
+/** How long a start waits for Redis to answer (see ops/connect.ts). */
 export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
@@ -20,21 +18,13 @@ export async function connectRedis(url: string, log: pino.Logger): Promise<Redis
     cause ??= err;
   };
   redis.on("error", remember);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`)),
-      REDIS_CONNECT_TIMEOUT_MS,
-    );
-  });
   try {
-    await Promise.race([redis.connect(), timeout]);
+    await within(redis.connect(), REDIS_CONNECT_TIMEOUT_MS);
   } catch (err) {
     redis.disconnect();
     const reason = (cause ?? (err as Error)).message;
-    throw new Error(`Cannot connect to Redis (REDIS_URL, ${hostOf(url)}): ${reason}`);
+    throw cannotConnect("Redis", "REDIS_URL", url, reason);
   } finally {
-    clearTimeout(timer);
     redis.off("error", remember);
   }
   return watch(redis, log);
@@ -70,8 +60,4 @@ export async function closeRedis(redis: Redis): Promise<void> {
     return;
   }
   await redis.quit().catch(() => redis.disconnect());
-}
-
-function hostOf(url: string): string {
-  return URL.canParse(url) ? new URL(url).host : "unparsable URL";
 }

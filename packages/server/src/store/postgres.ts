@@ -1,5 +1,6 @@
 import type { PostgresPool } from "kysely";
 import type { CustomTypesConfig, Pool } from "pg";
+import { cannotConnect, within } from "../ops/connect.js";
 
 /**
  * How long getting a PostgreSQL connection may take, at start and on every request. A
@@ -75,26 +76,17 @@ export async function openPostgresPool(
 }
 
 async function firstConnection(pool: Pool, url: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${PG_CONNECT_TIMEOUT_MS / 1000} s`)),
-      PG_CONNECT_TIMEOUT_MS,
-    );
-  });
   // pg's own timer, as long, ends this attempt too; its outcome is no longer wanted then.
   const connecting = pool.connect();
   try {
-    (await Promise.race([connecting, timeout])).release();
+    (await within(connecting, PG_CONNECT_TIMEOUT_MS)).release();
   } catch (err) {
     connecting.then(
       (client) => client.release(),
       () => {},
     );
     await pool.end().catch(() => {});
-    throw new Error(`Cannot connect to PostgreSQL (DATABASE_URL, ${hostOf(url)}): ${causeOf(err)}`);
-  } finally {
-    clearTimeout(timer);
+    throw cannotConnect("PostgreSQL", "DATABASE_URL", url, causeOf(err));
   }
 }
 
@@ -105,8 +97,4 @@ async function firstConnection(pool: Pool, url: string): Promise<void> {
 function causeOf(err: unknown): string {
   const { message, code } = (err ?? {}) as { message?: string; code?: string };
   return message || code || String(err);
-}
-
-function hostOf(url: string): string {
-  return URL.canParse(url) ? new URL(url).host : "unparsable URL";
 }
