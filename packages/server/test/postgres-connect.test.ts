@@ -1,13 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { PG_CONNECT_TIMEOUT_MS } from "../src/store/postgres.js";
 import { startTestApp } from "./helpers.js";
-import { type TcpServer, tcpServer } from "./tcp-server.js";
-
-async function closedPort(): Promise<number> {
-  const server = await tcpServer(() => {});
-  await server.close();
-  return server.port;
-}
+import { closedPort, type TcpServer, tcpServer } from "./tcp-server.js";
 
 // Regression: pg's pool had no connect timeout, so a PostgreSQL port that accepted and never
 // answered held `latchkey serve` and `latchkey migrate` for ever; a refused one failed with

@@ -1,13 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { REDIS_CONNECT_TIMEOUT_MS } from "../src/cache/redis.js";
 import { startTestApp } from "./helpers.js";
-import { type TcpServer, tcpServer } from "./tcp-server.js";
-
-async function closedPort(): Promise<number> {
-  const server = await tcpServer(() => {});
-  await server.close();
-  return server.port;
-}
+import { closedPort, type TcpServer, tcpServer } from "./tcp-server.js";
 
 // Regression: an unreachable Redis failed the start with ioredis's "Unhandled error event"
 // and a stack on stderr, then "Connection is closed." naming neither REDIS_URL nor the host;

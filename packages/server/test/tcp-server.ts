@@ -26,3 +26,10 @@ export async function tcpServer(serve: (socket: Socket) => void, port = 0): Prom
     },
   };
 }
+
+/** A port nothing listens on: a connection to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = await tcpServer(() => {});
+  await server.close();
+  return server.port;
+}

@@ -2,7 +2,7 @@ import { decodeJwt } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CacheEvent } from "../../src/cache/revocation-bus.js";
 import { createLink } from "../../src/flows/mail-links.js";
-import { bearer, json, registerUser, type TestApp } from "../helpers.js";
+import { bearer, json, postJson, registerUser, type TestApp } from "../helpers.js";
 import { PASSWORD, passwordLogin, stepUpToken } from "../mfa-helpers.js";
 import { openSocket, type WsClient } from "../ws-client.js";
 import { useTwoNodes } from "./two-nodes.js";
@@ -34,13 +34,6 @@ describe("revocations across two nodes, published after commit", () => {
 
   const me = (app: TestApp, accessToken: string) =>
     app.http.inject({ url: "/users/me", headers: bearer(accessToken) });
-  const post = (app: TestApp, url: string, body: unknown, headers = {}) =>
-    app.http.inject({
-      method: "POST",
-      url,
-      ...json(body),
-      headers: { ...json(body).headers, ...headers },
-    });
 
   /** Node B's session and user events from now on, and a marker that shows Redis delivered all before it. */
   const heardOnB = () => {
@@ -132,13 +125,13 @@ describe("revocations across two nodes, published after commit", () => {
       async () => {
         const n = Math.random().toString(36).slice(2, 8);
         const guest = { username: `guest${n}`, email: `guest-${n}@example.com` };
-        const first = await post(nodes.a, "/auth/guest", guest);
-        const again = await post(nodes.a, "/auth/guest", guest);
+        const first = await postJson(nodes.a, "/auth/guest", guest);
+        const again = await postJson(nodes.a, "/auth/guest", guest);
         expect(again.json()).toMatchObject({ returningGuest: true });
         return {
           victim: first.json<{ accessToken: string }>().accessToken,
           act: async () => {
-            const res = await post(
+            const res = await postJson(
               nodes.a,
               "/auth/guest/upgrade",
               { email: `upgraded-${n}@example.com`, password: PASSWORD },
@@ -158,7 +151,7 @@ describe("revocations across two nodes, published after commit", () => {
           victim: elsewhere.json<{ accessToken: string }>().accessToken,
           act: async () => {
             const stepUp = await stepUpToken(nodes.a, here.accessToken);
-            const res = await post(
+            const res = await postJson(
               nodes.a,
               "/auth/password/change",
               { currentPassword: PASSWORD, newPassword: "a brand new passphrase" },
@@ -178,7 +171,7 @@ describe("revocations across two nodes, published after commit", () => {
           act: async () => {
             const { link } = await createLink(nodes.a.svc, user, "reset_password");
             const token = new URL(link).searchParams.get("token");
-            const res = await post(nodes.a, "/auth/password/reset", {
+            const res = await postJson(nodes.a, "/auth/password/reset", {
               token,
               newPassword: "a brand new passphrase",
             });
@@ -196,7 +189,7 @@ describe("revocations across two nodes, published after commit", () => {
           act: async () => {
             const { link } = await createLink(nodes.a.svc, user, "magic_link");
             const token = new URL(link).searchParams.get("token");
-            const res = await post(nodes.a, "/auth/magic-link/verify", { token });
+            const res = await postJson(nodes.a, "/auth/magic-link/verify", { token });
             expect(res.statusCode).toBe(200);
           },
         };
@@ -281,9 +274,11 @@ describe("revocations across two nodes, published after commit", () => {
         return {
           victim: accessToken,
           act: async () => {
-            expect((await post(nodes.a, "/auth/refresh", { refreshToken })).statusCode).toBe(200);
+            expect((await postJson(nodes.a, "/auth/refresh", { refreshToken })).statusCode).toBe(
+              200,
+            );
             nodes.a.clock.advance(60_000); // past the grace window of concurrent refreshes
-            const reused = await post(nodes.a, "/auth/refresh", { refreshToken });
+            const reused = await postJson(nodes.a, "/auth/refresh", { refreshToken });
             expect(reused.json()).toMatchObject({ code: "refresh_token_reused" });
           },
         };
