@@ -86,7 +86,7 @@ program
   .option("--email <email>")
   .requiredOption("--password-env <var>", "read the password from this environment variable")
   .action(async (opts: { username: string; email?: string; passwordEnv: string }) => {
-    const config = commandConfig();
+    const config = commandConfig(opts.passwordEnv);
     const password = process.env[opts.passwordEnv];
     if (!password) throw new ConfigError(`${opts.passwordEnv} is not set`);
     // The rules POST /auth/setup and /auth/register hold these to; the CLI took anything.
@@ -173,12 +173,14 @@ program
 /**
  * The configuration of a command that works on the database without a server (and so
  * without its log): unknown LATCHKEY_* variables are warned of on stderr, since a typo in
- * one (LATCHKEY_DATABSE_SCHEMA) would have it work on other tables than meant.
+ * one (LATCHKEY_DATABSE_SCHEMA) would have it work on other tables than meant. Not one the
+ * command itself was told to read (`--password-env LATCHKEY_ADMIN_PASSWORD`).
  */
-function commandConfig(): Config {
+function commandConfig(readByCommand?: string): Config {
   const config = loadConfig();
-  if (config.unknownVariables.length > 0) {
-    console.error(`latchkey: warning: ${describeUnknownVariables(config.unknownVariables)}`);
+  const unknown = config.unknownVariables.filter(({ name }) => name !== readByCommand);
+  if (unknown.length > 0) {
+    console.error(`latchkey: warning: ${describeUnknownVariables(unknown)}`);
   }
   return config;
 }

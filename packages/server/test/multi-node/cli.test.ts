@@ -84,6 +84,26 @@ describe("latchkey CLI", () => {
     }
   });
 
+  // Regression: the variable `--password-env` names was warned of as unknown when it had
+  // the LATCHKEY_ prefix, though the command had just read the password from it.
+  it("does not warn of the variable admin create reads the password from", async () => {
+    const ops = deployment({}, { LATCHKEY_ROOT_PASSWORD: "a long admin password" });
+    try {
+      const { stdout, stderr } = await ops.cli(
+        "admin",
+        "create",
+        "--username",
+        "root",
+        "--password-env",
+        "LATCHKEY_ROOT_PASSWORD",
+      );
+      expect(stdout).toMatch(/^Created admin root/);
+      expect(stderr).toBe("");
+    } finally {
+      await ops.drop();
+    }
+  });
+
   it("creates an admin, lists users, and purges ended sessions in batches", async () => {
     dep = deployment({}, { ROOT_PW: "a long admin password" });
     expect((await dep.cli("migrate")).stdout).toContain("Database is up to date");
