@@ -93,8 +93,8 @@ export class RefreshCoordinator {
       this.#post({ type: "refreshed", ok });
       return ok;
     };
-    if (this.sharesLocks) return this.serial(step);
-    if (this.#peerRefresh) {
+    // Without Web Locks, a peer's announced refresh is waited for here instead.
+    if (this.#peerRefresh && !this.sharesLocks) {
       await Promise.race([this.#peerRefresh.promise, delay(PEER_REFRESH_WAIT_MS)]);
       this.#peerRefresh = undefined; // a peer that closed mid-refresh never answers
       if (this.#version > seen) return this.#last;
