@@ -222,19 +222,37 @@ export function parseRaw(answer: string) {
  */
 export function holdPasswordChecks(app: TestApp) {
   const verify = app.svc.hasher.verify.bind(app.svc.hasher);
-  let entered!: () => void;
-  const checking = new Promise<void>((resolve) => {
-    entered = resolve;
-  });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const entered = gate();
+  const released = gate();
   const spy = vi.spyOn(app.svc.hasher, "verify").mockImplementation(async (hash, password) => {
-    entered();
+    entered.open();
     const ok = await verify(hash, password);
-    await released;
+    await released.passed;
     return ok;
   });
-  return { checking, release, restore: () => spy.mockRestore() };
+  return { checking: entered.passed, release: released.open, restore: () => spy.mockRestore() };
+}
+
+/**
+ * Revokes every session of the user in a transaction held open until `commit()`: `written`
+ * settles once the revocation is written and not yet committed, `done` once it committed.
+ */
+export function revocationHeldOpen(app: TestApp, userId: string) {
+  const written = gate();
+  const committing = gate();
+  const done = app.svc.store.transaction(async (tx) => {
+    await app.svc.sessions.revokeAllForUser(userId, "admin", undefined, tx);
+    written.open();
+    await committing.passed;
+  });
+  return { written: written.passed, commit: committing.open, done };
+}
+
+/** A promise one step of a test waits on (`passed`) until another step calls `open`. */
+export function gate(): { passed: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const passed = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { passed, open };
 }

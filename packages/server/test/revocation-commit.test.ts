@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CacheEvent } from "../src/cache/revocation-bus.js";
-import { bearer, registerUser, startTestApp, type TestApp } from "./helpers.js";
+import { bearer, registerUser, revocationHeldOpen, startTestApp, type TestApp } from "./helpers.js";
 import { openSocket, type WsClient } from "./ws-client.js";
 
 /**
@@ -62,27 +62,14 @@ describe("revocations in a transaction are published after it commits", () => {
     const { accessToken, user } = await registerUser(app);
     expect((await me(accessToken)).statusCode).toBe(200);
     const events = heard();
-    let revokedInTransaction!: () => void;
-    const revoked = new Promise<void>((resolve) => {
-      revokedInTransaction = resolve;
-    });
-    let commit!: () => void;
-    const committing = new Promise<void>((resolve) => {
-      commit = resolve;
-    });
-
-    const transaction = app.svc.store.transaction(async (tx) => {
-      await app.svc.sessions.revokeAllForUser(user.id, "admin", undefined, tx);
-      revokedInTransaction();
-      await committing;
-    });
+    const held = revocationHeldOpen(app, user.id);
     try {
-      await revoked;
+      await held.written;
       expect(events).toEqual([]); // written, not committed: nobody may act on it yet
     } finally {
-      commit(); // else the held transaction (on SQLite, the only connection) blocks the rest
+      held.commit(); // else the held transaction (on SQLite, the only connection) blocks the rest
     }
-    await transaction;
+    await held.done;
 
     const sessionId = decodeJwt(accessToken).sid;
     expect(events).toEqual([{ type: "session", sessionId, change: "revoked" }]);

@@ -2,7 +2,15 @@ import { decodeJwt } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CacheEvent } from "../../src/cache/revocation-bus.js";
 import { createLink } from "../../src/flows/mail-links.js";
-import { bearer, json, postJson, registerUser, type TestApp } from "../helpers.js";
+import {
+  bearer,
+  gate,
+  json,
+  postJson,
+  registerUser,
+  revocationHeldOpen,
+  type TestApp,
+} from "../helpers.js";
 import { PASSWORD, passwordLogin, stepUpToken } from "../mfa-helpers.js";
 import { openSocket, type WsClient } from "../ws-client.js";
 import { useTwoNodes } from "./two-nodes.js";
@@ -38,19 +46,16 @@ describe("revocations across two nodes, published after commit", () => {
   /** Node B's session and user events from now on, and a marker that shows Redis delivered all before it. */
   const heardOnB = () => {
     const events: CacheEvent[] = [];
-    let marked!: () => void;
-    const marker = new Promise<void>((resolve) => {
-      marked = resolve;
-    });
+    const marker = gate();
     const markerUser = `marker-${Math.random()}`;
     nodes.b.svc.bus.subscribe((event) => {
-      if (event.type === "user" && event.userId === markerUser) marked();
+      if (event.type === "user" && event.userId === markerUser) marker.open();
       else if (event.type === "session" || event.type === "user") events.push(event);
     });
     /** One channel, one publisher: what A published before the marker reached B before it. */
     const drained = async () => {
       nodes.a.svc.bus.publish({ type: "user", userId: markerUser });
-      await marker;
+      await marker.passed;
       return events;
     };
     return { events, drained };
@@ -93,27 +98,15 @@ describe("revocations across two nodes, published after commit", () => {
 
   it("B re-reading the session while A's transaction is open still refuses it once A commits", async () => {
     const { accessToken, user } = await registerUser(nodes.a);
-    let revokedInTransaction!: () => void;
-    const revoked = new Promise<void>((resolve) => {
-      revokedInTransaction = resolve;
-    });
-    let commit!: () => void;
-    const committing = new Promise<void>((resolve) => {
-      commit = resolve;
-    });
-    const transaction = nodes.a.svc.store.transaction(async (tx) => {
-      await nodes.a.svc.sessions.revokeAllForUser(user.id, "admin", undefined, tx);
-      revokedInTransaction();
-      await committing;
-    });
+    const held = revocationHeldOpen(nodes.a, user.id);
     try {
-      await revoked;
+      await held.written;
       // Not committed: B reads the session live, and caches it.
       expect((await me(nodes.b, accessToken)).statusCode).toBe(200);
     } finally {
-      commit();
+      held.commit();
     }
-    await transaction;
+    await held.done;
     expect((await me(nodes.a, accessToken)).statusCode).toBe(401);
     await refusedOnB(accessToken);
   });
