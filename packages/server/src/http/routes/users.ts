@@ -66,8 +66,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "a larger value is 400 `validation_failed`, and one stored before the ceiling was " +
           "lowered is cut to it. `singleSession` makes each new sign-in end the others. " +
           "`screenLockMinutes` locks a session idle that long (423 `screen_locked` until POST " +
-          "/auth/unlock); a guest cannot set it (403 `forbidden`: it has nothing to unlock " +
-          "with), only clear it with null.",
+          "/auth/unlock); an account unlock could not check (a guest, or one with neither a " +
+          "password nor MFA: provider sign-in only) cannot set it (403 `forbidden`), only " +
+          "clear it with null.",
         security: authSecurity,
         body: Type.Object(
           {
