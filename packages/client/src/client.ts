@@ -6,6 +6,7 @@ import {
 } from "@simplewebauthn/browser";
 import { LatchkeyError, problemResponse } from "./errors.js";
 import { RefreshCoordinator } from "./refresh-coordinator.js";
+import { refreshFailure } from "./refresh-failure.js";
 import { LatchkeySocket, type SocketOptions } from "./socket.js";
 import { memoryStorage, type StoredTokens, type TokenStorage } from "./storage.js";
 import type {
@@ -53,8 +54,6 @@ export interface ClientOptions {
 const REFRESHABLE = new Set(["token_expired", "invalid_token", "unauthenticated"]);
 /** Codes Latchkey answers when the session itself is over: no refresh can cure them. */
 const SESSION_OVER = new Set(["session_revoked", "user_not_found"]);
-/** The 423 a locked session's refresh answers: the session lives on, the app asks to unlock. */
-const SCREEN_LOCKED = "screen_locked";
 /** A socket does not start with an access token this close to its end. */
 const SOCKET_TOKEN_MARGIN_MS = 10_000;
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -374,10 +373,12 @@ export class LatchkeyClient {
     try {
       refreshed = await this.#coordinator.run(seen, () => this.#rotate());
     } catch (err) {
-      // Locked: what this request gets with a live token too, and what the app must show.
-      if (err instanceof LatchkeyError && err.code === SCREEN_LOCKED)
+      // Locked, or refused for good (an IP rule, a disabled account): what this request gets
+      // with a live token too, and what the app must show.
+      if (err instanceof LatchkeyError && refreshFailure(err) !== "transient") {
         return problemResponse(err.problem);
-      return res; // unreachable or rate limited: the caller sees the original 401
+      }
+      return res; // unreachable, rate limited or 5xx: the caller sees the original 401
     }
     return refreshed ? this.#send(url, init, true) : res;
   }
@@ -545,12 +546,12 @@ export class LatchkeyClient {
     // Signed out (or in again) meanwhile: this answer is about a session no longer in hand,
     // and keeping its successor would put a pair back into storage after a logout.
     if (epoch !== this.#epoch) return false;
-    if (res.status === 401) {
-      const { code } = await LatchkeyError.from(res);
-      await this.#end(code);
+    if (!res.ok) {
+      const err = await LatchkeyError.from(res);
+      if (refreshFailure(err) !== "ended") throw err;
+      await this.#end(err.code);
       return false;
     }
-    if (!res.ok) throw await LatchkeyError.from(res);
     await this.#accept((await res.json()) as TokenResponse);
     return true;
   }

@@ -1,4 +1,5 @@
-import { LatchkeyError } from "./errors.js";
+import type { LatchkeyError } from "./errors.js";
+import { refreshFailure } from "./refresh-failure.js";
 
 /** The subprotocol of API.md's "WebSocket: GET /ws"; the server selects it and never echoes the token. */
 export const SUBPROTOCOL = "latchkey.v1";
@@ -50,6 +51,12 @@ export interface SocketOptions {
   onMessage?(message: unknown): void;
   /** The session ended (`session_revoked`, close 4401, or refresh refused): no reconnect. */
   onRevoked?(): void;
+  /**
+   * A refresh was refused in a way no retry cures (403 `ip_not_allowed`, `account_disabled`,
+   * `csrf_rejected`, other 4xx but 401, 408, 423 and 429): the socket stops (`closed`). The
+   * session is not over, so `onRevoked` is not called and the tokens are kept.
+   */
+  onRefused?(error: LatchkeyError): void;
   /** Close 4423: unlock the session (POST /auth/unlock), then call `reconnect()`. */
   onLocked?(): void;
   /** Every close the server or network caused, before the helper decides what to do. */
@@ -83,7 +90,7 @@ interface ServerMessage {
  * A WebSocket that signs in during the handshake: with the access token as a subprotocol
  * (`latchkey.v1, bearer.<jwt>`) in body mode, with the lk_access cookie in cookie mode. It
  * keeps pushed tokens and reconnects with jittered exponential backoff. Revocation,
- * screen lock and 4403 stop it: reconnecting could not succeed.
+ * screen lock, 4403 and a refresh refused for good stop it: reconnecting could not succeed.
  */
 export class LatchkeySocket {
   #state: SocketState = "connecting";
@@ -146,9 +153,18 @@ export class LatchkeySocket {
       credential = await this.auth.credential();
     } catch (err) {
       if (overtaken()) return;
-      // A locked session's refresh answers 423: no attempt gets in before an unlock.
-      if (err instanceof LatchkeyError && err.code === "screen_locked") return this.#locked();
-      return this.#retry(refreshFirst); // the server is unreachable: try again later
+      switch (refreshFailure(err)) {
+        case "ended":
+          return this.#revoked((err as LatchkeyError).code);
+        // A locked session's refresh answers 423: no attempt gets in before an unlock.
+        case "locked":
+          return this.#locked();
+        // 403 and the like: each attempt would be refused the same way, at every delay.
+        case "refused":
+          return this.#refused(err as LatchkeyError);
+        case "transient":
+          return this.#retry(refreshFirst); // unreachable, 429, 5xx: try again later
+      }
     }
     if (overtaken()) return;
     if (!credential) return this.#revoked("no_session");
@@ -221,6 +237,11 @@ export class LatchkeySocket {
   #locked(): void {
     this.#set("locked");
     this.options.onLocked?.();
+  }
+
+  #refused(err: LatchkeyError): void {
+    this.#stop("closed");
+    this.options.onRefused?.(err);
   }
 
   #revoked(reason: string): void {

@@ -158,6 +158,25 @@ describe.each(["body", "cookie"] as const)("%s mode", (mode) => {
     expect((await lk.me()).email).toMatch(/^sdk-/);
   });
 
+  it("answers the 401s a refresh refused with 403 ip_not_allowed with that 403, keeping the session", async () => {
+    const { app, baseUrl } = await start(mode);
+    const ended: string[] = [];
+    const { client: lk, calls } = client(baseUrl, mode, { onSessionEnd: (r) => ended.push(r) });
+    await lk.register({ email: email(), password: PASSWORD });
+    await lk.updateProfile({ allowedIps: ["192.0.2.1"] }); // locks this address out
+    app.clock.advance(ACCESS_EXPIRED_MS);
+    calls.length = 0;
+
+    const results = await Promise.all([lk.fetch("/users/me"), lk.fetch("/sessions")]);
+
+    // They used to get the expired token's 401 `token_expired`, which reads as "refresh".
+    expect(results.map((r) => r.status)).toEqual([403, 403]);
+    for (const r of results) expect((await r.json()).code).toBe("ip_not_allowed");
+    expect(calls.filter((p) => p === "/auth/refresh")).toHaveLength(1);
+    await expect(lk.me()).rejects.toMatchObject({ status: 403, code: "ip_not_allowed" });
+    expect(ended).toEqual([]); // the session lives: the rule can be lifted from an allowed address
+  });
+
   it("signs in with MFA, then logs out", async () => {
     const { app, baseUrl } = await start(mode);
     const { client: lk } = client(baseUrl, mode);

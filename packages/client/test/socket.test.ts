@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { startTestApp, type TestApp } from "../../server/test/helpers.js";
+import { openAppDb, startTestApp, type TestApp } from "../../server/test/helpers.js";
 import { PASSWORD } from "../../server/test/mfa-helpers.js";
 import {
   LatchkeyClient,
@@ -342,6 +342,111 @@ describe("LatchkeySocket against the real GET /ws", () => {
     await until(() => ws.state === "open");
     expect(events).toEqual(["locked", "authenticated"]);
   });
+
+  /** Arranges a refusal of this session's refresh that no retry can cure, on the real server. */
+  const refusals = {
+    // The user's own rule, set from another device: this address is locked out.
+    ip_not_allowed: (lk: LatchkeyClient) => lk.updateProfile({ allowedIps: ["192.0.2.1"] }),
+    // Disabled by an operator in SQL, not through the admin API (which revokes: a 401).
+    account_disabled: async (lk: LatchkeyClient, app: TestApp) => {
+      const { id } = await lk.me();
+      const db = await openAppDb(app);
+      await db.kysely.updateTable("users").set({ disabled: 1 }).where("id", "=", id).execute();
+      await db.close();
+      app.svc.sessions.userChanged(id);
+    },
+  };
+
+  it.each(Object.entries(refusals))(
+    "a refresh refused with 403 %s stops the socket with that error instead of retrying",
+    async (code, refuse) => {
+      app = await startTestApp({ tokens: { delivery: "body" } });
+      const baseUrl = await app.listen();
+      const refreshes: number[] = [];
+      const ended: string[] = [];
+      lk = new LatchkeyClient({
+        mode: "body",
+        baseUrl,
+        channelName: `ws-real-${randomBytes(6).toString("hex")}`,
+        onSessionEnd: (reason) => ended.push(reason),
+        fetch: async (input, init) => {
+          const res = await fetch(input, init);
+          const path = new URL(input instanceof Request ? input.url : input).pathname;
+          if (path === "/auth/refresh") refreshes.push(res.status);
+          return res;
+        },
+      });
+      await lk.register({
+        email: `ws-real-${randomBytes(4).toString("hex")}@example.com`,
+        password: PASSWORD,
+      });
+      await refuse(lk, app);
+      app.clock.advance(16 * 60_000); // the handshake's token is refused: 4401 token_expired
+      const events: string[] = [];
+      const ws = lk.socket({
+        url: `${baseUrl.replace(/^http/, "ws")}/ws`,
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        minReconnectDelayMs: 20,
+        maxReconnectDelayMs: 40,
+        onAuthenticated: () => events.push("authenticated"),
+        onRevoked: () => events.push("revoked"),
+        onRefused: (err) => events.push(`refused:${err.status} ${err.code}`),
+      });
+      socket = ws;
+
+      await until(() => ws.state === "closed");
+      // It used to count the 403 as "unreachable": one refresh every reconnect delay.
+      await sleep(300); // several reconnect delays
+      expect(refreshes).toEqual([403]);
+      expect(events).toEqual([`refused:403 ${code}`]);
+      expect(ended).toEqual([]); // the session is not over: the rule may be lifted
+    },
+  );
+
+  it.each([503, 429])(
+    "a refresh answered %i (a proxy in front, an overloaded server) is retried with backoff until it passes",
+    async (status) => {
+      app = await startTestApp({ tokens: { delivery: "body" } });
+      const baseUrl = await app.listen();
+      const refreshes: number[] = [];
+      lk = new LatchkeyClient({
+        mode: "body",
+        baseUrl,
+        channelName: `ws-real-${randomBytes(6).toString("hex")}`,
+        // What a reverse proxy answers while the server is busy: the first two refreshes.
+        fetch: async (input, init) => {
+          const path = new URL(input instanceof Request ? input.url : input).pathname;
+          if (path !== "/auth/refresh") return fetch(input, init);
+          const res =
+            refreshes.length < 2
+              ? new Response("busy", { status, headers: { "retry-after": "1" } })
+              : await fetch(input, init);
+          refreshes.push(res.status);
+          return res;
+        },
+      });
+      await lk.register({
+        email: `ws-real-${randomBytes(4).toString("hex")}@example.com`,
+        password: PASSWORD,
+      });
+      app.clock.advance(16 * 60_000);
+      const events: string[] = [];
+      const ws = lk.socket({
+        url: `${baseUrl.replace(/^http/, "ws")}/ws`,
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        minReconnectDelayMs: 20,
+        maxReconnectDelayMs: 40,
+        onAuthenticated: () => events.push("authenticated"),
+        onRevoked: () => events.push("revoked"),
+        onRefused: (err) => events.push(`refused:${err.code}`),
+      });
+      socket = ws;
+
+      await until(() => ws.state === "open");
+      expect(refreshes).toEqual([status, status, 200]);
+      expect(events).toEqual(["authenticated"]);
+    },
+  );
 
   it("cookie mode: a handshake whose lk_access cookie aged out refreshes after auth_timeout and gets in", async () => {
     app = await startTestApp({
