@@ -88,6 +88,7 @@ async function assemble(
     schema: config.databaseSchema,
     poolSize: config.postgresPool.max,
     idleTimeoutMs: config.postgresPool.idleTimeoutMs,
+    queryTimeoutMs: config.postgresPool.queryTimeoutMs,
   });
   closers.push(() => db.close());
   const store = Store.of(db);
@@ -233,7 +234,11 @@ async function assemble(
 
   const timers = [
     setInterval(
-      () => purgeEnded(svc).catch((err: unknown) => log.error({ err }, "purge failed")),
+      // Its batches may wait for locks longer than a request may: no query timeout.
+      () =>
+        purgeEnded({ ...svc, store: Store.forLongWork(db) }).catch((err: unknown) =>
+          log.error({ err }, "purge failed"),
+        ),
       config.purgeIntervalSeconds * 1000,
     ),
     setInterval(() => keys.check(), KEY_CHECK_INTERVAL_MS),

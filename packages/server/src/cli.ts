@@ -51,7 +51,7 @@ program
   .description("Apply pending database migrations and exit")
   .action(async () => {
     const config = commandConfig();
-    const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+    const db = await openDb(config.databaseUrl, dbOptions(config));
     try {
       console.log(`Migrating ${describeDb(config)}`);
       await migrateToLatest(db, (name) => console.log(`  applied ${name}`));
@@ -100,7 +100,7 @@ program
     await assertPasswordAcceptable(password, opts, config.password).catch((err: unknown) => {
       throw new ConfigError(`${opts.passwordEnv}: ${(err as Error).message}`);
     });
-    const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+    const db = await openDb(config.databaseUrl, dbOptions(config));
     try {
       await migrateToLatest(db);
       const now = Date.now();
@@ -161,13 +161,18 @@ program
   .description("Delete sessions that ended (expired or revoked) more than a day ago, in batches")
   .action(async () => {
     const config = commandConfig();
-    await withStore(async (store) => {
-      const progress = new Progress("deleted");
-      const deleted = await purgeEndedSessions({ store, clock: systemClock, config }, (n) =>
-        progress.report(n),
-      );
-      progress.done(deleted);
-    }, config);
+    // Batches may wait for locks longer than a request may: no query timeout.
+    await withStore(
+      async (store) => {
+        const progress = new Progress("deleted");
+        const deleted = await purgeEndedSessions({ store, clock: systemClock, config }, (n) =>
+          progress.report(n),
+        );
+        progress.done(deleted);
+      },
+      config,
+      Store.forLongWork,
+    );
   });
 
 /**
@@ -227,13 +232,19 @@ class Progress {
   }
 }
 
+/** The server's own limits: a silent database ends a command, as it ends a request. */
+function dbOptions(config: Config) {
+  return { schema: config.databaseSchema, queryTimeoutMs: config.postgresPool.queryTimeoutMs };
+}
+
 async function withStore(
   fn: (store: Store) => Promise<void>,
   config = commandConfig(),
+  storeOf = Store.of,
 ): Promise<void> {
-  const db = await openDb(config.databaseUrl, { schema: config.databaseSchema });
+  const db = await openDb(config.databaseUrl, dbOptions(config));
   try {
-    await fn(Store.of(db));
+    await fn(storeOf(db));
   } finally {
     await db.close();
   }

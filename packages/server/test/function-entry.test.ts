@@ -88,11 +88,15 @@ describe("function entries", () => {
 
 describe("function configuration", () => {
   it("a small PostgreSQL pool with a short idle timeout, unless the environment says otherwise", () => {
-    expect(loadFunctionConfig({}).postgresPool).toEqual({ max: 2, idleTimeoutMs: 5000 });
+    expect(loadFunctionConfig({}).postgresPool).toEqual({
+      max: 2,
+      idleTimeoutMs: 5000,
+      queryTimeoutMs: 15_000,
+    });
     expect(
       loadFunctionConfig({ LATCHKEY_PG_POOL_MAX: "5", LATCHKEY_PG_IDLE_TIMEOUT_MS: "" })
         .postgresPool,
-    ).toEqual({ max: 5, idleTimeoutMs: 5000 });
+    ).toEqual({ max: 5, idleTimeoutMs: 5000, queryTimeoutMs: 15_000 });
   });
 
   it("builds once per instance, and tries again after a failed start", async () => {

@@ -33,7 +33,7 @@ export interface TestApp extends Latchkey {
 type MailInput = ConfigInput["mail"];
 type Overrides = Omit<
   Partial<ConfigInput>,
-  "tokens" | "password" | "rateLimit" | "cookies" | "mail" | "links" | "operations"
+  "tokens" | "password" | "rateLimit" | "cookies" | "mail" | "links" | "operations" | "postgresPool"
 > & {
   mail?: Partial<Omit<MailInput, "smtp" | "http">> & {
     smtp?: Partial<MailInput["smtp"]>;
@@ -41,6 +41,7 @@ type Overrides = Omit<
   };
   links?: Partial<ConfigInput["links"]>;
   operations?: Partial<ConfigInput["operations"]>;
+  postgresPool?: Partial<ConfigInput["postgresPool"]>;
   tokens?: Partial<ConfigInput["tokens"]>;
   password?: Partial<ConfigInput["password"]>;
   rateLimit?: Partial<ConfigInput["rateLimit"]>;

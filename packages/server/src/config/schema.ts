@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { PG_QUERY_TIMEOUT_MS } from "../store/postgres.js";
 
 /**
  * The longest delay Node's timers take (2^31 - 1 ms, ~24.8 days): a longer one is run after
@@ -292,6 +293,14 @@ export const ConfigSchema = Type.Object({
         default: 10_000,
         description: "Close a connection idle this long; 0 keeps it (functions default to 5000)",
       }),
+      queryTimeoutMs: Type.Integer({
+        minimum: 100,
+        maximum: MAX_TIMER_MS,
+        default: PG_QUERY_TIMEOUT_MS,
+        description:
+          "A query unanswered this long fails the request with 503 service_unavailable " +
+          "(migrations and the purge job are not bounded)",
+      }),
     },
     { default: {} },
   ),
@@ -427,6 +436,7 @@ export const ENV: Record<string, string> = {
   LATCHKEY_PURGE_INTERVAL_SECONDS: "purgeIntervalSeconds",
   LATCHKEY_PG_POOL_MAX: "postgresPool.max",
   LATCHKEY_PG_IDLE_TIMEOUT_MS: "postgresPool.idleTimeoutMs",
+  LATCHKEY_PG_QUERY_TIMEOUT_MS: "postgresPool.queryTimeoutMs",
   LATCHKEY_AUDIT_RETENTION_DAYS: "operations.auditRetentionDays",
   LATCHKEY_METRICS_TOKEN: "operations.metricsToken",
   LATCHKEY_SHUTDOWN_TIMEOUT_SECONDS: "operations.shutdownTimeoutSeconds",

@@ -13,13 +13,19 @@ import {
   sql,
 } from "kysely";
 import { migrationsFor } from "./migrations/index.js";
-import { openPostgresPool } from "./postgres.js";
+import { openPostgresPool, PG_QUERY_TIMEOUT_MS } from "./postgres.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
 
 export interface Db {
+  /** On PostgreSQL every query is bounded by the query timeout (postgres.ts). */
   kysely: Kysely<Database>;
+  /**
+   * The same connections without that bound, for work that may rightly take long:
+   * migrations and the purge job. SQLite has no such timeout: the same as `kysely`.
+   */
+  longWork: Kysely<Database>;
   dialect: Dialect;
   /** PostgreSQL schema holding Latchkey's tables (undefined: the connection's default). */
   schema: string | undefined;
@@ -33,17 +39,30 @@ export interface Db {
  */
 export async function openDb(
   url: string,
-  options: { poolSize?: number; idleTimeoutMs?: number; schema?: string } = {},
+  options: {
+    poolSize?: number;
+    idleTimeoutMs?: number;
+    schema?: string;
+    queryTimeoutMs?: number;
+  } = {},
 ): Promise<Db> {
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     const { schema } = options;
-    const pool = await openPostgresPool(url, {
+    const pools = await openPostgresPool(url, {
       max: options.poolSize ?? 10,
       idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
       schema,
+      queryTimeoutMs: options.queryTimeoutMs ?? PG_QUERY_TIMEOUT_MS,
     });
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, dialect: "postgres", schema, close: () => kysely.destroy() };
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pools.bounded }) });
+    const longWork = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: pools.longWork }),
+    });
+    const close = async () => {
+      await Promise.all([kysely.destroy(), longWork.destroy()]);
+      await pools.end();
+    };
+    return { kysely, longWork, dialect: "postgres", schema, close };
   }
   if (url.startsWith("sqlite:")) {
     const file = url.slice("sqlite:".length);
@@ -58,7 +77,13 @@ export async function openDb(
     const kysely = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
     });
-    return { kysely, dialect: "sqlite", schema: undefined, close: () => kysely.destroy() };
+    return {
+      kysely,
+      longWork: kysely,
+      dialect: "sqlite",
+      schema: undefined,
+      close: () => kysely.destroy(),
+    };
   }
   throw new Error(`Unsupported database URL (use postgres://… or sqlite:<file>): ${redact(url)}`);
 }
@@ -112,7 +137,8 @@ async function migrate(
   onStep: (name: string) => void,
   migrations: MigrationProvider,
 ): Promise<void> {
-  if (db.schema) await db.kysely.schema.createSchema(db.schema).ifNotExists().execute();
+  // Unbounded: building an index on a large table may take longer than any request may.
+  if (db.schema) await db.longWork.schema.createSchema(db.schema).ifNotExists().execute();
   const runOn = (kysely: Kysely<Database>) =>
     run(
       new Migrator({
@@ -123,7 +149,9 @@ async function migrate(
     );
   for (let attempt = 1; ; attempt++) {
     const { error, results } =
-      db.dialect === "sqlite" ? await inWriteTransaction(db.kysely, runOn) : await runOn(db.kysely);
+      db.dialect === "sqlite"
+        ? await inWriteTransaction(db.longWork, runOn)
+        : await runOn(db.longWork);
     if (!error) {
       // Only now: a failed run is rolled back whole, the steps reported done before it too.
       for (const r of results ?? []) {

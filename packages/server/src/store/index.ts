@@ -50,6 +50,11 @@ export class Store {
     return new Store(db.kysely, db.dialect);
   }
 
+  /** Without the query timeout, for the purge job (see Db.longWork). */
+  static forLongWork(db: Db): Store {
+    return new Store(db.longWork, db.dialect);
+  }
+
   /**
    * Runs `fn` in one transaction: all of its writes land, or none. What `fn` gave to
    * `afterCommit` runs once the commit has succeeded, and never after a rollback.

@@ -1,5 +1,5 @@
-import type { PostgresPool } from "kysely";
-import type { CustomTypesConfig, Pool } from "pg";
+import type { PostgresPool, PostgresPoolClient } from "kysely";
+import type { CustomTypesConfig, Pool, PoolClient, QueryConfig } from "pg";
 import { cannotConnect, within } from "../ops/connect.js";
 
 /**
@@ -18,7 +18,28 @@ import { cannotConnect, within } from "../ops/connect.js";
  */
 export const PG_CONNECT_TIMEOUT_MS = 5_000;
 
-/** No connection to the database could be had (in time, or at all): retry later. */
+/**
+ * How long one query may wait for its answer (`postgresPool.queryTimeoutMs`). The 5 s above
+ * bounds getting a connection; without this a database that went silent mid-query (a crash,
+ * a network partition, a failover, a lock held by a stuck session) held the request, its
+ * connection and the client for ever. 15 s is far above any query a request makes (they are
+ * single-row lookups and writes by key) and below what a client or a proxy waits.
+ *
+ * It is pg's client-side `query_timeout`, not PostgreSQL's `statement_timeout`: a timer in
+ * the server cannot fire when the server or the path to it is what went silent, which is the
+ * case to end; and as a start-up parameter `statement_timeout` is refused by PgBouncer in
+ * transaction mode (which the serverless section recommends), while a `SET` per connection
+ * pins every RDS Proxy session. The connection a timed-out query ran on is destroyed, never
+ * reused: its answer may still arrive, and would be read as the next query's. Closing it
+ * also ends the server's transaction at its next read, so no lock it holds outlives it.
+ *
+ * Migrations and the purge job do not have this bound (`Db.longWork`): a migration building
+ * an index on a large table, or a purge batch waiting for a lock, may take longer, and
+ * cutting them short would fail a start or leave rows for an hour.
+ */
+export const PG_QUERY_TIMEOUT_MS = 15_000;
+
+/** No connection to the database could be had (in time, or at all), or it stopped answering: retry later. */
 export class DatabaseUnavailableError extends Error {
   override name = "DatabaseUnavailableError";
 }
@@ -30,6 +51,19 @@ export interface PostgresPoolOptions {
   idleTimeoutMs: number;
   /** Every connection's search_path (undefined: the server's default). */
   schema: string | undefined;
+  /** PG_QUERY_TIMEOUT_MS unless the configuration says otherwise. */
+  queryTimeoutMs: number;
+}
+
+/** One pg pool, seen two ways: its queries bounded by the query timeout, or not (long work). */
+export interface PostgresPools {
+  bounded: PostgresPool;
+  longWork: PostgresPool;
+  /**
+   * Ends the pool under both. A view's own `end` does nothing: pg refuses a second end, and
+   * Kysely calls it only for a view that ran a query (`migrate` uses only one).
+   */
+  end(): Promise<void>;
 }
 
 /**
@@ -41,7 +75,7 @@ export interface PostgresPoolOptions {
 export async function openPostgresPool(
   url: string,
   options: PostgresPoolOptions,
-): Promise<PostgresPool> {
+): Promise<PostgresPools> {
   const { default: pg } = await import("pg");
   const pool = new pg.Pool({
     connectionString: url,
@@ -64,15 +98,60 @@ export async function openPostgresPool(
     });
   }
   await firstConnection(pool, url);
+  const connect = () =>
+    pool.connect().catch((err: unknown) => {
+      throw new DatabaseUnavailableError(`No database connection: ${causeOf(err)}`, {
+        cause: err,
+      });
+    });
+  const endsWithPools = async () => {};
   return {
-    connect: () =>
-      pool.connect().catch((err: unknown) => {
-        throw new DatabaseUnavailableError(`No database connection: ${causeOf(err)}`, {
-          cause: err,
-        });
-      }),
+    bounded: {
+      connect: async () => withQueryTimeout(await connect(), options.queryTimeoutMs),
+      end: endsWithPools,
+    },
+    longWork: { connect, end: endsWithPools },
     end: () => pool.end(),
   };
+}
+
+/**
+ * `client` with every query bounded by `timeoutMs` (pg's `query_timeout`). A query that
+ * times out fails as DatabaseUnavailableError (503), and so does every later query on this
+ * connection (a transaction's rollback would wait as long again); releasing it destroys it.
+ */
+function withQueryTimeout(client: PoolClient, timeoutMs: number): PostgresPoolClient {
+  let silent: DatabaseUnavailableError | undefined;
+  const query = async (text: string, values: ReadonlyArray<unknown>) => {
+    if (silent) throw silent;
+    try {
+      // pg reads `query_timeout` from the query's config; its typings leave it out.
+      const bounded: QueryConfig & { query_timeout: number } = {
+        text,
+        values: [...values],
+        query_timeout: timeoutMs,
+      };
+      return await client.query(bounded);
+    } catch (err) {
+      if (!isReadTimeout(err)) throw err;
+      silent = new DatabaseUnavailableError(
+        `The database did not answer within ${timeoutMs / 1000} s`,
+        { cause: err },
+      );
+      throw silent;
+    }
+  };
+  return {
+    // Kysely calls only the (sql, parameters) form: no cursor is configured.
+    query: query as unknown as PostgresPoolClient["query"],
+    // pg destroys a client released with an error instead of pooling it again.
+    release: () => client.release(silent),
+  };
+}
+
+/** pg rejects a query whose `query_timeout` ran out with this message and no code (client.js). */
+function isReadTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === "Query read timeout";
 }
 
 async function firstConnection(pool: Pool, url: string): Promise<void> {
