@@ -281,6 +281,34 @@ describe(`store (${TEST_DB})`, () => {
       return res.json<{ user: { id: string } }>().user.id;
     };
 
+    it("purgeEnded deletes a guest whose only API token expired, a day after its session", async () => {
+      const lapsed = await guest({ username: "lapsed" });
+      const now = app.clock.now();
+      await store().apiTokens.create(
+        {
+          id: uuidv7(now),
+          userId: lapsed,
+          name: "ci",
+          prefix: "abcdefgh",
+          tokenHash: sha256(randomToken(32)),
+          scopes: ["profile:read"],
+          expiresAt: now + HOUR_MS,
+        },
+        now,
+      );
+      app.clock.advance(50 * HOUR_MS + ENDED_SESSION_RETENTION_MS + 1_000);
+      await purgeEnded(app.svc);
+      expect(await store().users.findById(lapsed)).toBeUndefined();
+      const db = await openAppDb(app);
+      onTestFinished(() => db.close());
+      const left = await db.kysely
+        .selectFrom("api_tokens")
+        .select("id")
+        .where("user_id", "=", lapsed)
+        .execute();
+      expect(left).toEqual([]);
+    });
+
     it("purgeEnded deletes a guest nobody can sign in as again, a day after its session", async () => {
       const gone = await guest({ username: "gone" });
       const returning = await guest({ username: "back", email: "back@example.com" });

@@ -220,7 +220,7 @@ export class UserStore {
   /**
    * Deletes up to `limit` guests made before `before` that can never sign in again: no
    * email to come back with, no session left (ended ones are purged a day after their
-   * end), and no API token, provider identity or passkey. Returns how many.
+   * end), and no unexpired API token, provider identity or passkey. Returns how many.
    */
   async purgeUnreachableGuests(before: number, limit: number): Promise<number> {
     const result = await this.db
@@ -240,9 +240,16 @@ export class UserStore {
                   .select("user_id")
                   .whereRef("sessions.user_id", "=", "u.id")
                   .unionAll(
+                    // A token that expired before the cut-off is no way in: an expiry is never extended.
                     selectFrom("api_tokens")
                       .select("user_id")
-                      .whereRef("api_tokens.user_id", "=", "u.id"),
+                      .whereRef("api_tokens.user_id", "=", "u.id")
+                      .where((t) =>
+                        t.or([
+                          t("api_tokens.expires_at", "is", null),
+                          t("api_tokens.expires_at", ">=", before),
+                        ]),
+                      ),
                   )
                   .unionAll(
                     selectFrom("identities")
