@@ -22,6 +22,7 @@ import { AuditLog } from "./flows/audit-log.js";
 import { KEY_CHECK_INTERVAL_MS, KeyService } from "./flows/keys.js";
 import { OAuthProviders } from "./flows/oauth/providers.js";
 import { purgeEnded } from "./flows/purge.js";
+import { sealClearSecrets } from "./flows/seal-at-rest.js";
 import { SessionState } from "./flows/session-state.js";
 import { buildHttp } from "./http/app.js";
 import { Mailer } from "./mail/mailer.js";
@@ -107,6 +108,9 @@ async function assemble(
   closers.push(() => bus.close());
 
   const box = new SecretBox(config.masterKey);
+  const sealed = await sealClearSecrets(store, box);
+  if (sealed > 0)
+    log.info({ sealed }, "sealed secrets stored in clear before the master key was set");
   // 256-bit keys made on first start and kept (sealed) in the database, so every node shares them.
   const serverKey = async (name: string) =>
     Buffer.from(

@@ -277,3 +277,63 @@ describe("master key", () => {
     await restarted.close();
   });
 });
+
+describe("master key set after the first start", () => {
+  let app: TestApp;
+  beforeEach(async () => {
+    app = await startTestApp();
+  });
+  afterEach(() => app.close());
+
+  it("seals what was stored in clear before, and everything still works", async () => {
+    const enrolled = await enrolledUser(app);
+    const pending = await registerUser(app);
+    const setup = await app.http.inject({
+      method: "POST",
+      url: "/mfa/totp/setup",
+      headers: bearer(pending.accessToken),
+    });
+    expect(setup.statusCode).toBe(200);
+    const published = await jwks(app);
+
+    // The deployment restarts with a master key (the old node, without it, is not asked again).
+    const restarted = await startNode(app, { masterKey: MASTER_KEY });
+    try {
+      const db = await openAppDb(app);
+      try {
+        const keys = await db.kysely.selectFrom("signing_keys").select("private_jwk").execute();
+        for (const k of keys) expect(k.private_jwk).toMatch(/^enc:v1:/);
+        const secrets = await db.kysely.selectFrom("server_secrets").select("value").execute();
+        expect(secrets.length).toBeGreaterThan(0);
+        for (const s of secrets) expect(s.value).toMatch(/^enc:v1:/);
+        const users = await db.kysely
+          .selectFrom("users")
+          .select("totp_secret")
+          .where("totp_secret", "is not", null)
+          .execute();
+        expect(users).toHaveLength(2);
+        for (const u of users) expect(u.totp_secret).toMatch(/^enc:v1:/);
+      } finally {
+        await db.close();
+      }
+      // The same keys, opened from their sealed form: tokens, refresh tokens and codes hold.
+      expect(await jwks(restarted)).toEqual(published);
+      expect((await me(restarted, enrolled.accessToken)).statusCode).toBe(200);
+      const refreshed = await restarted.http.inject({
+        method: "POST",
+        url: "/auth/refresh",
+        ...json({ refreshToken: enrolled.refreshToken }),
+      });
+      expect(refreshed.statusCode).toBe(200);
+      const first = await passwordLogin(restarted, enrolled.email);
+      const mfa = await finishMfa(
+        restarted,
+        first.json<{ mfaToken: string }>().mfaToken,
+        totpAt(enrolled.secret, restarted.clock.now()),
+      );
+      expect(mfa.statusCode).toBe(200);
+    } finally {
+      await restarted.close();
+    }
+  });
+});

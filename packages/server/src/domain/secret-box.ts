@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 
-const PREFIX = "enc:v1:";
+/** What every sealed value starts with; a value without it was stored in clear. */
+export const SEALED_PREFIX = "enc:v1:";
+const PREFIX = SEALED_PREFIX;
 const IV_BYTES = 12; // NIST SP 800-38D §8.2 recommended GCM nonce size
 
 /**
@@ -16,6 +18,11 @@ export class SecretBox {
     this.key = masterKey
       ? createHash("sha256").update(`latchkey-master:${masterKey}`).digest()
       : undefined;
+  }
+
+  /** Whether `seal` encrypts (a master key is set). */
+  get seals(): boolean {
+    return this.key !== undefined;
   }
 
   seal(plaintext: string): string {

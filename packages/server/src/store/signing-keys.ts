@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from "kysely";
+import { SEALED_PREFIX } from "../domain/secret-box.js";
 import type { Database, SigningKeysTable } from "./schema.js";
 
 export type SigningKeyRow = Selectable<SigningKeysTable>;
@@ -48,5 +49,25 @@ export class SigningKeyStore {
       .where("retired_at", "is", null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
+  }
+
+  /** Seals each private key stored in clear (compare-and-set on it); how many were. */
+  async sealClear(seal: (clear: string) => string): Promise<number> {
+    const rows = await this.db
+      .selectFrom("signing_keys")
+      .select(["kid", "private_jwk"])
+      .where("private_jwk", "not like", `${SEALED_PREFIX}%`)
+      .execute();
+    let sealed = 0;
+    for (const row of rows) {
+      const result = await this.db
+        .updateTable("signing_keys")
+        .set({ private_jwk: seal(row.private_jwk) })
+        .where("kid", "=", row.kid)
+        .where("private_jwk", "=", row.private_jwk)
+        .executeTakeFirst();
+      sealed += Number(result.numUpdatedRows);
+    }
+    return sealed;
   }
 }

@@ -1,4 +1,5 @@
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from "kysely";
+import { SEALED_PREFIX } from "../domain/secret-box.js";
 import type { LinkedIdentity, User } from "../domain/user.js";
 import type { Dialect } from "./db.js";
 import { IdentityStore } from "./identities.js";
@@ -374,6 +375,28 @@ export class UserStore {
       .where("id", "=", id)
       .executeTakeFirst();
     return row?.totp_secret ?? null;
+  }
+
+  /** Seals each TOTP secret stored in clear (compare-and-set on it); how many were. */
+  async sealClearTotpSecrets(seal: (clear: string) => string): Promise<number> {
+    const rows = await this.db
+      .selectFrom("users")
+      .select(["id", "totp_secret"])
+      // NULL is not "not like" anything: only stored secrets come back.
+      .where("totp_secret", "not like", `${SEALED_PREFIX}%`)
+      .$narrowType<{ totp_secret: string }>()
+      .execute();
+    let sealed = 0;
+    for (const { id, totp_secret: clear } of rows) {
+      const result = await this.db
+        .updateTable("users")
+        .set({ totp_secret: seal(clear) })
+        .where("id", "=", id)
+        .where("totp_secret", "=", clear)
+        .executeTakeFirst();
+      sealed += Number(result.numUpdatedRows);
+    }
+    return sealed;
   }
 
   /** A new secret awaiting its first code; false when MFA is already on. */
