@@ -2,6 +2,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, type JWK } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KEY_RELOAD_INTERVAL_MS } from "../src/flows/keys.js";
 import { MFA_TOKEN_TTL_S } from "../src/flows/mfa-login.js";
+import { purgeEnded } from "../src/flows/purge.js";
 import {
   bearer,
   json,
@@ -116,6 +117,26 @@ describe("signing keys", () => {
     expect((await jwks(app)).map((k) => k.kid)).toEqual([kid]);
     // Long expired, and its key is gone: refused either way.
     expect((await me(app, accessToken)).statusCode).toBe(401);
+  });
+
+  it("the purge deletes a retired key's private half once it is no longer published, not before", async () => {
+    const [oldKey] = (await jwks(app)) as [JWK];
+    const { kid } = await app.svc.keys.rotate();
+    const kids = async () => {
+      const db = await openAppDb(app);
+      try {
+        const rows = await db.kysely.selectFrom("signing_keys").select("kid").execute();
+        return rows.map((r) => r.kid).sort();
+      } finally {
+        await db.close();
+      }
+    };
+    await purgeEnded(app.svc);
+    expect(await kids()).toEqual([kid, oldKey.kid].sort());
+    app.clock.advance(MFA_TOKEN_TTL_S * 1000 + PUBLISHED_AFTER_RETIREMENT_MS);
+    expect((await jwks(app)).map((k) => k.kid)).toEqual([kid]);
+    await purgeEnded(app.svc);
+    expect(await kids()).toEqual([kid]);
   });
 
   it("keeps a retired key while an MFA token it signed lives, even with shorter access tokens", async () => {

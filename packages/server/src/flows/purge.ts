@@ -29,7 +29,8 @@ export async function purgeOldAuditEvents(
 
 /**
  * The periodic job: ended sessions, mailed links that can no longer be used, old audit
- * events, and guests nobody can sign in as again (after their sessions).
+ * events, guests nobody can sign in as again (after their sessions), and signing keys
+ * no longer published.
  */
 export async function purgeEnded(svc: Services): Promise<number> {
   const sessions = await purgeEndedSessions(svc);
@@ -42,8 +43,11 @@ export async function purgeEnded(svc: Services): Promise<number> {
   await svc.store.identities.purgeCodesBefore(svc.clock.now());
   // An expired passkey challenge, used or not, can never be used again.
   await svc.store.webauthn.purgeChallengesBefore(svc.clock.now());
-  const total = sessions + guests + links + auditEvents;
-  if (total > 0) svc.log.info({ sessions, guests, links, auditEvents }, "purged expired rows");
+  const signingKeys = await svc.store.signingKeys.purgeExpired(svc.clock.now());
+  const total = sessions + guests + links + auditEvents + signingKeys;
+  if (total > 0) {
+    svc.log.info({ sessions, guests, links, auditEvents, signingKeys }, "purged expired rows");
+  }
   return total;
 }
 

@@ -51,6 +51,18 @@ export class SigningKeyStore {
     return Number(result.numUpdatedRows);
   }
 
+  /**
+   * Deletes keys no longer published (`expires_at` passed): nothing verifies with them,
+   * and their private halves need not wait in the database and its backups. How many.
+   */
+  async purgeExpired(now: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("signing_keys")
+      .where("expires_at", "<=", now)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Seals each private key stored in clear (compare-and-set on it); how many were. */
   async sealClear(seal: (clear: string) => string): Promise<number> {
     const rows = await this.db
