@@ -1,4 +1,5 @@
 import type { LightMyRequestResponse } from "fastify";
+import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MailMessage } from "../src/mail/transport.js";
 import { bearer, startTestApp, type TestApp } from "./helpers.js";
@@ -130,6 +131,11 @@ function expectDelivered(res: LightMyRequestResponse, mode: Mode, issued: Issued
       expect(cookieOf(res, cookies[i] as string)?.value).toBe(body[field]);
     }
   }
+  // The JWT lives exactly as long as `expiresIn` says (and its cookie's Max-Age, below);
+  // `{ user, accessToken }` has no expiresIn (API.md): the token lives its full 15 minutes.
+  const jwt = decodeJwt(tokenOf(res, fields[0] as string, cookies[0] as string));
+  const lifetime = issued.kind === "access" ? ACCESS_TTL : body.expiresIn;
+  expect((jwt.exp as number) - (jwt.iat as number)).toBe(lifetime);
   switch (issued.kind) {
     case "pair": {
       const expiresIn = issued.expiresIn ?? ACCESS_TTL;
@@ -603,6 +609,18 @@ it("cookie: a socket on the lk_access cookie gets no token in its messages", asy
   client.ws.close();
 });
 
+it("cookie: a socket that sent a refresh token gets the rotated pair, which works", async () => {
+  const a = await start("cookie");
+  const { refresh } = await signedUp(a);
+  const client = await openSocket(await a.listen());
+  client.send({ type: "auth", refreshToken: refresh });
+  const hello = await client.next();
+  expect(hello).toMatchObject({ type: "authenticated", expiresIn: ACCESS_TTL });
+  client.ws.close();
+  const next = await post(a, "/auth/refresh", { refreshToken: hello.refreshToken });
+  expect(next.statusCode).toBe(200);
+});
+
 /** Secure off for plain-HTTP development, and a Domain: every cookie set or cleared follows. */
 describe("cookie options", () => {
   it.each(ROUTES)("%s", async (_route, call) => {
@@ -629,4 +647,59 @@ describe("cookie options", () => {
       ["lk_step_up", "", "latchkey.test"],
     ]);
   });
+});
+
+/** A browser's cookie jar (Path honoured): what a page in `cookie` mode has to work with. */
+class Jar {
+  private readonly cookies = new Map<string, { value: string; path: string }>();
+
+  take(res: LightMyRequestResponse): LightMyRequestResponse {
+    for (const c of res.cookies) {
+      if (c.value === "" || (c.maxAge ?? 1) <= 0) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, { value: c.value, path: c.path ?? "/" });
+    }
+    return res;
+  }
+
+  names = () => [...this.cookies.keys()].sort();
+
+  /** A same-origin page's fetch with `credentials: "include"`. */
+  async post(a: TestApp, url: string, body: unknown = {}) {
+    const cookie = [...this.cookies]
+      .filter(([, c]) => url.startsWith(c.path))
+      .map(([name, c]) => `${name}=${c.value}`)
+      .join("; ");
+    return this.take(
+      await a.http.inject({
+        method: "POST",
+        url,
+        headers: { cookie, origin: ORIGIN, "content-type": "application/json" },
+        payload: JSON.stringify(body),
+      }),
+    );
+  }
+}
+
+it("cookie: a page that never sees a token signs in with MFA, steps up, changes the password and logs out", async () => {
+  const a = await start("cookie");
+  const { email, secret } = await withTotp(a);
+  const jar = new Jar();
+  const pending = await jar.post(a, "/auth/login", { identifier: email, password: PASSWORD });
+  expect(pending.json()).toEqual({ mfaRequired: true, expiresIn: MFA_TTL });
+  expect(jar.names()).toEqual(["lk_mfa"]);
+  const signedIn = await jar.post(a, "/auth/login/mfa", { code: totpAt(secret, a.clock.now()) });
+  expect(signedIn.statusCode).toBe(200);
+  expect(jar.names()).toEqual(["lk_access", "lk_refresh"]);
+  const grant = await jar.post(a, "/auth/step-up", { password: PASSWORD });
+  expect(grant.json()).toEqual({ expiresIn: STEP_UP_TTL });
+  const changed = await jar.post(a, "/auth/password/change", {
+    currentPassword: PASSWORD,
+    newPassword: "another long passphrase",
+  });
+  expect(changed.statusCode, changed.body).toBe(200);
+  expect(JSON.stringify(changed.json())).not.toMatch(/Token"/);
+  expect((await jar.post(a, "/auth/refresh")).statusCode).toBe(200);
+  expect(jar.names()).toEqual(["lk_access", "lk_refresh", "lk_step_up"]);
+  expect((await jar.post(a, "/auth/logout")).statusCode).toBe(204);
+  expect(jar.names()).toEqual([]);
 });
