@@ -438,14 +438,34 @@ describe.each(MODES)("delivery %s", (mode) => {
     ["lk_step_up", "/"],
   ];
 
-  it.each([
-    ["POST /auth/logout", "/auth/logout"],
-    ["POST /auth/logout/all", "/auth/logout/all"],
-  ])("%s clears the session's cookies", async (_route, url) => {
+  type End = (a: TestApp, access: string) => Promise<LightMyRequestResponse>;
+  const ENDS: Array<[string, End]> = [
+    ["POST /auth/logout", (a, access) => post(a, "/auth/logout", {}, bearer(access))],
+    ["POST /auth/logout/all", (a, access) => post(a, "/auth/logout/all", {}, bearer(access))],
+    [
+      "DELETE /sessions/:id of this session",
+      async (a, access) => {
+        const list = await a.http.inject({ url: "/sessions", headers: bearer(access) });
+        const id = list.json<{ sessions: Array<{ id: string }> }>().sessions[0]?.id;
+        return a.http.inject({ method: "DELETE", url: `/sessions/${id}`, headers: bearer(access) });
+      },
+    ],
+    [
+      "DELETE /users/me",
+      async (a, access) =>
+        a.http.inject({
+          method: "DELETE",
+          url: "/users/me",
+          headers: { ...bearer(access), "x-step-up-token": await stepUp(a, access) },
+        }),
+    ],
+  ];
+
+  it.each(ENDS)("%s clears the session's cookies", async (_route, end) => {
     const a = await start(mode);
     const { access } = await signedUp(a);
-    const res = await a.http.inject({ method: "POST", url, headers: bearer(access) });
-    expect(res.statusCode).toBe(204);
+    const res = await end(a, access);
+    expect(res.statusCode, res.body).toBe(204);
     // Also in body mode: cookies a browser kept from an earlier mode go with the session.
     for (const [name, path] of CLEARED) {
       expect(cookieOf(res, name as string), name).toMatchObject({ value: "", path, ...ATTRS });
