@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
-import { SEALED_PREFIX } from "../domain/secret-box.js";
 import type { Database } from "./schema.js";
+import { sealClearColumn } from "./seal-clear.js";
 
 export class ServerSecretStore {
   constructor(private readonly db: Kysely<Database>) {}
@@ -23,23 +23,8 @@ export class ServerSecretStore {
     return row.value;
   }
 
-  /** Seals each value stored in clear (compare-and-set on it); how many were. */
-  async sealClear(seal: (clear: string) => string): Promise<number> {
-    const rows = await this.db
-      .selectFrom("server_secrets")
-      .select(["name", "value"])
-      .where("value", "not like", `${SEALED_PREFIX}%`)
-      .execute();
-    let sealed = 0;
-    for (const row of rows) {
-      const result = await this.db
-        .updateTable("server_secrets")
-        .set({ value: seal(row.value) })
-        .where("name", "=", row.name)
-        .where("value", "=", row.value)
-        .executeTakeFirst();
-      sealed += Number(result.numUpdatedRows);
-    }
-    return sealed;
+  /** Seals each value stored in clear; how many were. */
+  sealClear(seal: (clear: string) => string): Promise<number> {
+    return sealClearColumn(this.db, "server_secrets", "name", "value", seal);
   }
 }

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
-import { SEALED_PREFIX } from "../domain/secret-box.js";
 import type { Database, SigningKeysTable } from "./schema.js";
+import { sealClearColumn } from "./seal-clear.js";
 
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 
@@ -63,23 +63,8 @@ export class SigningKeyStore {
     return Number(result.numDeletedRows);
   }
 
-  /** Seals each private key stored in clear (compare-and-set on it); how many were. */
-  async sealClear(seal: (clear: string) => string): Promise<number> {
-    const rows = await this.db
-      .selectFrom("signing_keys")
-      .select(["kid", "private_jwk"])
-      .where("private_jwk", "not like", `${SEALED_PREFIX}%`)
-      .execute();
-    let sealed = 0;
-    for (const row of rows) {
-      const result = await this.db
-        .updateTable("signing_keys")
-        .set({ private_jwk: seal(row.private_jwk) })
-        .where("kid", "=", row.kid)
-        .where("private_jwk", "=", row.private_jwk)
-        .executeTakeFirst();
-      sealed += Number(result.numUpdatedRows);
-    }
-    return sealed;
+  /** Seals each private key stored in clear; how many were. */
+  sealClear(seal: (clear: string) => string): Promise<number> {
+    return sealClearColumn(this.db, "signing_keys", "kid", "private_jwk", seal);
   }
 }

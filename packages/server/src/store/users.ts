@@ -1,10 +1,10 @@
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from "kysely";
-import { SEALED_PREFIX } from "../domain/secret-box.js";
 import type { LinkedIdentity, User } from "../domain/user.js";
 import type { Dialect } from "./db.js";
 import { IdentityStore } from "./identities.js";
 import { prepared } from "./prepared.js";
 import type { Database, UsersTable } from "./schema.js";
+import { sealClearColumn } from "./seal-clear.js";
 
 export type NewUser = Pick<User, "id" | "email" | "username" | "passwordHash" | "role"> &
   Partial<Pick<User, "emailVerified" | "tier" | "guest">>;
@@ -377,26 +377,9 @@ export class UserStore {
     return row?.totp_secret ?? null;
   }
 
-  /** Seals each TOTP secret stored in clear (compare-and-set on it); how many were. */
-  async sealClearTotpSecrets(seal: (clear: string) => string): Promise<number> {
-    const rows = await this.db
-      .selectFrom("users")
-      .select(["id", "totp_secret"])
-      // NULL is not "not like" anything: only stored secrets come back.
-      .where("totp_secret", "not like", `${SEALED_PREFIX}%`)
-      .$narrowType<{ totp_secret: string }>()
-      .execute();
-    let sealed = 0;
-    for (const { id, totp_secret: clear } of rows) {
-      const result = await this.db
-        .updateTable("users")
-        .set({ totp_secret: seal(clear) })
-        .where("id", "=", id)
-        .where("totp_secret", "=", clear)
-        .executeTakeFirst();
-      sealed += Number(result.numUpdatedRows);
-    }
-    return sealed;
+  /** Seals each TOTP secret stored in clear; how many were. */
+  sealClearTotpSecrets(seal: (clear: string) => string): Promise<number> {
+    return sealClearColumn(this.db, "users", "id", "totp_secret", seal);
   }
 
   /** A new secret awaiting its first code; false when MFA is already on. */
