@@ -12,10 +12,10 @@ export interface AdminActor {
 }
 
 /**
- * PATCH /admin/users/:id. Disabling ends every session of the user and deletes their
- * API tokens in the same transaction; every node then forgets what it cached for the
- * user, so the change (and a new role or tier, read by the server's own checks)
- * applies at once.
+ * PATCH /admin/users/:id. Disabling ends every session of the user in the same
+ * transaction, and enabling again deletes their API tokens; every node then forgets what
+ * it cached for the user, so the change (and a new role or tier, read by the server's own
+ * checks) applies at once.
  */
 export async function updateUser(
   svc: Services,
@@ -37,9 +37,11 @@ export async function updateUser(
     const revoked = ending
       ? await svc.sessions.revokeAllForUser(userId, "account_disabled", undefined, tx)
       : [];
-    // Disabling contains an account; enabling it again must not bring back a token
-    // minted by whoever it was contained from (the same reasoning as a password reset).
-    const apiTokensDeleted = ending ? await tx.apiTokens.deleteForUser(userId) : 0;
+    // Disabling contains an account: its API tokens answer 403 account_disabled meanwhile.
+    // Enabling it again must not bring back a token minted by whoever it was contained
+    // from (the same reasoning as a password reset), so that is when they go.
+    const enabling = change.disabled === false && before.disabled;
+    const apiTokensDeleted = enabling ? await tx.apiTokens.deleteForUser(userId) : 0;
     return { user, revoked, apiTokensDeleted };
   });
   svc.sessions.userChanged(userId);

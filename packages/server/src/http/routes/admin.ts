@@ -39,7 +39,7 @@ const AdminChangeBody = Type.Object(
     disabled: Type.Optional(
       Type.Boolean({
         description:
-          "true ends every session of the user and deletes their API tokens at once; false does not bring them back",
+          "true ends every session of the user at once (API tokens answer 403 `account_disabled`); false deletes their API tokens",
       }),
     ),
   },
@@ -130,9 +130,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         security,
         summary: "Change a user's role, tier, subscriptionStatus or disabled flag",
         description:
-          "Disabling revokes every session of the user and deletes their API tokens at once, " +
-          "on every node (login then answers 403 `account_disabled`); enabling again restores " +
-          "neither. Demoting or disabling the last enabled admin is " +
+          "Disabling revokes every session of the user at once, on every node (login and API " +
+          "tokens then answer 403 `account_disabled`); enabling again deletes the API tokens " +
+          "and restores no session. Demoting or disabling the last enabled admin is " +
           "409 `conflict`. Access tokens already issued keep their role/tier claims until they " +
           "expire; Latchkey's own checks read the stored values.",
         params: UserParams,

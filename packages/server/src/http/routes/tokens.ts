@@ -104,7 +104,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "(`read`, `write`) that action on every resource, and `*` everything, `introspect` " +
           "included. Token management, MFA, step-up, password change and logout never accept " +
           "an API token. Without `expiresInDays` it lives until deleted, a password reset or an " +
-          "admin disabling the account. The " +
+          "admin enabling the account after disabling it. The " +
           "owner is mailed a notice.",
         body: Type.Object(
           {
