@@ -104,13 +104,14 @@ export async function openPostgresPool(
         cause: err,
       });
     });
-  const endsWithPools = async () => {};
+  // The views' own end does nothing: the pool under both ends once, by `end` below.
+  const endNothing = async () => {};
   return {
     bounded: {
       connect: async () => withQueryTimeout(await connect(), options.queryTimeoutMs),
-      end: endsWithPools,
+      end: endNothing,
     },
-    longWork: { connect, end: endsWithPools },
+    longWork: { connect, end: endNothing },
     end: () => pool.end(),
   };
 }
