@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import { type RevokeReason, type Session, tokensCutoff } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { prepared } from "./prepared.js";
@@ -54,6 +54,23 @@ const insertSession = prepared((db, v: SessionInsert) =>
       remember_me: v.rememberMe,
     })
     .returningAll(),
+);
+
+/**
+ * On the sign-in path. LIMIT is a literal: SQLite (3.53) plans with a bound LIMIT's value,
+ * so it prepared a `LIMIT ?` statement again on every run, two thirds of this query's
+ * time under login load (perf, bench/RESULTS.md).
+ */
+const sessionFromIp = prepared((db, v: { userId: string; ip: string }) =>
+  db
+    .selectFrom("sessions")
+    .select("id")
+    .where("user_id", "=", v.userId)
+    .where("ip", "=", v.ip)
+    .where((eb) =>
+      eb.or([eb("revoked_reason", "is", null), eb("revoked_reason", "!=", "email_claimed")]),
+    )
+    .limit(sql.lit(1)),
 );
 
 const sessionById = prepared((db, v: { id: string }) =>
@@ -232,16 +249,7 @@ export class SessionStore {
    * from `ip`; not one a claim of the address ended, which was whoever squatted it.
    */
   async existsFrom(userId: string, ip: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom("sessions")
-      .select("id")
-      .where("user_id", "=", userId)
-      .where("ip", "=", ip)
-      .where((eb) =>
-        eb.or([eb("revoked_reason", "is", null), eb("revoked_reason", "!=", "email_claimed")]),
-      )
-      .limit(1)
-      .executeTakeFirst();
+    const [row] = await sessionFromIp(this.db, { userId, ip });
     return row !== undefined;
   }
 
