@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { Value } from "@sinclair/typebox/value";
 import { Command } from "commander";
 import { createApp, type Latchkey } from "./app.js";
-import { type Config, ConfigError, loadConfig } from "./config/load.js";
+import { type Config, ConfigError, httpUrl, loadConfig } from "./config/load.js";
 import { describeUnknownVariables } from "./config/unknown-env.js";
 import { systemClock } from "./domain/clock.js";
 import { uuidv7 } from "./domain/ids.js";
@@ -33,7 +33,7 @@ program
     const latchkey = await createApp(config);
     await latchkey.http.listen({ host: config.host, port: config.port });
     const { port } = latchkey.http.server.address() as AddressInfo;
-    const url = `http://${config.host}:${port}`;
+    const url = httpUrl(config.host, port);
     latchkey.svc.log.info(
       {
         url,

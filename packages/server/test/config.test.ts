@@ -43,6 +43,12 @@ describe("loadConfig", () => {
       expect(c.redisUrl).toBeUndefined();
     });
 
+    it("puts an IPv6 host in brackets in the default public URL", () => {
+      const c = loadConfig({ LATCHKEY_HOST: "::1" });
+      expect(c.publicUrl).toBe("http://[::1]:8080");
+      expect(c.allowedOrigins).toContain("http://[::1]:8080");
+    });
+
     it("has the token lifetimes and delivery of the contract", () => {
       const { tokens, cookies } = loadConfig({});
       expect(tokens).toEqual({

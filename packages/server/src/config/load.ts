@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import proxyAddr from "@fastify/proxy-addr";
 import { Value } from "@sinclair/typebox/value";
@@ -131,8 +132,12 @@ function validate(input: Source, origin: Map<string, string>): ConfigInput {
   return withDefaults as ConfigInput;
 }
 
+/** `http://host:port`, an IPv6 host in brackets (RFC 3986 §3.2.2). */
+export const httpUrl = (host: string, port: number) =>
+  `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+
 function resolve(c: ConfigInput, unknown: UnknownVariable[]): Config {
-  const publicUrl = (c.publicUrl ?? `http://${c.host}:${c.port}`).replace(/\/+$/, "");
+  const publicUrl = (c.publicUrl ?? httpUrl(c.host, c.port)).replace(/\/+$/, "");
   if (!URL.canParse(publicUrl))
     throw new ConfigError(`Invalid configuration publicUrl: ${publicUrl}`);
   if (c.password.minLength > c.password.maxLength) {
