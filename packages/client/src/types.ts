@@ -81,7 +81,7 @@ export interface ApiToken {
   scopes: ApiTokenScope[];
   createdAt: string;
   expiresAt: string | null;
-  lastUsedAt?: string | null;
+  lastUsedAt: string | null;
 }
 
 export interface TotpSetup {

@@ -75,10 +75,12 @@ describe("POST /tokens and GET /tokens", () => {
     expect(created).toEqual({
       id: expect.any(String),
       token: expect.stringMatching(/^lk_[A-Za-z0-9_-]{43}$/),
-      prefix: created.token.slice(3, 11),
+      // Where the token starts, so that `token.startsWith(prefix)` tells it among others.
+      prefix: created.token.slice(0, 11),
       name: "deploy bot",
       scopes: ["profile:read", "sessions:read"],
       createdAt: iso(START),
+      lastUsedAt: null,
       expiresAt: null,
     });
 
@@ -131,6 +133,7 @@ describe("POST /tokens and GET /tokens", () => {
     ["an unknown scope", { scopes: ["admin"] }],
     ["a repeated scope", { scopes: ["profile:read", "profile:read"] }],
     ["an empty name", { name: "" }],
+    ["a name of spaces only", { name: "   " }],
     ["a name over 100 characters", { name: "x".repeat(101) }],
     ["expiresInDays 0", { expiresInDays: 0 }],
     ["expiresInDays over 3650", { expiresInDays: 3651 }],

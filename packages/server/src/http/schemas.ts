@@ -82,6 +82,10 @@ export const NO_NUL_PATTERN = "^[^\\u0000]*$";
 export const Text = (options: Omit<StringOptions, "pattern"> = {}) =>
   Type.String({ ...options, pattern: NO_NUL_PATTERN });
 
+/** A label the user picks (an API token's, a passkey's): something visible, no U+0000. */
+export const Name = (maxLength: number) =>
+  Type.String({ minLength: 1, maxLength, pattern: "\\S", allOf: [{ pattern: NO_NUL_PATTERN }] });
+
 export const Email = Type.String({ format: "email", maxLength: 254 });
 const USERNAME_RULE = { minLength: 2, maxLength: 50, pattern: "^[A-Za-z0-9._-]+$" } as const;
 export const Username = Type.String({

@@ -6,7 +6,7 @@ import type {
 } from "@simplewebauthn/server";
 import { Type } from "@sinclair/typebox";
 import { CREDENTIAL_ID_MAX_B64U, PASSKEY_NAME_MAX, type Passkey } from "../domain/webauthn.js";
-import { NO_NUL_PATTERN, Nullable } from "./schemas.js";
+import { Name, Nullable } from "./schemas.js";
 
 /**
  * The standard JSON forms of WebAuthn L3 (§5.1.8, §5.1.9, §5.5.4, §5.10.x), as
@@ -135,12 +135,7 @@ export const ceremony = <T extends typeof CreationOptions | typeof RequestOption
   Type.Object({ options, challengeId: ChallengeId });
 
 /** Something other than white space, and no U+0000 (see `Text`). */
-export const PasskeyName = Type.String({
-  minLength: 1,
-  maxLength: PASSKEY_NAME_MAX,
-  pattern: "\\S",
-  allOf: [{ pattern: NO_NUL_PATTERN }],
-});
+export const PasskeyName = Name(PASSKEY_NAME_MAX);
 
 export const PasskeyView = Type.Object({
   id: Type.String({ description: "Credential ID, base64url" }),

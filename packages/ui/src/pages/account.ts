@@ -419,7 +419,7 @@ function tokensSection(): HTMLElement {
           "li",
           {},
           h("strong", {}, t.name),
-          ` lk_${t.prefix}… · ${t.scopes.join(", ")} · created ${when(t.createdAt)} · expires ${when(t.expiresAt)} `,
+          ` ${t.prefix}… · ${t.scopes.join(", ")} · created ${when(t.createdAt)} · expires ${when(t.expiresAt)} `,
           h(
             "button",
             {

@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import {
   API_TOKEN_MAX_DAYS,
   API_TOKEN_NAME_MAX_LENGTH,
+  API_TOKEN_PREFIX,
   type ApiToken,
   SCOPE_FORMS,
   SCOPE_GRANTS,
@@ -11,7 +12,7 @@ import { createApiToken, deleteApiToken, listApiTokens } from "../../flows/api-t
 import type { Services } from "../../services.js";
 import { clientInfo } from "../credentials.js";
 import { authOf, requireAuth } from "../guards.js";
-import { authSecurity, Nullable, problemResponses, Text } from "../schemas.js";
+import { authSecurity, Name, Nullable, problemResponses, Text } from "../schemas.js";
 
 /**
  * A plain string here: the accepted values are checked by parseScopes (domain), whose
@@ -43,7 +44,7 @@ const ApiTokenView = Type.Object({
   id: Type.String(),
   name: Type.String(),
   prefix: Type.String({
-    description: "The first 8 characters after `lk_`, for telling tokens apart",
+    description: "The token's first 11 characters (`lk_` and 8 more), for telling tokens apart",
   }),
   scopes: StoredScopes,
   createdAt: DateTime,
@@ -57,7 +58,7 @@ const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 const view = (t: ApiToken) => ({
   id: t.id,
   name: t.name,
-  prefix: t.prefix,
+  prefix: `${API_TOKEN_PREFIX}${t.prefix}`,
   scopes: t.scopes,
   createdAt: iso(t.createdAt),
   lastUsedAt: isoOrNull(t.lastUsedAt),
@@ -108,32 +109,24 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "owner is mailed a notice.",
         body: Type.Object(
           {
-            name: Text({ minLength: 1, maxLength: API_TOKEN_NAME_MAX_LENGTH }),
+            name: Name(API_TOKEN_NAME_MAX_LENGTH),
             scopes: Scopes,
             expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: API_TOKEN_MAX_DAYS })),
           },
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Object({
-            id: Type.String(),
-            token: Type.String({ description: "The secret, shown once" }),
-            prefix: Type.String(),
-            name: Type.String(),
-            scopes: StoredScopes,
-            createdAt: DateTime,
-            expiresAt: Nullable(DateTime),
-          }),
+          201: Type.Composite([
+            ApiTokenView,
+            Type.Object({ token: Type.String({ description: "The secret, shown once" }) }),
+          ]),
           ...problemResponses(400, 401, 403),
         },
       },
     },
     async (request, reply) => {
       const created = await createApiToken(svc, authOf(request), request.body, clientInfo(request));
-      const { id, prefix, name, scopes, createdAt, expiresAt } = view(created.apiToken);
-      return reply
-        .code(201)
-        .send({ id, token: created.token, prefix, name, scopes, createdAt, expiresAt });
+      return reply.code(201).send({ ...view(created.apiToken), token: created.token });
     },
   );
 
