@@ -93,7 +93,12 @@ export async function consumeLink(
 }
 
 /** The security notices, each with a budget of its own (notices.ts). */
-export type NoticeKind = "notice:password" | "notice:email" | "notice:security" | "notice:sign-in";
+export type NoticeKind =
+  | "notice:password"
+  | "notice:email"
+  | "notice:security"
+  | "notice:sign-in"
+  | "notice:mfa-failed";
 
 /** What a queued mail is, for its budgets. */
 export interface MailRequest {

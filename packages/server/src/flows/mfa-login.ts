@@ -7,6 +7,7 @@ import { assertionAmr } from "../domain/webauthn.js";
 import type { ClientInfo, Services } from "../services.js";
 import { audit } from "./audit.js";
 import { type IssuedTokens, startSession } from "./issue-tokens.js";
+import { noticeSecondStepFailed } from "./notices.js";
 import { msUntilUnusable, signPurpose, verifyPurpose } from "./purpose-tokens.js";
 import { acceptSecondFactor, limitSecondFactor, type SecondFactor } from "./second-factor.js";
 import {
@@ -78,6 +79,8 @@ export async function completeMfaLogin(
   if (!proof.ok) {
     await giveBack();
     audit(svc, { type: "mfa_failed", userId: user.id }, client);
+    const pending = { jti: claims.jti, amr: claims.amr, ttlMs: msUntilUnusable(svc, claims) };
+    noticeSecondStepFailed(svc, user, pending, client);
     throw proof.error;
   }
   const { method } = proof;

@@ -1,7 +1,12 @@
 import type { Session } from "../domain/session.js";
 import type { User } from "../domain/user.js";
 import { describeDevice } from "../domain/user-agent.js";
-import { type NoticeContext, type Rendered, templates } from "../mail/templates.js";
+import {
+  type FirstFactorKind,
+  type NoticeContext,
+  type Rendered,
+  templates,
+} from "../mail/templates.js";
 import type { ClientInfo, Services } from "../services.js";
 import { mailLater, type NoticeKind } from "./mail-links.js";
 
@@ -84,4 +89,50 @@ export function noticeNewSignIn(
       );
     }
   });
+}
+
+/** An MFA token's sign-in: what its first factor proved, and until when the token works. */
+export interface PendingSignIn {
+  jti: string;
+  amr: string[];
+  ttlMs: number;
+}
+
+/**
+ * A wrong second factor after a right first one: the owner learns that their password (or
+ * mailbox, provider account, passkey) is in someone's hands before the second factor is too.
+ * Once per MFA token, whatever the number of wrong codes: the token is what one proven
+ * first factor bought, and it is claimed before the budget so retries never spend that.
+ *
+ * Sent from addresses the account signed in from before as well. accountLimitKey trusts
+ * them for availability, where taking a stranger for the owner costs one address's share
+ * of guesses; here the same mistake hides the very news the notice exists for, and from the
+ * strangers likeliest to hold the password: a housemate or colleague behind the same NAT,
+ * users of a carrier's shared address, or a hijacker whose sessions the owner ended, since
+ * ended sessions stay on record (existsFrom) and keep their address "known". An owner's
+ * typo costs them one mail that says what they just did, within the per-kind budget.
+ */
+export function noticeSecondStepFailed(
+  svc: Services,
+  user: User,
+  pending: PendingSignIn,
+  client: ClientInfo,
+): void {
+  if (!user.email) return;
+  const first = firstFactorKind(pending.amr);
+  svc.mailer.defer(async () => {
+    const once = `mfa-failed-notice:${pending.jti}`;
+    if (!(await svc.replay.claim(once, pending.ttlMs, svc.clock.now()))) return;
+    notify(svc, "notice:mfa-failed", user.email, () =>
+      templates.secondStepFailed(svc.config.mail, first, context(svc, client)),
+    );
+  });
+}
+
+/** RFC 8176 values the first factors record (login, magic link, provider, passkey without UV). */
+function firstFactorKind(amr: string[]): FirstFactorKind {
+  if (amr.includes("hwk")) return "passkey";
+  if (amr.includes("email")) return "link";
+  if (amr.includes("fed")) return "provider";
+  return "password";
 }

@@ -127,6 +127,38 @@ export const templates = {
       describe(context),
       NOT_YOU,
     ]),
+
+  /** The first factor was right and a wrong second one stopped the sign-in: that first one is known. */
+  secondStepFailed: (brand: Brand, first: FirstFactorKind, context: NoticeContext) =>
+    render(brand, "a sign-in got past its first step", [
+      `${FIRST_FACTOR[first].proven}, but the second step (two-factor authentication) failed and no one was signed in.`,
+      describe(context),
+      `If this was not you, ${FIRST_FACTOR[first].advice}, and review your sessions.`,
+    ]),
+};
+
+/** How a sign-in began, for a notice about one that stopped at the second step. */
+export type FirstFactorKind = "password" | "link" | "provider" | "passkey";
+
+/** What was proven, and what its owner should secure if it was not them. */
+const FIRST_FACTOR: Record<FirstFactorKind, { proven: string; advice: string }> = {
+  password: {
+    proven: "Your password was entered correctly",
+    advice: "someone knows your password: change it at once",
+  },
+  link: {
+    proven: "A sign-in link mailed to this address was used",
+    advice: "someone can read this mailbox: secure your email account",
+  },
+  provider: {
+    proven:
+      "A sign-in through a provider linked to your account (such as Google or GitHub) succeeded",
+    advice: "someone controls that provider account: secure it or unlink it",
+  },
+  passkey: {
+    proven: "One of your passkeys was used",
+    advice: "someone holds one of your passkeys: remove it",
+  },
 };
 
 /** `a***@example.com`: enough to recognise, not enough to harvest. */
