@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "./helpers.js";
+import { bearer, postJson, registerUser, startTestApp, type TestApp } from "./helpers.js";
 
 let app: TestApp;
 beforeAll(async () => {
@@ -124,6 +124,68 @@ describe("OpenAPI document", () => {
     expect(callback).toMatch(/ever verified, the provider.s proof claims it/);
     // Unlock takes a backup code, as step-up does, and uses it up.
     expect(text("/auth/unlock", "post")).toMatch(/backup code/);
+  });
+
+  it("documents the 423 a locked session gets on every route that takes its access token but unlock", async () => {
+    // Regression: only PATCH /users/me, POST /sessions/lock and two OAuth routes listed it.
+    type Operation = { security?: unknown; responses: Record<string, unknown> };
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, Operation>>;
+    }>();
+    const { accessToken, refreshToken } = await registerUser(app);
+    const lock = await app.http.inject({
+      method: "POST",
+      url: "/sessions/lock",
+      headers: bearer(accessToken),
+    });
+    expect(lock.statusCode).toBe(204);
+    const locked: string[] = [];
+    const undocumented: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (!JSON.stringify(operation.security ?? []).includes('"bearer"')) continue;
+        const res = await app.http.inject({
+          method: method.toUpperCase() as "GET",
+          url: path.replace(/\{[^}]+\}/g, "x"),
+          headers: bearer(accessToken),
+        });
+        const route = `${method.toUpperCase()} ${path}`;
+        if (res.statusCode === 423) locked.push(route);
+        if (!(String(res.statusCode) in operation.responses))
+          undocumented.push(`${route} ${res.statusCode}`);
+      }
+    }
+    const refresh = await postJson(app, "/auth/refresh", { refreshToken });
+    expect(refresh.statusCode).toBe(423);
+    if (!("423" in (doc.paths["/auth/refresh"]?.post?.responses ?? {})))
+      undocumented.push("POST /auth/refresh 423");
+    expect(undocumented).toEqual([]);
+    expect(locked).toEqual(
+      expect.arrayContaining([
+        "GET /users/me",
+        "POST /auth/logout/all",
+        "POST /auth/password/change",
+      ]),
+    );
+    expect(locked).not.toContain("POST /auth/unlock");
+  });
+
+  it("documents the other refusals README.md gives the token routes", async () => {
+    type Operation = { responses: Record<string, unknown> };
+    const doc = (await app.http.inject({ url: "/openapi.json" })).json<{
+      paths: Record<string, Record<string, Operation>>;
+    }>();
+    const statuses = (path: string) => Object.keys(doc.paths[path]?.post?.responses ?? {});
+    // A link mailed before the account was disabled (README.md, "Races").
+    expect(statuses("/auth/password/reset")).toContain("403");
+    // A refresh token of the wrong type in the body is validation_failed.
+    expect((await postJson(app, "/auth/logout", { refreshToken: 5 })).statusCode).toBe(400);
+    expect(statuses("/auth/logout")).toContain("400");
+    // Routes that start a session answer 401 session_revoked when the account's sessions end
+    // while they sign in (issue-tokens.ts, startSession), as POST /auth/login says.
+    for (const path of ["/auth/magic-link/verify", "/auth/webauthn/verify", "/auth/guest"]) {
+      expect(statuses(path), path).toContain("401");
+    }
   });
 
   it("serves a browsable page at /docs, loaded by its first request", async () => {

@@ -1,6 +1,7 @@
 import cookie from "@fastify/cookie";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { EMAIL_ADDRESS } from "../domain/user.js";
 import { CREDENTIAL_ID_MAX_B64U } from "../domain/webauthn.js";
@@ -8,6 +9,7 @@ import type { Services } from "../services.js";
 import { shedWhenClosing } from "./closing.js";
 import { registerCors } from "./cors.js";
 import { registerDocsPage } from "./docs-page.js";
+import { refusesLocked } from "./guards.js";
 import { lazyCompilers } from "./lazy-compilers.js";
 import {
   clientErrorHandler,
@@ -111,6 +113,14 @@ export async function buildHttp(
         done();
       },
     ];
+  });
+  // A screen-locked session is 423 on every route behind requireAuth but unlock (README.md,
+  // "Profile and session policies"): said here once, so no route's document can leave it out.
+  app.addHook("onRoute", (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (response && !("423" in response) && refusesLocked(route.onRequest)) {
+      response["423"] = Type.Ref(Problem);
+    }
   });
   const recordUnmatched = svc.metrics.requestRecorder("unmatched");
   // One structured line per request (a WebSocket handshake's is written by ws/route.ts).

@@ -40,13 +40,28 @@ export function noStore(_request: FastifyRequest, reply: FastifyReply, done: () 
 }
 
 /**
+ * Marks the `requireAuth` hooks that answer a screen-locked session 423 (all but unlock's),
+ * so that app.ts documents that answer on every route behind one.
+ */
+export const refusesLockedSessions = Symbol("refusesLockedSessions");
+
+/** Whether a route's `onRequest` hooks refuse a screen-locked session (423). */
+export function refusesLocked(onRequest: unknown): boolean {
+  return [onRequest ?? []].flat().some((hook) => refusesLockedSessions in (hook as object));
+}
+
+/**
  * `onRequest` hook for "acc" routes: a valid access token of a live session. It runs
  * before the body is parsed or validated, so a caller without credentials learns 401 (or
  * 403 `csrf_rejected`) and nothing about what the body should have been. Callback
  * style so that a fully cached request passes without a promise (bench/RESULTS.md).
  */
 export function requireAuth(svc: Services, options: AuthOptions = {}) {
-  return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+  const hook = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (err?: Error) => void,
+  ): void => {
     // What an authenticated route answers is the caller's own (profile, sessions, API
     // tokens, admin lists): no browser or proxy cache may keep it (ASVS 8.2.1). Set
     // before authenticating, so its 401s and 403s are not stored either.
@@ -76,6 +91,7 @@ export function requireAuth(svc: Services, options: AuthOptions = {}) {
       done();
     }, done);
   };
+  return options.allowLocked ? hook : Object.assign(hook, { [refusesLockedSessions]: true });
 }
 
 /** DESIGN.md step 2: an API token, on a route that names a scope, within that scope. */

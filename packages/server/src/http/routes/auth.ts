@@ -255,9 +255,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "The refresh token comes from the JSON body, `Authorization: Bearer`, or the `lk_refresh` cookie. " +
           "A token already rotated is answered with the same successor for the grace window; after it, " +
           "presenting it revokes the session (`refresh_token_reused`). A 401 for the lk_refresh " +
-          "cookie's token also clears lk_refresh, lk_access and lk_step_up.",
+          "cookie's token also clears lk_refresh, lk_access and lk_step_up. A screen-locked " +
+          "session is 423 `screen_locked` until POST /auth/unlock.",
         body: RefreshBody,
-        response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403) },
+        response: { 200: Type.Ref(TokenResponse), ...problemResponses(400, 401, 403, 423) },
       },
     },
     async (request, reply) => {
@@ -289,7 +290,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (a
           "good refresh cookie still logs out. 204 also for a session already ended. An API token " +
           "has no session: 403 `forbidden`, as on every route that does not accept one.",
         body: RefreshBody,
-        response: { 204: Type.Null(), ...problemResponses(401, 403) },
+        response: { 204: Type.Null(), ...problemResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {

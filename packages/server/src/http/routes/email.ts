@@ -104,12 +104,13 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "address of which ever was, its passkeys and linked identities end too. A password " +
           "the rules refuse (400 " +
           "`validation_failed`) leaves the link usable; a used, expired or unknown token is 400 " +
-          "`invalid_or_expired_token`. A password change also voids reset links.",
+          "`invalid_or_expired_token`. A password change also voids reset links. A link " +
+          "mailed before the account was disabled is 403 `account_disabled`.",
         body: Type.Object(
           { token: LinkToken, newPassword: Password },
           { additionalProperties: false },
         ),
-        response: { 204: Type.Null(), ...problemResponses(400, 429) },
+        response: { 204: Type.Null(), ...problemResponses(400, 403, 429) },
       },
     },
     async (request, reply) => {
@@ -131,11 +132,12 @@ export const emailRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "the password, passkeys, API tokens, linked identities and sessions set up before end " +
           "(pre-registration by someone else). 400 `invalid_or_expired_token` for a used, " +
           "expired or unknown token; 403 `account_disabled` / `ip_not_allowed` as for login " +
-          "(the link stays unused).",
+          "(the link stays unused); 401 `session_revoked` when the account's sessions were " +
+          "ended while signing in.",
         body: TokenBody,
         response: {
           200: Type.Union([Type.Ref(TokenResponse), MfaPendingResponse]),
-          ...problemResponses(400, 403, 429),
+          ...problemResponses(400, 401, 403, 429),
         },
       },
     },

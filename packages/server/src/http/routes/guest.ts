@@ -38,12 +38,13 @@ export const guestRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "Creates a guest (`guest: true`, tier `guest`, no password) with a fixed 50-hour session " +
           "(`sessionExpiresIn` 180000), or, when `email` matches an earlier guest, signs that guest in " +
           "again with `returningGuest: true`. The guest's username and email reserve nothing: a real " +
-          "account may take either.",
+          "account may take either. A returning guest whose sessions were ended while signing " +
+          "in gets 401 `session_revoked`.",
         body: Type.Object(
           { username: GuestName, email: Type.Optional(Email) },
           { additionalProperties: false },
         ),
-        response: { 201: GuestTokenResponse, ...problemResponses(400, 403, 429) },
+        response: { 201: GuestTokenResponse, ...problemResponses(400, 401, 403, 429) },
       },
     },
     async (request, reply) => {

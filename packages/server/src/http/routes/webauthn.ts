@@ -208,7 +208,8 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
           'verified the user (UV; this satisfies MFA) or ["hwk"] without. Without UV an account ' +
           "with MFA on answers `{ mfaRequired: true, mfaToken }` to finish with a TOTP or backup " +
           `code. Failed logins count as for passwords (per IP and per account, then 429). ${FAILED}; ` +
-          "403 `account_disabled` or `ip_not_allowed`.",
+          "403 `account_disabled` or `ip_not_allowed`; 401 `session_revoked` when the account's " +
+          "sessions were ended while signing in.",
         body: Type.Object(
           {
             challengeId: ChallengeId,
@@ -219,7 +220,7 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = asyn
         ),
         response: {
           200: Type.Union([Type.Ref(TokenResponse), MfaPendingResponse]),
-          ...problemResponses(400, 403, 429),
+          ...problemResponses(400, 401, 403, 429),
         },
       },
     },
