@@ -609,6 +609,39 @@ describe("OpenID Connect sign-in against a real provider", () => {
     expect(types).toEqual(expect.arrayContaining(["identity_linked", "identity_unlinked"]));
   });
 
+  it("a guest that comes back by email cannot link a provider: whoever knew the email could", async () => {
+    await boot();
+    const guest = (body: { username: string; email?: string }) =>
+      app.http.inject({ method: "POST", url: "/auth/guest", ...json(body) });
+    const linkTokenOf = (accessToken: string) =>
+      app.http.inject({
+        method: "POST",
+        url: "/auth/oauth/link-token",
+        headers: bearer(accessToken),
+      });
+    const owner = (await guest({ username: "owner", email: "gwen@example.com" })).json();
+    // Anyone who knows the address opens a session of the same guest, fresh enough to pass
+    // step-up (a guest has nothing to step up with) ...
+    const intruder = (await guest({ username: "intruder", email: "gwen@example.com" })).json();
+    expect(intruder.returningGuest).toBe(true);
+    // ... and must not leave a provider of theirs behind, which would outlive the upgrade
+    // that ends the intruder's sessions and sign them in to the owner's full account.
+    const refused = await linkTokenOf(intruder.accessToken);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: "forbidden" });
+    expect((await linkTokenOf(owner.accessToken)).statusCode).toBe(403);
+    const upgraded = await postAs("/auth/guest/upgrade", owner.accessToken, {
+      email: "gwen@example.com",
+      password: PASSWORD,
+    });
+    expect(upgraded.statusCode).toBe(200);
+    expect((await me(upgraded.json().accessToken)).identities).toEqual([]);
+
+    // A guest without an email is reached only through its own session: it may link.
+    const solo = (await guest({ username: "solo" })).json();
+    expect((await linkTokenOf(solo.accessToken)).statusCode).toBe(200);
+  });
+
   it("refuses to unlink the last way to sign in (409)", async () => {
     await boot();
     await signIn(idpAccount("gina@example.com"));

@@ -213,7 +213,9 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
         summary: "A token to connect another provider to this account",
         description:
           "Needs a step-up token. The link token (a JWT, `typ` oauth_link, bound to this user " +
-          "and session, 5 minutes, single use) goes to GET /auth/oauth/:provider/start?link=….",
+          "and session, 5 minutes, single use) goes to GET /auth/oauth/:provider/start?link=…. " +
+          "403 `forbidden` for a guest with an email (anyone who knows it signs in as the " +
+          "guest): upgrade first.",
         security: stepUpSecurity,
         response: {
           200: Type.Object({
