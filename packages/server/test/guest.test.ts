@@ -219,6 +219,38 @@ describe("POST /auth/guest/upgrade", () => {
     expect((await refresh(owner.refreshToken)).statusCode).toBe(200);
   });
 
+  it("a guest with an email makes no API token, even where its tier allows some", async () => {
+    await app.close();
+    app = await startTestApp({ tiers: { guest: { apiTokens: 5 } } });
+    const createToken = (accessToken: string) =>
+      app.http.inject({
+        method: "POST",
+        url: "/tokens",
+        ...json({ name: "ci", scopes: ["*"] }),
+        headers: { "content-type": "application/json", ...bearer(accessToken) },
+      });
+    const owner = await startGuest({ username: "owner", email: "kept@example.com" });
+    // Whoever knows the email opens a session of the same guest; a token made there would
+    // outlive the upgrade that ends that session, and act on the owner's full account.
+    const intruder = await startGuest({ username: "intruder", email: "kept@example.com" });
+    expect(intruder.returningGuest).toBe(true);
+    expectProblem(await createToken(intruder.accessToken), 403, "forbidden");
+    expectProblem(await createToken(owner.accessToken), 403, "forbidden");
+    const upgraded = await upgrade(owner.accessToken, {
+      email: "kept@example.com",
+      password: PASSWORD,
+    });
+    expect(upgraded.statusCode).toBe(200);
+    const tokens = await app.http.inject({
+      url: "/tokens",
+      headers: bearer(upgraded.json().accessToken),
+    });
+    expect(tokens.json()).toEqual({ tokens: [] });
+    // A guest without an email is reached only through its own sessions: its tier decides.
+    const solo = await startGuest({ username: "solo" });
+    expect((await createToken(solo.accessToken)).statusCode).toBe(201);
+  });
+
   it("takes a new username when one is given", async () => {
     const guest = await startGuest({ username: "temp" });
     const res = await upgrade(guest.accessToken, {

@@ -106,7 +106,8 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ svc: Services }> = async (
           "included. Token management, MFA, step-up, password change and logout never accept " +
           "an API token. Without `expiresInDays` it lives until deleted, a password reset or an " +
           "admin enabling the account after disabling it. The " +
-          "owner is mailed a notice.",
+          "owner is mailed a notice. 403 `forbidden` beyond the tier's `apiTokens` limit, and " +
+          "for a guest with an email (anyone who knows it signs in as the guest): upgrade first.",
         body: Type.Object(
           {
             name: Name(API_TOKEN_NAME_MAX_LENGTH),
