@@ -60,7 +60,7 @@ export class Metrics {
     });
     this.logins = new Counter({
       name: "latchkey_logins_total",
-      help: "Password sign-ins by outcome (success, mfa_required, failure, rate_limited)",
+      help: "Sign-ins by outcome, every way in (success, mfa_required, failure, rate_limited)",
       labelNames: ["outcome"],
       registers,
     });
