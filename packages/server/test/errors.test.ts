@@ -298,6 +298,8 @@ describe("odd credentials never cause a 500", () => {
   });
 });
 
+const TEXT_MESSAGE = "must not contain U+0000 or an unpaired surrogate";
+
 describe("U+0000 in text the server stores or looks up", () => {
   // PostgreSQL's text cannot hold NUL: these failed their query there (500) while SQLite
   // took them. Refused before any query now, the same on both databases.
@@ -339,8 +341,45 @@ describe("U+0000 in text the server stores or looks up", () => {
     ];
     for (const [what, res, path] of cases) {
       const body = expectProblem(await res, 400, "validation_failed");
-      expect(body.errors, what).toContainEqual({ path, message: "must not contain U+0000" });
+      expect(body.errors, what).toContainEqual({ path, message: TEXT_MESSAGE });
     }
+  });
+
+  it("also refuses an unpaired surrogate, which neither database can store as sent", async () => {
+    // JSON's "\ud800" escape decodes to a lone UTF-16 surrogate. SQLite kept its bytes
+    // (served back as three U+FFFD), PostgreSQL one U+FFFD: a 201 that echoed the name as
+    // sent, then a stored name that was neither, different on each database.
+    const user = await registerUser(app);
+    const send = (method: "POST" | "PATCH", url: string, body: unknown) =>
+      app.http.inject({
+        method,
+        url,
+        headers: { ...bearer(user.accessToken), "content-type": "application/json" },
+        payload: JSON.stringify(body),
+      });
+    const cases: Array<[string, Promise<LightMyRequestResponse>, string]> = [
+      ["token name", send("POST", "/tokens", { name: "a\ud800b", scopes: ["read"] }), "name"],
+      [
+        "token name, low half",
+        send("POST", "/tokens", { name: "\udfffb", scopes: ["read"] }),
+        "name",
+      ],
+      ["passkey name", send("PATCH", "/webauthn/credentials/abc", { name: "key\ud83d" }), "name"],
+      [
+        "login",
+        send("POST", "/auth/login", { identifier: "a\ud800", password: PASSWORD }),
+        "identifier",
+      ],
+    ];
+    for (const [what, res, path] of cases) {
+      const body = expectProblem(await res, 400, "validation_failed");
+      expect(body.errors, what).toContainEqual({ path, message: TEXT_MESSAGE });
+    }
+    // A pair is one code point (U+1F600), stored and served back as sent.
+    const ok = await send("POST", "/tokens", { name: "build \ud83d\ude00", scopes: ["read"] });
+    expect(ok.statusCode).toBe(201);
+    const list = await app.http.inject({ url: "/tokens", headers: bearer(user.accessToken) });
+    expect(list.json().tokens.map((t: { name: string }) => t.name)).toContain("build \u{1F600}");
   });
 });
 

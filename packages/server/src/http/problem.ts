@@ -5,7 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, ERROR_STATUS, type ErrorCode, type FieldError } from "../domain/errors.js";
 import { isForeignKeyViolation } from "../store/db.js";
 import { DatabaseUnavailableError } from "../store/postgres.js";
-import { NO_NUL_PATTERN } from "./schemas.js";
+import { TEXT_PATTERN } from "./schemas.js";
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -242,7 +242,8 @@ function fieldMessage(
   params: Record<string, unknown>,
 ): string {
   if (keyword === "required") return "is required";
-  if (keyword === "pattern" && params.pattern === NO_NUL_PATTERN) return "must not contain U+0000";
+  if (keyword === "pattern" && params.pattern === TEXT_PATTERN)
+    return "must not contain U+0000 or an unpaired surrogate";
   if (keyword === "additionalProperties") return "is not allowed";
   return message ?? "is invalid";
 }

@@ -71,20 +71,27 @@ export const TokenResponse = Type.Object(
   { $id: "TokenResponse" },
 );
 
-/** No U+0000 anywhere: what `Text` requires. */
-export const NO_NUL_PATTERN = "^[^\\u0000]*$";
+/**
+ * No U+0000 and no unpaired surrogate anywhere: what `Text` requires. Ajv compiles patterns
+ * with the `u` flag, so the surrogate range matches only a half without its pair (an emoji
+ * is one code point and passes).
+ */
+export const TEXT_PATTERN = "^[^\\u0000\\uD800-\\uDFFF]*$";
 
 /**
  * Text the server stores or looks up as it came (names, identifiers, ids in paths, search
  * terms). PostgreSQL's `text` cannot hold U+0000, so a NUL failed the query there (500)
- * while SQLite took it; it is refused here instead, 400 on both databases.
+ * while SQLite took it; it is refused here instead, 400 on both databases. An unpaired
+ * surrogate (JSON's `"\ud800"`) is not Unicode text either: each database stored
+ * something other than what was sent (SQLite its WTF-8 bytes, PostgreSQL U+FFFD), so it is
+ * refused too.
  */
 export const Text = (options: Omit<StringOptions, "pattern"> = {}) =>
-  Type.String({ ...options, pattern: NO_NUL_PATTERN });
+  Type.String({ ...options, pattern: TEXT_PATTERN });
 
-/** A label the user picks (an API token's, a passkey's): something visible, no U+0000. */
+/** A label the user picks (an API token's, a passkey's): something visible, and `Text`. */
 export const Name = (maxLength: number) =>
-  Type.String({ minLength: 1, maxLength, pattern: "\\S", allOf: [{ pattern: NO_NUL_PATTERN }] });
+  Type.String({ minLength: 1, maxLength, pattern: "\\S", allOf: [{ pattern: TEXT_PATTERN }] });
 
 export const Email = Type.String({ format: "email", maxLength: 254 });
 const USERNAME_RULE = { minLength: 2, maxLength: 50, pattern: "^[A-Za-z0-9._-]+$" } as const;

@@ -134,7 +134,7 @@ export const PasskeyAnswerBody = Type.Object(
 export const ceremony = <T extends typeof CreationOptions | typeof RequestOptions>(options: T) =>
   Type.Object({ options, challengeId: ChallengeId });
 
-/** Something other than white space, and no U+0000 (see `Text`). */
+/** Something other than white space, and `Text` (no U+0000 or unpaired surrogate). */
 export const PasskeyName = Name(PASSKEY_NAME_MAX);
 
 export const PasskeyView = Type.Object({
