@@ -137,6 +137,17 @@ describe("plain OAuth 2.0 sign-in (GitHub-style)", () => {
     expect(await me()).toMatchObject({ email: null, emailVerified: false });
   });
 
+  it("refuses a subject with an unpaired surrogate (oauth_failed)", async () => {
+    // PostgreSQL stored U+FFFD for it (SQLite its bytes), so on PostgreSQL the provider
+    // accounts "80\ud800" and "80\udc00" were one identity: the second signed in as the first.
+    await boot();
+    for (const id of ["80\ud800", "80\udc00"]) {
+      gh.signedIn = { id, login: "half", email: null, emails: [] };
+      const refused = await signIn();
+      expect(refused.location?.searchParams.get("error")).toBe("oauth_failed");
+    }
+  });
+
   it("does not use a provider email the API would refuse (line breaks, spaces, no domain)", async () => {
     await boot();
     gh.signedIn = {

@@ -103,14 +103,24 @@ async function getJson(config: client.Configuration, accessToken: string, url: s
   return (await response.json()) as unknown;
 }
 
+/** An unpaired surrogate: with `u`, a whole pair is one code point and does not match. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /**
  * U+0000 in what a provider sends cannot be stored in PostgreSQL's text (the sign-in
- * failed there with internal_error, and went through on SQLite): a subject with one is
- * refused. An email is used only if the API itself would take it as one: a malformed
- * address (NUL, spaces, line breaks, no domain) is not used.
+ * failed there with internal_error, and went through on SQLite), and an unpaired surrogate
+ * is stored as U+FFFD there (so two provider accounts could be one identity) but as its
+ * bytes on SQLite: a subject with either is refused. An email is used only if the API
+ * itself would take it as one: a malformed address (NUL, spaces, line breaks, no domain)
+ * is not used.
  */
 function identity(subject: string, email: unknown, verified: boolean): Identity {
-  if (subject.length === 0 || subject.length > MAX_SUBJECT || subject.includes("\u0000")) {
+  if (
+    subject.length === 0 ||
+    subject.length > MAX_SUBJECT ||
+    subject.includes("\u0000") ||
+    LONE_SURROGATE.test(subject)
+  ) {
     throw new Error("bad subject");
   }
   const usable =
