@@ -5,13 +5,9 @@
 // Usage: node bench/cpu-ab.mjs <launcher> <other launcher> [...]
 // (RATE=6000 for users-me and 1500 for refresh, ROUNDS=4, DURATION=6 by default; build the
 // other variant into a git worktree.)
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { readFileSync, rmSync } from "node:fs";
 import autocannon from "autocannon";
-import { refreshRequests, SERVER_NODE_FLAGS } from "./lib.mjs";
+import { refreshRequests, serveFresh } from "./lib.mjs";
 
 const SCENARIO = process.env.SCENARIO ?? "users-me";
 const RATE = Number(process.env.RATE ?? (SCENARIO === "refresh" ? 1500 : 6000));
@@ -27,19 +23,7 @@ if (launchers.length < 2 || !["users-me", "refresh"].includes(SCENARIO)) {
 const password = "correct horse battery staple";
 
 async function serve(launcher, port) {
-  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-cpu-ab-"));
-  const child = spawn("node", [...SERVER_NODE_FLAGS, launcher, "serve"], {
-    env: { ...process.env, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: dataDir },
-    stdio: "ignore",
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {}
-    if (i > 1000) throw new Error(`${launcher} did not start`);
-    await sleep(10);
-  }
+  const { child, base, dataDir } = await serveFresh(launcher, port);
   const register = (email) =>
     fetch(`${base}/auth/register`, {
       method: "POST",

@@ -1,8 +1,35 @@
-// What the load scripts share: the server's Node flags and the autocannon request loops
-// for login and refresh.
+// What the load scripts share: the server's Node flags, starting a server on a fresh data
+// directory, and the autocannon request loops for login and refresh.
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** The flags `npm start` runs the server with (packages/server/src/cli.ts says why). */
 export const SERVER_NODE_FLAGS = ["--max-semi-space-size=8", "--no-parallel-scavenge"];
+
+/**
+ * `<launcher> serve` on `port` over a new data directory (so it creates its keys and runs
+ * every migration), once it answers /healthz. `env` adds to the environment; `stdio` as
+ * for spawn. The caller stops the child and removes `dataDir`.
+ */
+export async function serveFresh(launcher, port, { env = {}, stdio = "ignore" } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
+  const child = spawn("node", [...SERVER_NODE_FLAGS, launcher, "serve"], {
+    env: { ...process.env, ...env, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: dataDir },
+    stdio,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {}
+    if (i > 1000) throw new Error(`${launcher} did not start`);
+    await sleep(10);
+  }
+  return { child, base, dataDir };
+}
 
 /**
  * Sign-ins over `accounts` accounts (bench-<i>@example.com) in turn: attempts in flight

@@ -4,13 +4,10 @@
 // /proc/<pid>/task/<tid>/schedstat (time on a CPU, not wall time, so a busy neighbour
 // inflates it far less than it does req/s). A/B two builds by running it on each in turn.
 // Loopback only, bounded by DURATION. Usage: bench/RESULTS.md ("Login ÷ raw Argon2id").
-import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
-import { loginRequests, SERVER_NODE_FLAGS } from "./lib.mjs";
+import { loginRequests, serveFresh } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 8);
 // V8 keeps optimising the login path for ~15 s (RESULTS.md, 2026-12-06).
@@ -18,25 +15,17 @@ const WARMUP = Number(process.env.WARMUP ?? 2);
 const PORT = 8092;
 const root = new URL("..", import.meta.url).pathname;
 const cli = process.env.CLI ?? join(root, "packages/server/bin/latchkey.cjs");
-const dataDir = mkdtempSync(join(tmpdir(), "latchkey-login-cpu-"));
-const server = spawn("node", [...SERVER_NODE_FLAGS, cli, "serve"], {
+const {
+  child: server,
+  base,
+  dataDir,
+} = await serveFresh(cli, PORT, {
   env: {
-    ...process.env,
-    LATCHKEY_PORT: String(PORT),
-    LATCHKEY_DATA_DIR: dataDir,
     LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
     LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
   },
   stdio: ["ignore", "ignore", "inherit"],
 });
-const base = `http://127.0.0.1:${PORT}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${base}/healthz`)).ok) break;
-  } catch {}
-  if (i > 1000) throw new Error("the server did not start");
-  await sleep(10);
-}
 
 const ACCOUNTS = 32;
 const password = "correct horse battery staple";

@@ -3,13 +3,9 @@
 // access token, 10 connections. Prints every round's req/s per launcher.
 // Usage: node bench/users-me-ab.mjs <launcher> <other launcher> [...]
 // (ROUNDS=4 and DURATION=8 by default; build the other variant into a git worktree.)
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { rmSync } from "node:fs";
 import autocannon from "autocannon";
-import { SERVER_NODE_FLAGS } from "./lib.mjs";
+import { serveFresh } from "./lib.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const DURATION = Number(process.env.DURATION ?? 8);
@@ -21,19 +17,7 @@ if (launchers.length < 2) {
 const password = "correct horse battery staple";
 
 async function serve(launcher, port) {
-  const dataDir = mkdtempSync(join(tmpdir(), "latchkey-me-ab-"));
-  const child = spawn("node", [...SERVER_NODE_FLAGS, launcher, "serve"], {
-    env: { ...process.env, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: dataDir },
-    stdio: "ignore",
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {}
-    if (i > 1000) throw new Error(`${launcher} did not start`);
-    await sleep(10);
-  }
+  const { child, base, dataDir } = await serveFresh(launcher, port);
   const post = (path, body) =>
     fetch(base + path, {
       method: "POST",
