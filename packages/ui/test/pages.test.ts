@@ -232,12 +232,24 @@ describe("hosted pages in Chromium", () => {
 
     const refreshes: string[] = [];
     const stale = new Set<Page>();
+    // The refresh waits until both tabs have met the stale token: else, on a slow host, the
+    // first tab's refresh can land before the second tab asks, which then never goes stale.
+    let bothStale: () => void = () => {};
+    const bothStaleSeen = new Promise<void>((resolve) => {
+      bothStale = resolve;
+    });
+    await first.context().route("**/auth/refresh", async (route) => {
+      await bothStaleSeen;
+      await route.continue();
+    });
     for (const tab of [first, second]) {
       tab.on("request", (r) => {
         if (new URL(r.url()).pathname === "/auth/refresh") refreshes.push(r.url());
       });
       tab.on("response", (r) => {
-        if (r.status() === 401) stale.add(tab);
+        if (r.status() !== 401) return;
+        stale.add(tab);
+        if (stale.size === 2) bothStale();
       });
     }
     await Promise.all([first.reload(), second.reload()]);
