@@ -4,14 +4,14 @@
  * and `serve`, for ever; a failure must name the setting to fix, not only the socket's error.
  */
 
+/** What a start says of a service that did not answer in time. */
+export const noAnswer = (timeoutMs: number) => `no answer within ${timeoutMs / 1000} s`;
+
 /** `attempt`, or an error once `timeoutMs` has passed without it settling. */
 export async function within<T>(attempt: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new Error(noAnswer(timeoutMs))), timeoutMs);
   });
   try {
     return await Promise.race([attempt, timeout]);

@@ -1,6 +1,6 @@
 import type { PostgresPool, PostgresPoolClient } from "kysely";
 import type { CustomTypesConfig, Pool, PoolClient, QueryConfig } from "pg";
-import { cannotConnect, within } from "../ops/connect.js";
+import { cannotConnect, noAnswer, within } from "../ops/connect.js";
 
 /**
  * How long getting a PostgreSQL connection may take, at start and on every request. A
@@ -166,8 +166,15 @@ async function firstConnection(pool: Pool, url: string): Promise<void> {
       () => {},
     );
     await pool.end().catch(() => {});
-    throw cannotConnect("PostgreSQL", "DATABASE_URL", url, causeOf(err));
+    // Whichever of the two equal timers fired first, the same words.
+    const cause = isConnectTimeout(err) ? noAnswer(PG_CONNECT_TIMEOUT_MS) : causeOf(err);
+    throw cannotConnect("PostgreSQL", "DATABASE_URL", url, cause);
   }
+}
+
+/** pg-pool gives up on a connection past `connectionTimeoutMillis` with this message (index.js). */
+function isConnectTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === "Connection terminated due to connection timeout";
 }
 
 /**
