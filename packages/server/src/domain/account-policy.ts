@@ -12,3 +12,21 @@ export function assertAccountUsable(user: Pick<User, "disabled" | "allowedIps">,
     throw new AuthError("ip_not_allowed", "This account does not accept requests from your IP");
   }
 }
+
+/**
+ * A guest with an email comes back by that email alone, so whoever knows it holds a session
+ * as fresh as the owner's (and passes step-up: a guest has nothing to check). What such a
+ * session adds that outlives the upgrade ending it (a linked provider, an API token) would
+ * act on the owner's full account: it must upgrade first.
+ */
+export function assertMayAddLastingAccess(
+  user: Pick<User, "guest" | "guestEmail">,
+  what: string,
+): void {
+  if (user.guest && user.guestEmail !== null) {
+    throw new AuthError(
+      "forbidden",
+      `A guest that signs in by email cannot ${what}; upgrade the account first`,
+    );
+  }
+}

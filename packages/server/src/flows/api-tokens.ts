@@ -1,3 +1,4 @@
+import { assertMayAddLastingAccess } from "../domain/account-policy.js";
 import {
   type ApiToken,
   apiTokenExpiry,
@@ -37,15 +38,7 @@ export async function createApiToken(
 ): Promise<CreatedApiToken> {
   const scopes = parseScopes(input.scopes);
   const { user } = auth;
-  // A guest with an email comes back by that email alone: a token made in a session anyone
-  // who knows it could open would outlive the upgrade that ends those sessions, and act on
-  // the owner's full account. As with a provider link: upgrade first.
-  if (user.guest && user.guestEmail !== null) {
-    throw new AuthError(
-      "forbidden",
-      "A guest that signs in by email cannot create API tokens; upgrade the account first",
-    );
-  }
+  assertMayAddLastingAccess(user, "create API tokens");
   const userId = user.id;
   const now = svc.clock.now();
   const limit = svc.config.tiers[user.tier]?.[API_TOKENS_LIMIT];

@@ -1,3 +1,4 @@
+import { assertMayAddLastingAccess } from "../../domain/account-policy.js";
 import { AuthError } from "../../domain/errors.js";
 import { PURPOSE_TTL_S } from "../../domain/purpose-token.js";
 import type { ClientInfo, Services } from "../../services.js";
@@ -20,16 +21,7 @@ export interface LinkGrant {
 
 /** POST /auth/oauth/link-token (after step-up): names this user and session, works once. */
 export function issueLinkToken(svc: Services, auth: Authenticated): LinkGrant {
-  // A guest with an email comes back by that email alone, so whoever knows it holds a
-  // session as fresh as the owner's (and passes step-up: a guest has nothing to check).
-  // A provider they linked would outlive the upgrade that ends their sessions and open
-  // the owner's full account. As with MFA and IP rules: upgrade first.
-  if (auth.user.guest && auth.user.guestEmail !== null) {
-    throw new AuthError(
-      "forbidden",
-      "A guest that signs in by email cannot link a provider; upgrade the account first",
-    );
-  }
+  assertMayAddLastingAccess(auth.user, "link a provider");
   const linkToken = signPurpose(
     svc,
     "oauth_link",
