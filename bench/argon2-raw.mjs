@@ -1,13 +1,13 @@
 // The login ceiling: Argon2id verifies at Latchkey's default parameters, as many
 // in flight as the load test has connections, for DURATION seconds. Prints one JSON line.
 import { availableParallelism } from "node:os";
-import { Algorithm, hash, verify } from "@node-rs/argon2";
+import { hash, verify } from "@node-rs/argon2";
+import { ARGON2_PARAMS } from "./argon2-params.mjs";
 
 const seconds = Number(process.env.DURATION ?? 10);
-const params = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
 // As many in flight as the load test has connections: the pool always has work queued.
 const inFlight = Number(process.env.CONNECTIONS ?? 10);
-const stored = await hash("correct horse battery staple", params);
+const stored = await hash("correct horse battery staple", ARGON2_PARAMS);
 
 let done = 0;
 const end = Date.now() + seconds * 1000;

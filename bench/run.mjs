@@ -28,6 +28,7 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
 const PEER_DIR = process.env.PEER_BETTER_AUTH; // a writable copy of ../shared/peers/better-auth
 const LK_PORT = 8091;
 const HELLO_PORT = 8099;
+const FLOOR_PORT = 8098;
 const root = new URL("..", import.meta.url).pathname;
 const outDir = join(root, "bench", "out");
 mkdirSync(outDir, { recursive: true });
@@ -217,13 +218,28 @@ async function argon2Raw() {
   await new Promise((resolve) => raw.child.once("exit", resolve));
   return JSON.parse(raw.log().trim().split("\n").pop()).rps_mean;
 }
+// The login floor: the same requests to a bare route that only verifies the password, on
+// a pool of the same size (login-floor.mjs says what it shows).
+const floorServer = start(
+  "node",
+  ["bench/login-floor.mjs"],
+  { PORT: String(FLOOR_PORT), UV_THREADPOOL_SIZE: String(threadPoolSize) },
+  join(outDir, "login-floor.log"),
+);
+const floorUrl = `http://127.0.0.1:${FLOOR_PORT}`;
+await waitReady(`${floorUrl}/healthz`);
+const floorOpts = { url: floorUrl, requests: loginRequests(LOGIN_USERS, password) };
+await warm(floorOpts);
 await warm(loginOpts, LOGIN_WARMUP);
 const rawRounds = [];
+const floorRounds = [];
 const loginRounds = [];
 for (let round = 0; round < ROUNDS; round++) {
   rawRounds.push(await argon2Raw());
+  floorRounds.push(await cannon(floorOpts));
   loginRounds.push(await cannon(loginOpts));
 }
+await stop(floorServer);
 results["argon2-raw"] = {
   scenario: "argon2-raw",
   rps_mean: Math.round(rawRounds.reduce((a, b) => a + b, 0) / ROUNDS),
@@ -231,6 +247,7 @@ results["argon2-raw"] = {
   thread_pool_size: threadPoolSize,
 };
 console.log(JSON.stringify(results["argon2-raw"]));
+const floor = recordRounds("login-floor", floorRounds);
 const login = recordRounds("login", loginRounds);
 
 // users/me latency while a login storm saturates the Argon2 pool.
@@ -281,6 +298,8 @@ const lines = [
   "| --- | --- | --- |",
   `| users/me vs hello-world | ${me.rps_mean} / ${helloRps} = ${ratio(me.rps_mean, helloRps)} | >= 0.60 |`,
   `| login vs raw Argon2id | ${login.rps_mean} / ${Math.round(argon)} = ${ratio(login.rps_mean, argon)} | >= 0.90 |`,
+  `| login floor vs raw Argon2id (bare route, verify only) | ${floor.rps_mean} / ${Math.round(argon)} = ${ratio(floor.rps_mean, argon)} | (the host's) |`,
+  `| login vs login floor | ${ratio(login.rps_mean, floor.rps_mean)} | (Latchkey's) |`,
   `| users/me p99 during login storm | ${meDuringStorm.latency.p99} ms | < 20 ms |`,
   `| refresh (SQLite) | ${results.refresh.rps_mean} req/s | >= 2400 |`,
   `| users/me vs Better Auth get-session | ${ratio(me.rps_mean, baSession)} | >= 3 |`,
