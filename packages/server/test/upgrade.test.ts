@@ -130,6 +130,19 @@ describe("migrations", () => {
     expect(res.statusCode).toBe(201);
   });
 
+  it("refuse a database a newer version migrated further, though every one of this code's is applied", async () => {
+    const database = await emptyDatabase();
+    const newer: MigrationProvider = {
+      getMigrations: async () => ({
+        ...(await migrationsFor(database.db.dialect).getMigrations()),
+        "9999_from_a_newer_version": { async up() {} },
+      }),
+    };
+    await migrateToLatest(database.db, () => {}, newer);
+    // A start of this code must not find "nothing to do" and run on a schema it does not know.
+    await expect(migrateToLatest(database.db)).rejects.toThrow("9999_from_a_newer_version");
+  });
+
   it("carry a database at 0009 forward: its name is kept, its backfill marks proven addresses", async () => {
     const database = await emptyDatabase();
     await migrateTo(database.db, "0008_users_guest_index");

@@ -118,6 +118,12 @@ export async function migrateToLatest(
   /** This code's migrations; tests add one that fails. */
   migrations: MigrationProvider = migrationsFor(db.dialect),
 ): Promise<void> {
+  // Most starts find nothing to do. Kysely's Migrator would find that out by introspecting
+  // every table of the database (~0.2 s on PostgreSQL); one query says it. Only when the
+  // applied set is exactly this code's: else the Migrator runs, and refuses a schema that
+  // a newer version migrated further.
+  const { applied, known } = await migrationState(db, migrations);
+  if (applied.size === known.length && known.every((name) => applied.has(name))) return;
   await migrate(db, (m) => m.migrateToLatest(), onStep, migrations);
 }
 
@@ -200,6 +206,20 @@ async function inWriteTransaction(
  * would introspect every table of the database first.
  */
 export async function assertMigrated(db: Db): Promise<void> {
+  const { applied, known } = await migrationState(db, migrationsFor(db.dialect));
+  const pending = known.filter((name) => !applied.has(name));
+  if (pending.length > 0) {
+    throw new Error(
+      `The database is missing migrations ${pending.join(", ")}: run \`latchkey migrate\` before starting this version`,
+    );
+  }
+}
+
+/** The migrations the database records as applied, and the names `migrations` holds. */
+async function migrationState(
+  db: Db,
+  migrations: MigrationProvider,
+): Promise<{ applied: Set<string>; known: string[] }> {
   const table = db.schema
     ? sql.table(`${db.schema}.${DEFAULT_MIGRATION_TABLE}`)
     : sql.table(DEFAULT_MIGRATION_TABLE);
@@ -211,13 +231,7 @@ export async function assertMigrated(db: Db): Promise<void> {
     if (!isMissingTable(err)) throw err;
     applied = new Set(); // never migrated
   }
-  const known = Object.keys(await migrationsFor(db.dialect).getMigrations());
-  const pending = known.filter((name) => !applied.has(name));
-  if (pending.length > 0) {
-    throw new Error(
-      `The database is missing migrations ${pending.join(", ")}: run \`latchkey migrate\` before starting this version`,
-    );
-  }
+  return { applied, known: Object.keys(await migrations.getMigrations()) };
 }
 
 /** PostgreSQL: invalid_schema_name, undefined_table, undefined_column, undefined_object. */
