@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import pino from "pino";
 import { vi } from "vitest";
 import { createApp, type Latchkey } from "../src/app.js";
@@ -13,6 +12,13 @@ import type { ConfigInput } from "../src/config/schema.js";
 import { ManualClock } from "../src/domain/clock.js";
 import type { MailTransport } from "../src/mail/transport.js";
 import { openDb } from "../src/store/db.js";
+import {
+  dropSchema,
+  newSchemaName,
+  PG_URL,
+  releaseSchema,
+  takeEmptiedSchema,
+} from "./pg-schemas.js";
 import { within } from "./ws-client.js";
 
 /**
@@ -20,7 +26,6 @@ import { within } from "./ws-client.js";
  * or PostgreSQL with Redis (`LATCHKEY_TEST_DB=postgres`, `npm run test:pg`). CI runs both.
  */
 export const TEST_DB = process.env.LATCHKEY_TEST_DB === "postgres" ? "postgres" : "sqlite";
-const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 export interface TestApp extends Latchkey {
@@ -60,6 +65,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
   const shared = options.shareWith?.svc.config;
+  if (shared) sharedSchemas.add(shared.databaseSchema);
   // A second node of the same deployment: same database and Redis namespace; the first one drops them.
   const database = shared
     ? {
@@ -68,7 +74,7 @@ export async function startTestApp(
         dataDir: shared.dataDir,
         drop: async () => {},
       }
-    : await freshDatabase();
+    : await freshDatabase({ reuse: true });
   const config = loadConfig({}, {
     publicUrl: "http://latchkey.test",
     databaseUrl: database.url,
@@ -107,8 +113,13 @@ export async function startTestApp(
   return app;
 }
 
-/** A temporary directory (the data dir: SQLite file, dev mail outbox) and a database of its own. */
-export async function freshDatabase(): Promise<{
+/**
+ * A temporary directory (the data dir: SQLite file, dev mail outbox) and a database of its
+ * own. With `reuse` (for a caller that migrates it to the latest schema, as an app's start
+ * does), the PostgreSQL schema may be one an earlier app left, emptied, and `drop` leaves
+ * it to the next one (pg-schemas.ts).
+ */
+export async function freshDatabase({ reuse = false } = {}): Promise<{
   url: string;
   schema?: string;
   dataDir: string;
@@ -119,20 +130,22 @@ export async function freshDatabase(): Promise<{
   if (TEST_DB === "sqlite") {
     return { url: `sqlite:${join(dataDir, "test.db")}`, dataDir, drop: removeDir };
   }
-  const schema = `t_${randomBytes(6).toString("hex")}`;
+  const schema = (reuse && (await takeEmptiedSchema())) || newSchemaName();
   return {
     url: PG_URL,
     schema,
     dataDir,
     drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
+      // A second node may still be writing to a shared schema: never hand that one on.
+      if (reuse && !sharedSchemas.has(schema)) releaseSchema(schema);
+      else await dropSchema(schema);
       await removeDir();
     },
   };
 }
+
+/** Schemas a second node (startTestApp's `shareWith`) was started on. */
+const sharedSchemas = new Set<string | undefined>();
 
 export const json = (body: unknown) => ({
   payload: JSON.stringify(body),
