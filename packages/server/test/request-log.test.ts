@@ -32,6 +32,8 @@ describe("request log", () => {
       throw new Error("boom");
     });
     ({ accessToken } = await registerUser(app));
+    // Its confirmation mail is written to the outbox, and logged, after the answer.
+    await app.svc.mailer.flush();
   });
   afterAll(() => app.close());
   beforeEach(() => {
