@@ -91,19 +91,19 @@ export async function openPostgresPool(
   // A connection that dies while idle (server restart, a function instance thawed after
   // its socket was dropped) is removed by pg; without a listener Node would crash instead.
   pool.on("error", () => {});
-  const { schema } = options;
-  if (schema) {
-    pool.on("connect", (client) => {
-      client.query(`set search_path to "${schema}"`).catch(() => {});
-    });
-  }
+  const onSchema = options.schema
+    ? searchPathSetter(options.schema, options.queryTimeoutMs)
+    : undefined;
   await firstConnection(pool, url);
-  const connect = () =>
-    pool.connect().catch((err: unknown) => {
+  const connect = async () => {
+    const client = await pool.connect().catch((err: unknown) => {
       throw new DatabaseUnavailableError(`No database connection: ${causeOf(err)}`, {
         cause: err,
       });
     });
+    await onSchema?.(client);
+    return client;
+  };
   // The views' own end does nothing: the pool under both ends once, by `end` below.
   const endNothing = async () => {};
   return {
@@ -147,6 +147,29 @@ function withQueryTimeout(client: PoolClient, timeoutMs: number): PostgresPoolCl
     query: query as unknown as PostgresPoolClient["query"],
     // pg destroys a client released with an error instead of pooling it again.
     release: () => client.release(silent),
+  };
+}
+
+/**
+ * Sets a new connection's search_path before its first use. Not in the pool's "connect"
+ * event: pg does not wait for a listener, so the caller's first query was sent while the
+ * SET was still running (deprecated in pg 8, an error in pg 9). Not as the `options`
+ * start-up parameter: PgBouncer refuses unknown start-up parameters (see PG_QUERY_TIMEOUT_MS).
+ */
+function searchPathSetter(schema: string, timeoutMs: number) {
+  const done = new WeakSet<PoolClient>();
+  return async (client: PoolClient) => {
+    if (done.has(client)) return;
+    try {
+      await client.query({
+        text: `set search_path to "${schema}"`,
+        query_timeout: timeoutMs,
+      } as QueryConfig);
+    } catch (err) {
+      client.release(err as Error); // destroyed, not pooled again
+      throw new DatabaseUnavailableError(`No database connection: ${causeOf(err)}`, { cause: err });
+    }
+    done.add(client);
   };
 }
 

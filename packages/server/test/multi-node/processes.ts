@@ -50,8 +50,12 @@ export function deployment(
     LATCHKEY_LOG_LEVEL: "info",
     ...extraEnv,
   };
-  const client = new pg.Pool({ connectionString: PG_URL, max: 2 });
-  client.on("connect", (c) => void c.query(`set search_path to "${schema}"`));
+  // A start-up parameter: a SET in the pool's "connect" event races the first query.
+  const client = new pg.Pool({
+    connectionString: PG_URL,
+    max: 2,
+    options: `-c search_path=${schema}`,
+  });
   return {
     env,
     async query<T extends pg.QueryResultRow>(text: string, values?: unknown[]) {
