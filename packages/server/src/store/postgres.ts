@@ -101,7 +101,7 @@ export async function openPostgresPool(
         cause: err,
       });
     });
-    await onSchema?.(client);
+    if (onSchema) await onSchema(client);
     return client;
   };
   // The views' own end does nothing: the pool under both ends once, by `end` below.
