@@ -21,14 +21,19 @@ export async function serveFresh(launcher, port, { env = {}, stdio = "ignore" } 
     stdio,
   });
   const base = `http://127.0.0.1:${port}`;
+  await healthy(base, launcher);
+  return { child, base, dataDir };
+}
+
+/** Resolves once `${base}/healthz` answers 200; `what` names the server if it never does. */
+export async function healthy(base, what) {
   for (let i = 0; ; i++) {
     try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
+      if ((await fetch(`${base}/healthz`)).ok) return;
     } catch {}
-    if (i > 1000) throw new Error(`${launcher} did not start`);
+    if (i > 1000) throw new Error(`${what} did not start`);
     await sleep(10);
   }
-  return { child, base, dataDir };
 }
 
 /**

@@ -3,11 +3,14 @@
 // of the other threads (the Argon2id pool, V8's helpers) and of autocannon, from each thread's
 // /proc/<pid>/task/<tid>/schedstat (time on a CPU, not wall time, so a busy neighbour
 // inflates it far less than it does req/s). A/B two builds by running it on each in turn.
+// FLOOR=1 measures the login floor (login-floor.mjs) instead of a Latchkey server.
 // Loopback only, bounded by DURATION. Usage: bench/RESULTS.md ("Login ÷ raw Argon2id").
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { loginRequests, serveFresh } from "./lib.mjs";
+import { healthy, loginRequests, serveFresh } from "./lib.mjs";
 
 const DURATION = Number(process.env.DURATION ?? 8);
 // V8 keeps optimising the login path for ~15 s (RESULTS.md, 2026-12-06).
@@ -15,27 +18,44 @@ const WARMUP = Number(process.env.WARMUP ?? 2);
 const PORT = 8092;
 const root = new URL("..", import.meta.url).pathname;
 const cli = process.env.CLI ?? join(root, "packages/server/bin/latchkey.cjs");
-const {
-  child: server,
-  base,
-  dataDir,
-} = await serveFresh(cli, PORT, {
-  env: {
-    LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
-    LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
-  },
-  stdio: ["ignore", "ignore", "inherit"],
-});
-
-const ACCOUNTS = 32;
+const FLOOR = process.env.FLOOR === "1";
 const password = "correct horse battery staple";
-for (let i = 0; i < ACCOUNTS; i++) {
-  await fetch(`${base}/auth/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: `bench-${i}@example.com`, password }),
+const ACCOUNTS = 32;
+const { server, base, dataDir } = FLOOR ? await serveFloor() : await serveLatchkey();
+
+async function serveLatchkey() {
+  const { child, base, dataDir } = await serveFresh(cli, PORT, {
+    env: {
+      LATCHKEY_PUBLIC_RATE_LIMIT: "1000000000",
+      LATCHKEY_LOGIN_FAILURES_PER_IP: "1000000000",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
   });
+  for (let i = 0; i < ACCOUNTS; i++) {
+    await fetch(`${base}/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: `bench-${i}@example.com`, password }),
+    });
+  }
+  return { server: child, base, dataDir };
 }
+
+/** The floor on a pool of the size the latchkey command gives itself (one thread per core). */
+async function serveFloor() {
+  const server = spawn("node", [join(root, "bench/login-floor.mjs")], {
+    env: {
+      ...process.env,
+      PORT: String(PORT),
+      UV_THREADPOOL_SIZE: String(availableParallelism()),
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const base = `http://127.0.0.1:${PORT}`;
+  await healthy(base, "login-floor.mjs");
+  return { server, base, dataDir: undefined };
+}
+
 const logins = (duration) =>
   autocannon({ url: base, connections: 10, duration, requests: loginRequests(ACCOUNTS, password) });
 
@@ -61,7 +81,7 @@ const { user, system } = process.cpuUsage(generator);
 const n = result.requests.total;
 console.log(
   JSON.stringify({
-    scenario: "login-cpu",
+    scenario: FLOOR ? "login-floor-cpu" : "login-cpu",
     rps_mean: Math.round(result.requests.average),
     non2xx: result.non2xx,
     main_ms_per_login: Number(((after.main - before.main) / n).toFixed(2)),
@@ -71,4 +91,4 @@ console.log(
 );
 server.kill("SIGTERM");
 await new Promise((resolve) => server.once("exit", resolve));
-rmSync(dataDir, { recursive: true, force: true });
+if (dataDir) rmSync(dataDir, { recursive: true, force: true });
