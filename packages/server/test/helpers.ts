@@ -14,6 +14,7 @@ import type { MailTransport } from "../src/mail/transport.js";
 import { openDb } from "../src/store/db.js";
 import {
   dropSchema,
+  markShared,
   newSchemaName,
   PG_URL,
   releaseSchema,
@@ -65,7 +66,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
   const shared = options.shareWith?.svc.config;
-  if (shared) sharedSchemas.add(shared.databaseSchema);
+  if (shared?.databaseSchema) markShared(shared.databaseSchema);
   // A second node of the same deployment: same database and Redis namespace; the first one drops them.
   const database = shared
     ? {
@@ -136,16 +137,11 @@ export async function freshDatabase({ reuse = false } = {}): Promise<{
     schema,
     dataDir,
     drop: async () => {
-      // A second node may still be writing to a shared schema: never hand that one on.
-      if (reuse && !sharedSchemas.has(schema)) releaseSchema(schema);
-      else await dropSchema(schema);
+      await (reuse ? releaseSchema(schema) : dropSchema(schema));
       await removeDir();
     },
   };
 }
-
-/** Schemas a second node (startTestApp's `shareWith`) was started on. */
-const sharedSchemas = new Set<string | undefined>();
 
 export const json = (body: unknown) => ({
   payload: JSON.stringify(body),

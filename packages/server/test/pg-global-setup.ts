@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { PG_URL, RUN_SCHEMA_PREFIX } from "./pg-schemas.js";
+import { PG_URL, runSchemaPrefix } from "./pg-schemas.js";
 
 /**
  * Names this run (its workers name their PostgreSQL schemas after it) and, once every file
@@ -17,7 +17,7 @@ export default function setup() {
     try {
       const { rows } = await client.query<{ nspname: string }>(
         "select nspname from pg_namespace where starts_with(nspname, $1)",
-        [`${RUN_SCHEMA_PREFIX}${run}_`],
+        [runSchemaPrefix(run)],
       );
       for (const { nspname } of rows) await client.query(`drop schema "${nspname}" cascade`);
     } finally {

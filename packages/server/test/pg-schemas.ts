@@ -13,7 +13,8 @@ import pg from "pg";
 export const PG_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** Set by the global setup; a run without it (a file run on its own) still gets unique names. */
 const RUN = process.env.LATCHKEY_TEST_RUN ?? "solo";
-export const RUN_SCHEMA_PREFIX = "t_";
+/** Every schema a run's workers make starts with this (pg-global-setup.ts drops them). */
+export const runSchemaPrefix = (run: string) => `t_${run}_`;
 
 const emptied: Promise<string | undefined>[] = [];
 let admin: Promise<pg.Client> | undefined;
@@ -35,7 +36,13 @@ function onAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   return run;
 }
 
-export const newSchemaName = () => `${RUN_SCHEMA_PREFIX}${RUN}_${randomBytes(6).toString("hex")}`;
+export const newSchemaName = () => `${runSchemaPrefix(RUN)}${randomBytes(6).toString("hex")}`;
+
+/** Schemas a second node of a test deployment was started on. */
+const shared = new Set<string>();
+
+/** A second node was started on `schema`: it may still write there after the first closes. */
+export const markShared = (schema: string) => shared.add(schema);
 
 /** A migrated schema an earlier app of this worker left, emptied, if there is one. */
 export async function takeEmptiedSchema(): Promise<string | undefined> {
@@ -48,9 +55,11 @@ export async function takeEmptiedSchema(): Promise<string | undefined> {
 
 /**
  * Empties `schema` in the background for the next app (its close need not wait); one
- * that holds no migrated tables (the app failed to start) is dropped instead.
+ * that holds no migrated tables (the app failed to start) is dropped instead, and so is,
+ * at once, one a second node shares (it is never handed on).
  */
-export function releaseSchema(schema: string): void {
+export async function releaseSchema(schema: string): Promise<void> {
+  if (shared.has(schema)) return dropSchema(schema);
   emptied.push(
     onAdmin(async (c) => {
       const { rows } = await c.query<{ tablename: string }>(
